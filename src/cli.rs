@@ -1,0 +1,237 @@
+//! The `moderato` command line: `serve` (the default), `migrate`, `keys`.
+//! Every flag has an environment variable; every command that opens the
+//! database migrates it first.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{DEFAULT_DATABASE_URL, Settings, default_admin_key_file};
+use crate::domain::{KeyId, Role, TenantName};
+use crate::startup::Application;
+use crate::storage::{self, DbOptions};
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "moderato",
+    version,
+    about = "Comment moderation over gRPC: rule filters, spam score and a human review queue",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Database: `sqlite://PATH` (embedded, created if missing) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+    /// Largest number of database connections.
+    #[arg(
+        long,
+        env = "MODERATO_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_max_connections: u32,
+    /// Log format on stderr. `RUST_LOG` sets the level (default `info`).
+    #[arg(
+        long,
+        env = "MODERATO_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve gRPC and HTTP (the default when no command is given).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API keys (the operator's way to create tenants).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// gRPC listen address.
+    #[arg(long, env = "MODERATO_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// HTTP listen address for /healthz, /readyz and /metrics.
+    #[arg(long, env = "MODERATO_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// Where the first start against an empty database writes the `default`
+    /// tenant's admin key (mode 0600). Default: beside the SQLite file, else `data/admin.key`.
+    #[arg(long, env = "MODERATO_ADMIN_KEY_FILE")]
+    pub admin_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key, creating the tenant if needed; prints only the key.
+    Create {
+        /// Tenant name (a-z, 0-9, '-', '_').
+        #[arg(long)]
+        tenant: String,
+        /// publisher, moderator or admin.
+        #[arg(long)]
+        role: String,
+    },
+    /// List a tenant's keys (never the keys themselves).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key by its id.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        key_id: String,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let db = DbOptions {
+        max_connections: cli.common.db_max_connections,
+        ..DbOptions::default()
+    };
+    let database_url = cli.common.database_url;
+    match cli.command {
+        None => serve(cli.serve, database_url, db).await,
+        Some(Command::Serve(args)) => serve(args, database_url, db).await,
+        Some(Command::Migrate) => {
+            let store = storage::connect(&database_url, &db).await?;
+            store.close().await;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Some(Command::Keys(command)) => keys(command, &database_url, &db).await,
+    }
+}
+
+async fn serve(args: ServeArgs, database_url: String, db: DbOptions) -> anyhow::Result<()> {
+    let admin_key_file = args
+        .admin_key_file
+        .unwrap_or_else(|| default_admin_key_file(&database_url));
+    let settings = Settings {
+        grpc_addr: args.grpc_addr,
+        http_addr: args.http_addr,
+        database_url,
+        db,
+        admin_key_file,
+    };
+    let app = Application::build(settings).await?;
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+async fn keys(command: KeysCommand, database_url: &str, db: &DbOptions) -> anyhow::Result<()> {
+    let db = DbOptions {
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(10),
+        ..db.clone()
+    };
+    let store = storage::connect(database_url, &db).await?;
+    let result = async {
+        match command {
+            KeysCommand::Create { tenant, role } => {
+                let tenant = TenantName::parse(&tenant)?;
+                let role = Role::parse("role", &role)?;
+                let created =
+                    crate::moderation::create_tenant_key(store.as_ref(), &tenant, role).await?;
+                println!("{}", created.secret.expose());
+                Ok(())
+            }
+            KeysCommand::List { tenant } => {
+                let tenant = TenantName::parse(&tenant)?;
+                let tenant_id = find_tenant(store.as_ref(), &tenant).await?;
+                for key in store.list_api_keys(tenant_id).await? {
+                    let state = match key.revoke_time {
+                        Some(t) => format!("revoked {}", t.to_rfc3339()),
+                        None => "active".to_owned(),
+                    };
+                    println!(
+                        "{}\t{}\t{}…\t{}\t{}",
+                        key.key_id,
+                        key.role,
+                        key.key_prefix,
+                        key.create_time.to_rfc3339(),
+                        state
+                    );
+                }
+                Ok(())
+            }
+            KeysCommand::Revoke { tenant, key_id } => {
+                let tenant = TenantName::parse(&tenant)?;
+                let tenant_id = find_tenant(store.as_ref(), &tenant).await?;
+                let key_id = KeyId::parse("key_id", &key_id)?;
+                store
+                    .revoke_api_key(
+                        tenant_id,
+                        key_id,
+                        &crate::domain::Actor::operator(),
+                        chrono::Utc::now(),
+                    )
+                    .await?
+                    .context("no such key for this tenant")?;
+                println!("revoked {key_id}");
+                Ok(())
+            }
+        }
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+async fn find_tenant(
+    store: &dyn storage::Store,
+    tenant: &TenantName,
+) -> anyhow::Result<crate::domain::TenantId> {
+    store
+        .find_tenant(tenant)
+        .await?
+        .with_context(|| format!("no tenant named {}", tenant.as_str()))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight calls");
+}

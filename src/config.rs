@@ -1,0 +1,57 @@
+//! Runtime settings, built from flags and environment variables by `cli`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::storage::DbOptions;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/moderato.db";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub database_url: String,
+    pub db: DbOptions,
+    /// Where the first start writes the bootstrap admin key (mode 0600).
+    pub admin_key_file: PathBuf,
+}
+
+/// Beside the SQLite file when there is one, else `data/admin.key`.
+pub fn default_admin_key_file(database_url: &str) -> PathBuf {
+    let sqlite_path = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|path| !path.is_empty() && !path.starts_with(":memory:"));
+    match sqlite_path.and_then(|p| Path::new(p).parent()) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join("admin.key"),
+        Some(_) => PathBuf::from("admin.key"),
+        None => PathBuf::from("data/admin.key"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_key_sits_beside_the_sqlite_file() {
+        assert_eq!(
+            default_admin_key_file(DEFAULT_DATABASE_URL),
+            PathBuf::from("data/admin.key")
+        );
+        assert_eq!(
+            default_admin_key_file("sqlite:///var/lib/moderato/m.db?mode=rwc"),
+            PathBuf::from("/var/lib/moderato/admin.key")
+        );
+        assert_eq!(
+            default_admin_key_file("sqlite:m.db"),
+            PathBuf::from("admin.key")
+        );
+        assert_eq!(
+            default_admin_key_file("postgres://localhost/moderato"),
+            PathBuf::from("data/admin.key")
+        );
+    }
+}

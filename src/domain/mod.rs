@@ -1,0 +1,24 @@
+//! Domain types: what moderato talks about, parsed once at the edge.
+//!
+//! Every type here is valid by construction ("parse, don't validate"): the gRPC
+//! layer turns wire values into these types and refuses bad input with the field
+//! and the reason, so nothing below it re-checks. Nothing here does I/O.
+
+mod auth;
+mod comment;
+mod error;
+mod ids;
+mod page;
+mod review;
+mod tenant;
+
+pub use auth::{Actor, ApiKeyInfo, ApiKeySecret, KeyHash, Permission, Principal, Role};
+pub use comment::{
+    ArticleId, AuthorId, ClientCommentId, Comment, CommentBody, CommentStatus, DisplayName,
+    LanguageTag, NewComment, Reason, Span,
+};
+pub use error::FieldViolation;
+pub use ids::{CommentId, KeyId, ReviewId, TenantId};
+pub use page::{PageSize, PageToken};
+pub use review::{ModeratorId, ReviewDecision, ReviewItem};
+pub use tenant::{ModerationMode, TenantName, TenantSettings, TenantSettingsPatch};

@@ -1,0 +1,192 @@
+use super::FieldViolation;
+
+/// A tenant's unique name, chosen by the operator (`moderato keys create --tenant NAME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantName(String);
+
+impl TenantName {
+    pub fn parse(value: &str) -> Result<Self, FieldViolation> {
+        let ok = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(FieldViolation::new(
+                "tenant",
+                "must be 1 to 64 characters of a-z, 0-9, '-' or '_'",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModerationMode {
+    /// Publish unless a filter objects.
+    Post,
+    /// Every comment waits for a moderator.
+    Pre,
+}
+
+impl ModerationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModerationMode::Post => "post",
+            ModerationMode::Pre => "pre",
+        }
+    }
+
+    pub fn from_db(value: &str) -> Option<Self> {
+        match value {
+            "post" => Some(ModerationMode::Post),
+            "pre" => Some(ModerationMode::Pre),
+            _ => None,
+        }
+    }
+}
+
+/// A tenant's moderation policy. Always consistent: thresholds in [0, 1] with
+/// `review_threshold <= reject_threshold`, a positive body limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantSettings {
+    pub tenant_name: String,
+    pub moderation_mode: ModerationMode,
+    pub review_threshold: f64,
+    pub reject_threshold: f64,
+    pub max_body_chars: u32,
+}
+
+impl TenantSettings {
+    pub const MAX_BODY_CHARS_LIMIT: u32 = super::comment::MAX_BODY_CHARS_CEILING as u32;
+
+    /// What a new tenant starts with.
+    pub fn defaults(tenant_name: &TenantName) -> Self {
+        TenantSettings {
+            tenant_name: tenant_name.as_str().to_owned(),
+            moderation_mode: ModerationMode::Post,
+            review_threshold: 0.5,
+            reject_threshold: 0.9,
+            max_body_chars: 5_000,
+        }
+    }
+
+    /// The settings after `patch`, or the field that would make them inconsistent.
+    pub fn apply(&self, patch: &TenantSettingsPatch) -> Result<TenantSettings, FieldViolation> {
+        let mut next = self.clone();
+        if let Some(mode) = patch.moderation_mode {
+            next.moderation_mode = mode;
+        }
+        if let Some(t) = patch.review_threshold {
+            next.review_threshold = check_threshold("review_threshold", t)?;
+        }
+        if let Some(t) = patch.reject_threshold {
+            next.reject_threshold = check_threshold("reject_threshold", t)?;
+        }
+        if let Some(max) = patch.max_body_chars {
+            if max == 0 || max > Self::MAX_BODY_CHARS_LIMIT {
+                return Err(FieldViolation::new(
+                    "max_body_chars",
+                    format!("must be between 1 and {}", Self::MAX_BODY_CHARS_LIMIT),
+                ));
+            }
+            next.max_body_chars = max;
+        }
+        if next.review_threshold > next.reject_threshold {
+            let field = if patch.review_threshold.is_some() {
+                "review_threshold"
+            } else {
+                "reject_threshold"
+            };
+            return Err(FieldViolation::new(
+                field,
+                "review_threshold must not exceed reject_threshold",
+            ));
+        }
+        Ok(next)
+    }
+}
+
+fn check_threshold(field: &str, value: f64) -> Result<f64, FieldViolation> {
+    if !(0.0..=1.0).contains(&value) {
+        return Err(FieldViolation::new(field, "must be between 0 and 1"));
+    }
+    Ok(value)
+}
+
+/// A partial update of [`TenantSettings`]; `None` keeps the current value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantSettingsPatch {
+    pub moderation_mode: Option<ModerationMode>,
+    pub review_threshold: Option<f64>,
+    pub reject_threshold: Option<f64>,
+    pub max_body_chars: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> TenantSettings {
+        TenantSettings::defaults(&TenantName::parse("t").unwrap())
+    }
+
+    #[test]
+    fn patch_keeps_unset_fields() {
+        let next = settings()
+            .apply(&TenantSettingsPatch {
+                moderation_mode: Some(ModerationMode::Pre),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(next.moderation_mode, ModerationMode::Pre);
+        assert_eq!(next.review_threshold, 0.5);
+        assert_eq!(next.max_body_chars, 5_000);
+    }
+
+    #[test]
+    fn patch_refuses_inconsistent_thresholds() {
+        let err = settings()
+            .apply(&TenantSettingsPatch {
+                review_threshold: Some(0.95),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(err.field, "review_threshold");
+        let err = settings()
+            .apply(&TenantSettingsPatch {
+                reject_threshold: Some(1.5),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(err.field, "reject_threshold");
+        assert!(
+            settings()
+                .apply(&TenantSettingsPatch {
+                    review_threshold: Some(0.95),
+                    reject_threshold: Some(0.99),
+                    ..Default::default()
+                })
+                .is_ok()
+        );
+        assert!(
+            settings()
+                .apply(&TenantSettingsPatch {
+                    max_body_chars: Some(0),
+                    ..Default::default()
+                })
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn tenant_names() {
+        assert!(TenantName::parse("lejournal-ci").is_ok());
+        assert!(TenantName::parse("").is_err());
+        assert!(TenantName::parse("Le Journal").is_err());
+    }
+}

@@ -1,0 +1,86 @@
+use tonic::{Request, Response, Status};
+
+use super::pb::comment_service_server::CommentService;
+use super::{auth::credentials, convert, observe, pb};
+use crate::domain::{CommentId, PageSize, Permission};
+use crate::moderation::Moderation;
+
+pub struct CommentApi {
+    moderation: Moderation,
+}
+
+impl CommentApi {
+    pub fn new(moderation: Moderation) -> Self {
+        CommentApi { moderation }
+    }
+}
+
+#[tonic::async_trait]
+impl CommentService for CommentApi {
+    async fn submit_comment(
+        &self,
+        request: Request<pb::SubmitCommentRequest>,
+    ) -> Result<Response<pb::SubmitCommentResponse>, Status> {
+        observe("SubmitComment", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::SubmitComments)
+                .await?;
+            let comment = convert::new_comment(request.into_inner())?;
+            let stored = self.moderation.submit_comment(&principal, comment).await?;
+            Ok(pb::SubmitCommentResponse {
+                comment: Some(convert::comment(stored)),
+            })
+        })
+        .await
+    }
+
+    async fn get_comment(
+        &self,
+        request: Request<pb::GetCommentRequest>,
+    ) -> Result<Response<pb::GetCommentResponse>, Status> {
+        observe("GetComment", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::ReadComments)
+                .await?;
+            let id = CommentId::parse("comment_id", &request.get_ref().comment_id)?;
+            let comment = self.moderation.get_comment(&principal, id).await?;
+            Ok(pb::GetCommentResponse {
+                comment: Some(convert::comment(comment)),
+            })
+        })
+        .await
+    }
+
+    async fn list_comments(
+        &self,
+        request: Request<pb::ListCommentsRequest>,
+    ) -> Result<Response<pb::ListCommentsResponse>, Status> {
+        observe("ListComments", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::ReadComments)
+                .await?;
+            let request = request.into_inner();
+            let article_id = convert::optional_article_id(request.article_id)?;
+            let status = convert::status_filter(request.status)?;
+            let page_size = PageSize::parse("page_size", request.page_size, 50, 500)?;
+            let page = self
+                .moderation
+                .list_comments(
+                    &principal,
+                    article_id,
+                    status,
+                    page_size,
+                    &request.page_token,
+                )
+                .await?;
+            Ok(pb::ListCommentsResponse {
+                comments: page.items.into_iter().map(convert::comment).collect(),
+                next_page_token: page.next_page_token,
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,276 @@
+//! Wire ↔ domain, by hand. Parsing returns the first offending field.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::pb;
+use crate::domain::{
+    ApiKeyInfo, ArticleId, AuthorId, ClientCommentId, Comment, CommentBody, CommentId,
+    CommentStatus, DisplayName, FieldViolation, LanguageTag, ModerationMode, ModeratorId,
+    NewComment, Reason, ReviewDecision, ReviewId, ReviewItem, Role, TenantSettings,
+    TenantSettingsPatch,
+};
+
+pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+// ---- requests -> domain -------------------------------------------------------
+
+pub fn new_comment(request: pb::SubmitCommentRequest) -> Result<NewComment, FieldViolation> {
+    let author_ip = if request.author_ip.is_empty() {
+        None
+    } else {
+        Some(
+            request
+                .author_ip
+                .parse()
+                .map_err(|_| FieldViolation::new("author_ip", "must be an IPv4 or IPv6 address"))?,
+        )
+    };
+    let client_comment_id = if request.client_comment_id.is_empty() {
+        None
+    } else {
+        Some(ClientCommentId::parse(
+            "client_comment_id",
+            request.client_comment_id,
+        )?)
+    };
+    let parent_comment_id = if request.parent_comment_id.is_empty() {
+        None
+    } else {
+        Some(CommentId::parse(
+            "parent_comment_id",
+            &request.parent_comment_id,
+        )?)
+    };
+    Ok(NewComment {
+        article_id: ArticleId::parse("article_id", request.article_id)?,
+        author_id: AuthorId::parse("author_id", request.author_id)?,
+        body: CommentBody::parse("body", request.body)?,
+        client_comment_id,
+        author_display_name: DisplayName::parse(
+            "author_display_name",
+            request.author_display_name,
+        )?,
+        author_ip,
+        parent_comment_id,
+        language: LanguageTag::parse("language", request.language)?,
+    })
+}
+
+pub fn optional_article_id(value: String) -> Result<Option<ArticleId>, FieldViolation> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        ArticleId::parse("article_id", value).map(Some)
+    }
+}
+
+/// `None` for UNSPECIFIED: the call's default applies.
+pub fn status_filter(value: i32) -> Result<Option<CommentStatus>, FieldViolation> {
+    match pb::CommentStatus::try_from(value) {
+        Ok(pb::CommentStatus::Unspecified) => Ok(None),
+        Ok(pb::CommentStatus::Approved) => Ok(Some(CommentStatus::Approved)),
+        Ok(pb::CommentStatus::PendingReview) => Ok(Some(CommentStatus::PendingReview)),
+        Ok(pb::CommentStatus::Rejected) => Ok(Some(CommentStatus::Rejected)),
+        Err(_) => Err(FieldViolation::new(
+            "status",
+            format!("unknown value {value}"),
+        )),
+    }
+}
+
+pub fn decision(value: i32) -> Result<ReviewDecision, FieldViolation> {
+    match pb::ReviewDecision::try_from(value) {
+        Ok(pb::ReviewDecision::Approve) => Ok(ReviewDecision::Approve),
+        Ok(pb::ReviewDecision::Reject) => Ok(ReviewDecision::Reject),
+        Ok(pb::ReviewDecision::Unspecified) => Err(FieldViolation::new(
+            "decision",
+            "is required: REVIEW_DECISION_APPROVE or REVIEW_DECISION_REJECT",
+        )),
+        Err(_) => Err(FieldViolation::new(
+            "decision",
+            format!("unknown value {value}"),
+        )),
+    }
+}
+
+pub fn role(value: i32) -> Result<Role, FieldViolation> {
+    match pb::ApiKeyRole::try_from(value) {
+        Ok(pb::ApiKeyRole::Publisher) => Ok(Role::Publisher),
+        Ok(pb::ApiKeyRole::Moderator) => Ok(Role::Moderator),
+        Ok(pb::ApiKeyRole::Admin) => Ok(Role::Admin),
+        Ok(pb::ApiKeyRole::Unspecified) => Err(FieldViolation::new("role", "is required")),
+        Err(_) => Err(FieldViolation::new(
+            "role",
+            format!("unknown value {value}"),
+        )),
+    }
+}
+
+pub fn moderator_id(value: String) -> Result<Option<ModeratorId>, FieldViolation> {
+    ModeratorId::parse("moderator_id", value)
+}
+
+pub fn note(value: String) -> Result<String, FieldViolation> {
+    if value.chars().count() > 2000 {
+        return Err(FieldViolation::new(
+            "note",
+            "is longer than 2000 characters",
+        ));
+    }
+    Ok(value)
+}
+
+pub fn claim_limits(max_items: i32, lease_seconds: i32) -> Result<(u32, Duration), FieldViolation> {
+    let max_items = match max_items {
+        0 => 10,
+        1..=100 => max_items as u32,
+        _ => {
+            return Err(FieldViolation::new(
+                "max_items",
+                "must be between 1 and 100",
+            ));
+        }
+    };
+    let lease_seconds = match lease_seconds {
+        0 => 300,
+        1..=3600 => lease_seconds as u64,
+        _ => {
+            return Err(FieldViolation::new(
+                "lease_seconds",
+                "must be between 1 and 3600",
+            ));
+        }
+    };
+    Ok((max_items, Duration::from_secs(lease_seconds)))
+}
+
+pub fn review_ids(values: Vec<String>) -> Result<Vec<ReviewId>, FieldViolation> {
+    if values.is_empty() {
+        return Err(FieldViolation::new("review_ids", "is required"));
+    }
+    if values.len() > 500 {
+        return Err(FieldViolation::new("review_ids", "holds more than 500 ids"));
+    }
+    values
+        .iter()
+        .map(|v| ReviewId::parse("review_ids", v))
+        .collect()
+}
+
+pub fn settings_patch(
+    request: pb::UpdateTenantSettingsRequest,
+) -> Result<TenantSettingsPatch, FieldViolation> {
+    let moderation_mode = match request.moderation_mode {
+        None => None,
+        Some(value) => match pb::ModerationMode::try_from(value) {
+            Ok(pb::ModerationMode::Post) => Some(ModerationMode::Post),
+            Ok(pb::ModerationMode::Pre) => Some(ModerationMode::Pre),
+            Ok(pb::ModerationMode::Unspecified) => {
+                return Err(FieldViolation::new(
+                    "moderation_mode",
+                    "must be POST or PRE when set",
+                ));
+            }
+            Err(_) => {
+                return Err(FieldViolation::new(
+                    "moderation_mode",
+                    format!("unknown value {value}"),
+                ));
+            }
+        },
+    };
+    Ok(TenantSettingsPatch {
+        moderation_mode,
+        review_threshold: request.review_threshold,
+        reject_threshold: request.reject_threshold,
+        max_body_chars: request.max_body_chars,
+    })
+}
+
+// ---- domain -> responses ------------------------------------------------------
+
+fn status(value: CommentStatus) -> pb::CommentStatus {
+    match value {
+        CommentStatus::Approved => pb::CommentStatus::Approved,
+        CommentStatus::PendingReview => pb::CommentStatus::PendingReview,
+        CommentStatus::Rejected => pb::CommentStatus::Rejected,
+    }
+}
+
+fn reason(value: Reason) -> pb::Reason {
+    pb::Reason {
+        code: value.code,
+        rule_id: value.rule_id,
+        message: value.message,
+        start: value.span.map(|s| s.start),
+        end: value.span.map(|s| s.end),
+    }
+}
+
+pub fn comment(value: Comment) -> pb::Comment {
+    pb::Comment {
+        comment_id: value.comment_id.to_string(),
+        article_id: value.article_id,
+        author_id: value.author_id,
+        body: value.body,
+        status: status(value.status) as i32,
+        spam_score: value.spam_score,
+        reasons: value.reasons.into_iter().map(reason).collect(),
+        create_time: Some(timestamp(value.create_time)),
+        update_time: Some(timestamp(value.update_time)),
+        client_comment_id: value.client_comment_id.unwrap_or_default(),
+        author_display_name: value.author_display_name,
+        parent_comment_id: value
+            .parent_comment_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        language: value.language,
+    }
+}
+
+pub fn review_item(value: ReviewItem) -> pb::ReviewItem {
+    pb::ReviewItem {
+        review_id: value.review_id.to_string(),
+        comment: Some(comment(value.comment)),
+        priority: value.priority,
+        enqueue_time: Some(timestamp(value.enqueue_time)),
+        lease_expire_time: value.lease_expire_time.map(timestamp),
+        claimed_by: value.claimed_by.unwrap_or_default(),
+    }
+}
+
+pub fn api_key(value: ApiKeyInfo) -> pb::ApiKey {
+    let role = match value.role {
+        Role::Publisher => pb::ApiKeyRole::Publisher,
+        Role::Moderator => pb::ApiKeyRole::Moderator,
+        Role::Admin => pb::ApiKeyRole::Admin,
+    };
+    pb::ApiKey {
+        key_id: value.key_id.to_string(),
+        role: role as i32,
+        key_prefix: value.key_prefix,
+        create_time: Some(timestamp(value.create_time)),
+        revoke_time: value.revoke_time.map(timestamp),
+    }
+}
+
+pub fn settings(value: TenantSettings) -> pb::TenantSettings {
+    let mode = match value.moderation_mode {
+        ModerationMode::Post => pb::ModerationMode::Post,
+        ModerationMode::Pre => pb::ModerationMode::Pre,
+    };
+    pb::TenantSettings {
+        tenant_name: value.tenant_name,
+        moderation_mode: mode as i32,
+        review_threshold: value.review_threshold,
+        reject_threshold: value.reject_threshold,
+        max_body_chars: value.max_body_chars,
+    }
+}

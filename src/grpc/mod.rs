@@ -1,0 +1,50 @@
+//! The gRPC edge: generated code, wire ↔ domain conversion, authentication and
+//! the one mapping from errors to `tonic::Status`.
+//!
+//! **Invariant:** protobuf types never leave this module. Requests are parsed
+//! into domain types here (bad input is `INVALID_ARGUMENT` naming the field),
+//! and results are converted back here.
+
+mod admin_service;
+mod auth;
+mod comment_service;
+mod convert;
+mod review_service;
+mod status;
+
+use std::future::Future;
+use std::time::Instant;
+
+use tonic::{Response, Status};
+
+pub use admin_service::AdminApi;
+pub use comment_service::CommentApi;
+pub use review_service::ReviewApi;
+
+/// Generated protobuf and gRPC code for `moderato.v1`.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("moderato.v1");
+
+    /// The encoded descriptors of `moderato.v1`, served by reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/moderato_descriptor.bin"));
+}
+
+/// Largest request accepted on the wire; bodies are further bounded by policy.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// Runs one RPC and records its status code and latency.
+async fn observe<T>(
+    rpc: &'static str,
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<Response<T>, Status> {
+    let start = Instant::now();
+    let result = call.await;
+    let code = match &result {
+        Ok(_) => tonic::Code::Ok,
+        Err(status) => status.code(),
+    };
+    crate::telemetry::record_rpc(rpc, code, start.elapsed());
+    result.map(Response::new)
+}

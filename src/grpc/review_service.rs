@@ -1,0 +1,128 @@
+use tonic::{Request, Response, Status};
+
+use super::pb::review_service_server::ReviewService;
+use super::{auth::credentials, convert, observe, pb};
+use crate::domain::{PageSize, Permission, ReviewId};
+use crate::moderation::{ClaimRequest, Moderation, ReviewActor};
+
+pub struct ReviewApi {
+    moderation: Moderation,
+}
+
+impl ReviewApi {
+    pub fn new(moderation: Moderation) -> Self {
+        ReviewApi { moderation }
+    }
+}
+
+#[tonic::async_trait]
+impl ReviewService for ReviewApi {
+    async fn list_review_queue(
+        &self,
+        request: Request<pb::ListReviewQueueRequest>,
+    ) -> Result<Response<pb::ListReviewQueueResponse>, Status> {
+        observe("ListReviewQueue", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Review)
+                .await?;
+            let request = request.into_inner();
+            let article_id = convert::optional_article_id(request.article_id)?;
+            let page_size = PageSize::parse("page_size", request.page_size, 50, 500)?;
+            let page = self
+                .moderation
+                .list_review_queue(&principal, article_id, page_size, &request.page_token)
+                .await?;
+            Ok(pb::ListReviewQueueResponse {
+                items: page.items.into_iter().map(convert::review_item).collect(),
+                next_page_token: page.next_page_token,
+            })
+        })
+        .await
+    }
+
+    async fn claim_reviews(
+        &self,
+        request: Request<pb::ClaimReviewsRequest>,
+    ) -> Result<Response<pb::ClaimReviewsResponse>, Status> {
+        observe("ClaimReviews", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Review)
+                .await?;
+            let request = request.into_inner();
+            let (max_items, lease) =
+                convert::claim_limits(request.max_items, request.lease_seconds)?;
+            let moderator = convert::moderator_id(request.moderator_id)?;
+            let items = self
+                .moderation
+                .claim_reviews(
+                    &principal,
+                    ClaimRequest {
+                        max_items,
+                        lease,
+                        actor: ReviewActor::of(&principal, moderator),
+                    },
+                )
+                .await?;
+            Ok(pb::ClaimReviewsResponse {
+                items: items.into_iter().map(convert::review_item).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn decide_review(
+        &self,
+        request: Request<pb::DecideReviewRequest>,
+    ) -> Result<Response<pb::DecideReviewResponse>, Status> {
+        observe("DecideReview", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Review)
+                .await?;
+            let request = request.into_inner();
+            let review_id = ReviewId::parse("review_id", &request.review_id)?;
+            let decision = convert::decision(request.decision)?;
+            let note = convert::note(request.note)?;
+            let moderator = convert::moderator_id(request.moderator_id)?;
+            let comment = self
+                .moderation
+                .decide_review(
+                    &principal,
+                    review_id,
+                    decision,
+                    note,
+                    ReviewActor::of(&principal, moderator),
+                )
+                .await?;
+            Ok(pb::DecideReviewResponse {
+                comment: Some(convert::comment(comment)),
+            })
+        })
+        .await
+    }
+
+    async fn release_reviews(
+        &self,
+        request: Request<pb::ReleaseReviewsRequest>,
+    ) -> Result<Response<pb::ReleaseReviewsResponse>, Status> {
+        observe("ReleaseReviews", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Review)
+                .await?;
+            let request = request.into_inner();
+            let ids = convert::review_ids(request.review_ids)?;
+            let moderator = convert::moderator_id(request.moderator_id)?;
+            let released = self
+                .moderation
+                .release_reviews(&principal, ids, ReviewActor::of(&principal, moderator))
+                .await?;
+            Ok(pb::ReleaseReviewsResponse {
+                review_ids: released.iter().map(ToString::to_string).collect(),
+            })
+        })
+        .await
+    }
+}

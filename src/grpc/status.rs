@@ -1,0 +1,121 @@
+//! The one place where errors become gRPC statuses.
+//!
+//! Clients get a code and a message meant for them; causes (SQL errors, I/O)
+//! go to the log with their full chain and never to the client.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+use crate::domain::FieldViolation;
+use crate::moderation::{
+    AdminError, AuthError, DecideError, GetCommentError, ListCommentsError, ListQueueError,
+    ReleaseError, SubmitError,
+};
+use crate::storage::StoreError;
+
+impl From<FieldViolation> for Status {
+    fn from(violation: FieldViolation) -> Self {
+        Status::with_error_details(
+            Code::InvalidArgument,
+            violation.to_string(),
+            ErrorDetails::with_bad_request_violation(violation.field, violation.reason),
+        )
+    }
+}
+
+impl From<StoreError> for Status {
+    fn from(err: StoreError) -> Self {
+        match &err {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = format!("{err:#}"), cause = ?std::error::Error::source(&err), "database unavailable");
+                Status::unavailable("the database is unavailable; retry later")
+            }
+            StoreError::Corrupt(_) | StoreError::Unexpected(_) => {
+                tracing::error!(error = format!("{err:#}"), cause = ?std::error::Error::source(&err), "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}
+
+impl From<AuthError> for Status {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Missing | AuthError::Malformed | AuthError::UnknownKey => {
+                Status::unauthenticated(err.to_string())
+            }
+            AuthError::Forbidden { .. } => Status::permission_denied(err.to_string()),
+            AuthError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<SubmitError> for Status {
+    fn from(err: SubmitError) -> Self {
+        match err {
+            SubmitError::Invalid(violation) => violation.into(),
+            SubmitError::IdempotencyKeyReused => Status::already_exists(err.to_string()),
+            SubmitError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<GetCommentError> for Status {
+    fn from(err: GetCommentError) -> Self {
+        match err {
+            GetCommentError::NotFound => Status::not_found(err.to_string()),
+            GetCommentError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<ListCommentsError> for Status {
+    fn from(err: ListCommentsError) -> Self {
+        match err {
+            ListCommentsError::Invalid(violation) => violation.into(),
+            ListCommentsError::StatusForbidden => Status::permission_denied(err.to_string()),
+            ListCommentsError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<ListQueueError> for Status {
+    fn from(err: ListQueueError) -> Self {
+        match err {
+            ListQueueError::Invalid(violation) => violation.into(),
+            ListQueueError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<DecideError> for Status {
+    fn from(err: DecideError) -> Self {
+        match err {
+            DecideError::NotFound => Status::not_found(err.to_string()),
+            DecideError::AlreadyDecided | DecideError::NotClaimed => {
+                Status::failed_precondition(err.to_string())
+            }
+            DecideError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<ReleaseError> for Status {
+    fn from(err: ReleaseError) -> Self {
+        match err {
+            ReleaseError::NotFound(_) => Status::not_found(err.to_string()),
+            ReleaseError::NotClaimed(_) => Status::failed_precondition(err.to_string()),
+            ReleaseError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<AdminError> for Status {
+    fn from(err: AdminError) -> Self {
+        match err {
+            AdminError::Invalid(violation) => violation.into(),
+            AdminError::KeyNotFound => Status::not_found(err.to_string()),
+            AdminError::Store(err) => err.into(),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Moderato: a comment moderation service.
+//!
+//! Requests flow one way: [`grpc`] parses wire messages into [`domain`] types and
+//! authenticates the caller, a [`moderation`] use case runs the pure
+//! [`pipeline`] and talks to [`storage`], and the answer goes back out through
+//! [`grpc`]. See `ARCHITECTURE.md` for the map and the invariants.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod grpc;
+pub mod http;
+pub mod moderation;
+pub mod pipeline;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

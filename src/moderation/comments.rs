@@ -1,0 +1,167 @@
+use std::sync::Arc;
+
+use super::{Moderation, now};
+use crate::domain::{
+    ArticleId, Comment, CommentId, CommentStatus, FieldViolation, NewComment, PageSize, PageToken,
+    Permission, Principal, TenantId, TenantSettings,
+};
+use crate::storage::{CommentCursor, CommentQuery, InsertOutcome, NewCommentRecord, StoreError};
+use crate::telemetry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Invalid(FieldViolation),
+    #[error("client_comment_id was already used for a different comment")]
+    IdempotencyKeyReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GetCommentError {
+    #[error("comment not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListCommentsError {
+    #[error(transparent)]
+    Invalid(FieldViolation),
+    #[error("listing comments that are not approved needs the moderator or admin role")]
+    StatusForbidden,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One page of results and the token for the next one (empty on the last page).
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+}
+
+impl Moderation {
+    /// The tenant's settings, cached for [`super::CACHE_TTL`].
+    pub(crate) async fn settings(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Arc<TenantSettings>, StoreError> {
+        if let Some(settings) = self.inner.settings.get(&tenant) {
+            return Ok(settings);
+        }
+        let settings = self
+            .inner
+            .store
+            .tenant_settings(tenant)
+            .await?
+            .map(Arc::new)
+            .ok_or_else(|| StoreError::Corrupt(format!("API key of missing tenant {tenant}")))?;
+        self.inner.settings.insert(tenant, settings.clone());
+        Ok(settings)
+    }
+
+    /// Decides and stores a comment; returns it only once it is committed.
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
+    pub async fn submit_comment(
+        &self,
+        principal: &Principal,
+        comment: NewComment,
+    ) -> Result<Comment, SubmitError> {
+        let settings = self.settings(principal.tenant_id).await?;
+        if comment.body.char_count() > settings.max_body_chars as usize {
+            return Err(SubmitError::Invalid(FieldViolation::new(
+                "body",
+                format!("is longer than {} characters", settings.max_body_chars),
+            )));
+        }
+        let verdict = self.inner.pipeline.evaluate(&comment, &settings);
+        let actor = principal.actor();
+        let record = NewCommentRecord {
+            comment_id: CommentId::generate(),
+            comment: &comment,
+            verdict: &verdict,
+            actor: &actor,
+            now: now(),
+        };
+        match self
+            .inner
+            .store
+            .insert_comment(principal.tenant_id, &record)
+            .await?
+        {
+            InsertOutcome::Created(stored) => {
+                telemetry::record_decision(stored.status);
+                Ok(stored)
+            }
+            InsertOutcome::Existing(stored) if comment.is_same_submission(&stored) => Ok(stored),
+            InsertOutcome::Existing(_) => Err(SubmitError::IdempotencyKeyReused),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, %id))]
+    pub async fn get_comment(
+        &self,
+        principal: &Principal,
+        id: CommentId,
+    ) -> Result<Comment, GetCommentError> {
+        self.inner
+            .store
+            .get_comment(principal.tenant_id, id)
+            .await?
+            .ok_or(GetCommentError::NotFound)
+    }
+
+    /// Newest first. `status` `None` means approved.
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
+    pub async fn list_comments(
+        &self,
+        principal: &Principal,
+        article_id: Option<ArticleId>,
+        status: Option<CommentStatus>,
+        page_size: PageSize,
+        page_token: &str,
+    ) -> Result<Page<Comment>, ListCommentsError> {
+        let status = status.unwrap_or(CommentStatus::Approved);
+        if status != CommentStatus::Approved && !principal.can(Permission::ReadAnyStatus) {
+            return Err(ListCommentsError::StatusForbidden);
+        }
+        let article_id = article_id.map(ArticleId::into_inner);
+        let scope = format!(
+            "comments|{}|{}",
+            status.as_str(),
+            article_id.as_deref().unwrap_or("")
+        );
+        let after: Option<CommentCursor> = PageToken::decode("page_token", page_token, &scope)
+            .map_err(ListCommentsError::Invalid)?;
+        let limit = page_size.get();
+        let mut items = self
+            .inner
+            .store
+            .list_comments(
+                principal.tenant_id,
+                &CommentQuery {
+                    article_id,
+                    status,
+                    after,
+                    limit: limit + 1,
+                },
+            )
+            .await?;
+        let next_page_token = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items
+                .last()
+                .map(|last| PageToken::encode(&scope, &CommentCursor::after(last)))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+}

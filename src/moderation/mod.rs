@@ -1,0 +1,66 @@
+//! Use cases: what each RPC does, independent of gRPC.
+//!
+//! Each use case authenticates nothing and parses nothing (the gRPC edge did),
+//! runs the pure pipeline where it applies, talks to the store, and reports
+//! failures through its own error enum, which `grpc::status` maps to a status
+//! code in one place.
+
+mod admin;
+mod auth;
+mod comments;
+mod review;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound as _, Utc};
+
+pub use admin::{AdminError, CreatedKey, create_key, create_tenant_key};
+pub use auth::{AuthError, Credentials};
+pub use comments::{GetCommentError, ListCommentsError, Page, SubmitError};
+pub use review::{ClaimRequest, DecideError, ListQueueError, ReleaseError, ReviewActor};
+
+use crate::pipeline::Pipeline;
+use crate::storage::Store;
+use auth::TtlCache;
+
+/// How long a replica trusts what it cached about a key or a tenant's settings.
+/// Changes made through this replica apply at once; through another replica or
+/// the CLI, within this delay.
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The moderation service: store, pipeline and caches, cheap to clone.
+#[derive(Clone)]
+pub struct Moderation {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    pipeline: Pipeline,
+    keys: TtlCache<crate::domain::KeyHash, crate::domain::Principal>,
+    settings: TtlCache<crate::domain::TenantId, Arc<crate::domain::TenantSettings>>,
+}
+
+impl Moderation {
+    pub fn new(store: Arc<dyn Store>, pipeline: Pipeline) -> Self {
+        Moderation {
+            inner: Arc::new(Inner {
+                store,
+                pipeline,
+                keys: TtlCache::new(CACHE_TTL),
+                settings: TtlCache::new(CACHE_TTL),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+}
+
+/// The current time at the precision both backends store (microseconds), so a
+/// comment returned on submit is identical to the one read back later.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}

@@ -1,0 +1,183 @@
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::comments::Page;
+use super::{Moderation, now};
+use crate::domain::{
+    Actor, ArticleId, Comment, FieldViolation, ModeratorId, PageSize, PageToken, Principal,
+    ReviewDecision, ReviewId, ReviewItem,
+};
+use crate::storage::{
+    Claim, DecideRejection, Decision, QueueCursor, QueueQuery, ReleaseRejection, StoreError,
+};
+
+/// Who works an item: the platform's moderator id when given, else the key.
+pub struct ReviewActor;
+
+impl ReviewActor {
+    pub fn of(principal: &Principal, moderator: Option<ModeratorId>) -> Actor {
+        moderator
+            .map(Actor::from)
+            .unwrap_or_else(|| principal.actor())
+    }
+}
+
+/// A parsed `ClaimReviews` request.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub max_items: u32,
+    pub lease: Duration,
+    pub actor: Actor,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error("review item not found")]
+    NotFound,
+    #[error("this review item was already decided")]
+    AlreadyDecided,
+    #[error("this review item is not claimed by the caller; claim it first")]
+    NotClaimed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("review item {0} not found")]
+    NotFound(ReviewId),
+    #[error("review item {0} is not claimed by the caller")]
+    NotClaimed(ReviewId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListQueueError {
+    #[error(transparent)]
+    Invalid(FieldViolation),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Moderation {
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
+    pub async fn list_review_queue(
+        &self,
+        principal: &Principal,
+        article_id: Option<ArticleId>,
+        page_size: PageSize,
+        page_token: &str,
+    ) -> Result<Page<ReviewItem>, ListQueueError> {
+        let article_id = article_id.map(ArticleId::into_inner);
+        let scope = format!("queue|{}", article_id.as_deref().unwrap_or(""));
+        let after: Option<QueueCursor> =
+            PageToken::decode("page_token", page_token, &scope).map_err(ListQueueError::Invalid)?;
+        let limit = page_size.get();
+        let mut items = self
+            .inner
+            .store
+            .list_review_queue(
+                principal.tenant_id,
+                &QueueQuery {
+                    article_id,
+                    after,
+                    limit: limit + 1,
+                },
+            )
+            .await?;
+        let next_page_token = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items
+                .last()
+                .map(|last| PageToken::encode(&scope, &QueueCursor::after(last)))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
+    pub async fn claim_reviews(
+        &self,
+        principal: &Principal,
+        request: ClaimRequest,
+    ) -> Result<Vec<ReviewItem>, StoreError> {
+        let now = now();
+        let lease = chrono::Duration::from_std(request.lease).unwrap_or(chrono::Duration::MAX);
+        self.inner
+            .store
+            .claim_reviews(
+                principal.tenant_id,
+                &Claim {
+                    actor: request.actor,
+                    max_items: request.max_items,
+                    now,
+                    lease_until: now + lease,
+                },
+            )
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, %review_id))]
+    pub async fn decide_review(
+        &self,
+        principal: &Principal,
+        review_id: ReviewId,
+        decision: ReviewDecision,
+        note: String,
+        actor: Actor,
+    ) -> Result<Comment, DecideError> {
+        let outcome = self
+            .inner
+            .store
+            .decide_review(
+                principal.tenant_id,
+                &Decision {
+                    review_id,
+                    decision,
+                    note,
+                    actor,
+                    now: now(),
+                },
+            )
+            .await?;
+        match outcome {
+            Ok(comment) => {
+                crate::telemetry::record_decision(comment.status);
+                Ok(comment)
+            }
+            Err(DecideRejection::NotFound) => Err(DecideError::NotFound),
+            Err(DecideRejection::AlreadyDecided) => Err(DecideError::AlreadyDecided),
+            Err(DecideRejection::NotClaimedByCaller) => Err(DecideError::NotClaimed),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
+    pub async fn release_reviews(
+        &self,
+        principal: &Principal,
+        review_ids: Vec<ReviewId>,
+        actor: Actor,
+    ) -> Result<Vec<ReviewId>, ReleaseError> {
+        let mut seen = HashSet::new();
+        let ids: Vec<ReviewId> = review_ids
+            .into_iter()
+            .filter(|id| seen.insert(*id))
+            .collect();
+        match self
+            .inner
+            .store
+            .release_reviews(principal.tenant_id, &ids, &actor, now())
+            .await?
+        {
+            Ok(released) => Ok(released),
+            Err(ReleaseRejection::NotFound(id)) => Err(ReleaseError::NotFound(id)),
+            Err(ReleaseRejection::NotClaimedByCaller(id)) => Err(ReleaseError::NotClaimed(id)),
+        }
+    }
+}

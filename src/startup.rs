@@ -1,0 +1,202 @@
+//! Wiring: open the store, build the services, bind the listeners, serve until
+//! told to stop.
+//!
+//! `build` binds before `run_until_stopped` serves, so tests can bind port 0 and
+//! read the real ports; the shutdown signal is an argument, so `main` and the
+//! tests stop the server the same way.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::config::Settings;
+use crate::domain::{Role, TenantName};
+use crate::grpc::pb::admin_service_server::AdminServiceServer;
+use crate::grpc::pb::comment_service_server::CommentServiceServer;
+use crate::grpc::pb::review_service_server::ReviewServiceServer;
+use crate::grpc::{self, AdminApi, CommentApi, MAX_MESSAGE_BYTES, ReviewApi};
+use crate::moderation::{self, Moderation};
+use crate::pipeline::Pipeline;
+use crate::storage::{self, Store};
+
+pub struct Application {
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+    moderation: Moderation,
+}
+
+impl Application {
+    /// Opens and migrates the database, bootstraps an empty one, binds both ports.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = storage::connect(&settings.database_url, &settings.db).await?;
+        bootstrap(store.as_ref(), &settings.admin_key_file).await?;
+        let grpc_listener = TcpListener::bind(settings.grpc_addr)
+            .await
+            .with_context(|| format!("binding gRPC on {}", settings.grpc_addr))?;
+        let http_listener = TcpListener::bind(settings.http_addr)
+            .await
+            .with_context(|| format!("binding HTTP on {}", settings.http_addr))?;
+        Ok(Application {
+            grpc_listener,
+            http_listener,
+            moderation: Moderation::new(store, Pipeline::default()),
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.moderation.store().clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
+    /// calls finish and closes the database pool.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let grpc_addr = self.grpc_addr();
+        let http_addr = self.http_addr();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_serving::<CommentServiceServer<CommentApi>>()
+            .await;
+        health_reporter
+            .set_serving::<ReviewServiceServer<ReviewApi>>()
+            .await;
+        health_reporter
+            .set_serving::<AdminServiceServer<AdminApi>>()
+            .await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(grpc::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building the reflection service")?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(grpc::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .context("building the reflection service")?;
+
+        let m = &self.moderation;
+        let grpc_server = Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(
+                CommentServiceServer::new(CommentApi::new(m.clone()))
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
+            .add_service(
+                ReviewServiceServer::new(ReviewApi::new(m.clone()))
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
+            .add_service(
+                AdminServiceServer::new(AdminApi::new(m.clone()))
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(self.grpc_listener),
+                stopped(stop_rx.clone()),
+            );
+        let http_server = axum::serve(self.http_listener, crate::http::router(m.clone()))
+            .with_graceful_shutdown(stopped(stop_rx.clone()));
+
+        let metrics = crate::telemetry::metrics().clone();
+        let upkeep = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                metrics.run_upkeep();
+            }
+        });
+
+        tracing::info!(%grpc_addr, %http_addr, "moderato serving");
+        let signal = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        let (grpc_result, http_result, ()) = tokio::join!(grpc_server, http_server, signal);
+        upkeep.abort();
+        self.moderation.store().close().await;
+        grpc_result.context("gRPC server failed")?;
+        http_result.context("HTTP server failed")?;
+        tracing::info!("moderato stopped");
+        Ok(())
+    }
+}
+
+/// On an empty database: creates tenant `default` with an admin key, writes the
+/// key to `key_file` (mode 0600) and logs the file's path, never the key.
+/// Replicas starting together race on the tenant; only the one that created it
+/// creates and writes the key.
+async fn bootstrap(store: &dyn Store, key_file: &Path) -> anyhow::Result<()> {
+    if store.count_tenants().await? > 0 {
+        return Ok(());
+    }
+    let name = TenantName::parse("default").expect("valid tenant name");
+    let (tenant, created) = store.ensure_tenant(&name, moderation_now()).await?;
+    if !created {
+        return Ok(());
+    }
+    let key = moderation::create_key(
+        store,
+        tenant,
+        Role::Admin,
+        &crate::domain::Actor::operator(),
+    )
+    .await?;
+    write_secret_file(key_file, key.secret.expose())
+        .with_context(|| format!("writing the bootstrap admin key to {}", key_file.display()))?;
+    tracing::info!(
+        path = %key_file.display(),
+        "empty database: created tenant `default` and wrote its admin key to this file"
+    );
+    Ok(())
+}
+
+fn moderation_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    writeln!(file, "{secret}")?;
+    file.sync_all()
+}

@@ -1,0 +1,795 @@
+//! The production backend. Claims use `FOR UPDATE SKIP LOCKED`, so any number of
+//! moderators and replicas can claim from one queue without waiting on each
+//! other or ever sharing an item.
+
+use std::str::FromStr as _;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use sqlx::{Postgres, Row as _, Transaction};
+use uuid::Uuid;
+
+use super::{
+    AuditEvent, Claim, CommentCursor, CommentQuery, DbOptions, DecideRejection, Decision,
+    InsertOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, Store, StoreError,
+    decided_status, decision_reason,
+};
+use crate::domain::{
+    Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
+    ModerationMode, Principal, Reason, ReviewId, ReviewItem, Role, TenantId, TenantName,
+    TenantSettings, TenantSettingsPatch,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The columns `comment_from_row` reads, for `concat!` into static queries.
+macro_rules! comment_columns {
+    () => {
+        "c.comment_id, c.article_id, c.author_id, c.body, c.status, c.spam_score, c.reasons, \
+         c.create_time, c.update_time, c.client_comment_id, c.author_display_name, \
+         c.parent_comment_id, c.language"
+    };
+}
+
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, options: &DbOptions) -> anyhow::Result<Self> {
+        let connect = PgConnectOptions::from_str(url).context("parsing the Postgres url")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .context("connecting to Postgres")?;
+        Ok(PostgresStore { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+async fn audit(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+    event: AuditEvent<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_events \
+         (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(now)
+    .bind(event.actor.as_str())
+    .bind(event.action)
+    .bind(event.subject_type)
+    .bind(event.subject_id)
+    .bind(event.from_state)
+    .bind(event.to_state)
+    .bind(Json(event.detail))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn comment_from_row(row: &PgRow) -> Result<Comment, StoreError> {
+    let status: String = row.try_get("status")?;
+    let Json(reasons): Json<Vec<Reason>> = row.try_get("reasons")?;
+    Ok(Comment {
+        comment_id: CommentId::from_uuid(row.try_get("comment_id")?),
+        article_id: row.try_get("article_id")?,
+        author_id: row.try_get("author_id")?,
+        body: row.try_get("body")?,
+        status: CommentStatus::from_db(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
+        spam_score: row.try_get("spam_score")?,
+        reasons,
+        create_time: row.try_get("create_time")?,
+        update_time: row.try_get("update_time")?,
+        client_comment_id: row.try_get("client_comment_id")?,
+        author_display_name: row.try_get("author_display_name")?,
+        parent_comment_id: row
+            .try_get::<Option<Uuid>, _>("parent_comment_id")?
+            .map(CommentId::from_uuid),
+        language: row.try_get("language")?,
+    })
+}
+
+fn review_item_from_row(row: &PgRow) -> Result<ReviewItem, StoreError> {
+    Ok(ReviewItem {
+        review_id: ReviewId::from_uuid(row.try_get("review_id")?),
+        comment: comment_from_row(row)?,
+        priority: row.try_get("priority")?,
+        enqueue_time: row.try_get("enqueue_time")?,
+        lease_expire_time: row.try_get("lease_expire_time")?,
+        claimed_by: row.try_get("claimed_by")?,
+    })
+}
+
+fn settings_from_row(row: &PgRow) -> Result<TenantSettings, StoreError> {
+    let mode: String = row.try_get("moderation_mode")?;
+    let max_body_chars: i32 = row.try_get("max_body_chars")?;
+    Ok(TenantSettings {
+        tenant_name: row.try_get("name")?,
+        moderation_mode: ModerationMode::from_db(&mode)
+            .ok_or_else(|| StoreError::Corrupt(format!("moderation mode {mode:?}")))?,
+        review_threshold: row.try_get("review_threshold")?,
+        reject_threshold: row.try_get("reject_threshold")?,
+        max_body_chars: u32::try_from(max_body_chars)
+            .map_err(|_| StoreError::Corrupt(format!("max_body_chars {max_body_chars}")))?,
+    })
+}
+
+fn key_from_row(row: &PgRow) -> Result<ApiKeyInfo, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(ApiKeyInfo {
+        key_id: KeyId::from_uuid(row.try_get("key_id")?),
+        role: Role::parse("role", &role)
+            .map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
+        key_prefix: row.try_get("key_prefix")?,
+        create_time: row.try_get("create_time")?,
+        revoke_time: row.try_get("revoke_time")?,
+    })
+}
+
+fn micros(t: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(t).ok_or_else(|| StoreError::Corrupt(format!("timestamp {t}")))
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // The migrator holds a Postgres advisory lock while it runs, so replicas
+        // starting together apply each migration once.
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn ensure_tenant(
+        &self,
+        name: &TenantName,
+        now: DateTime<Utc>,
+    ) -> Result<(TenantId, bool), StoreError> {
+        let defaults = TenantSettings::defaults(name);
+        let mut tx = self.pool.begin().await?;
+        let created: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
+             reject_threshold, max_body_chars, create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (name) DO NOTHING RETURNING tenant_id",
+        )
+        .bind(TenantId::generate().as_uuid())
+        .bind(name.as_str())
+        .bind(defaults.moderation_mode.as_str())
+        .bind(defaults.review_threshold)
+        .bind(defaults.reject_threshold)
+        .bind(defaults.max_body_chars as i32)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let result = match created {
+            Some(id) => {
+                let tenant = TenantId::from_uuid(id);
+                audit(
+                    &mut tx,
+                    tenant,
+                    now,
+                    AuditEvent {
+                        actor: &Actor::operator(),
+                        action: "tenant.created",
+                        subject_type: "tenant",
+                        subject_id: tenant.to_string(),
+                        from_state: None,
+                        to_state: None,
+                        detail: serde_json::json!({ "name": name.as_str() }),
+                    },
+                )
+                .await?;
+                (tenant, true)
+            }
+            None => {
+                let id: Uuid = sqlx::query_scalar("SELECT tenant_id FROM tenants WHERE name = $1")
+                    .bind(name.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                (TenantId::from_uuid(id), false)
+            }
+        };
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    async fn find_tenant(&self, name: &TenantName) -> Result<Option<TenantId>, StoreError> {
+        let id: Option<Uuid> = sqlx::query_scalar("SELECT tenant_id FROM tenants WHERE name = $1")
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(id.map(TenantId::from_uuid))
+    }
+
+    async fn count_tenants(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM tenants")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn tenant_settings(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<TenantSettings>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars \
+             FROM tenants WHERE tenant_id = $1",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(settings_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn update_tenant_settings(
+        &self,
+        tenant: TenantId,
+        patch: &TenantSettingsPatch,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Result<TenantSettings, FieldViolation>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars \
+             FROM tenants WHERE tenant_id = $1 FOR UPDATE",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_one(&mut *tx)
+        .await?;
+        let current = settings_from_row(&row)?;
+        let next = match current.apply(patch) {
+            Ok(next) => next,
+            Err(violation) => return Ok(Err(violation)),
+        };
+        sqlx::query(
+            "UPDATE tenants SET moderation_mode = $2, review_threshold = $3, reject_threshold = $4, \
+             max_body_chars = $5, update_time = $6 WHERE tenant_id = $1",
+        )
+        .bind(tenant.as_uuid())
+        .bind(next.moderation_mode.as_str())
+        .bind(next.review_threshold)
+        .bind(next.reject_threshold)
+        .bind(next.max_body_chars as i32)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            tenant,
+            now,
+            AuditEvent {
+                actor,
+                action: "tenant.settings_updated",
+                subject_type: "tenant",
+                subject_id: tenant.to_string(),
+                from_state: None,
+                to_state: None,
+                detail: super::settings_change_detail(&current, &next),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(next))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn create_api_key(
+        &self,
+        tenant: TenantId,
+        key: &NewApiKey,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ApiKeyInfo, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO api_keys (tenant_id, key_id, key_hash, key_prefix, role, create_time) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(key.key_id.as_uuid())
+        .bind(key.hash.as_bytes().as_slice())
+        .bind(&key.key_prefix)
+        .bind(key.role.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            tenant,
+            now,
+            AuditEvent {
+                actor,
+                action: "api_key.created",
+                subject_type: "api_key",
+                subject_id: key.key_id.to_string(),
+                from_state: None,
+                to_state: Some("active"),
+                detail: serde_json::json!({ "role": key.role.as_str() }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ApiKeyInfo {
+            key_id: key.key_id,
+            role: key.role,
+            key_prefix: key.key_prefix.clone(),
+            create_time: now,
+            revoke_time: None,
+        })
+    }
+
+    async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>, StoreError> {
+        let row = sqlx::query(
+            "SELECT tenant_id, key_id, role FROM api_keys \
+             WHERE key_hash = $1 AND revoke_time IS NULL",
+        )
+        .bind(hash.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let role: String = row.try_get("role")?;
+        Ok(Some(Principal {
+            tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
+            key_id: KeyId::from_uuid(row.try_get("key_id")?),
+            role: Role::parse("role", &role)
+                .map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn list_api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_id, role, key_prefix, create_time, revoke_time FROM api_keys \
+             WHERE tenant_id = $1 ORDER BY create_time, key_id",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant, %key_id))]
+    async fn revoke_api_key(
+        &self,
+        tenant: TenantId,
+        key_id: KeyId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ApiKeyInfo>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revoked = sqlx::query(
+            "UPDATE api_keys SET revoke_time = $3 \
+             WHERE tenant_id = $1 AND key_id = $2 AND revoke_time IS NULL",
+        )
+        .bind(tenant.as_uuid())
+        .bind(key_id.as_uuid())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if revoked {
+            audit(
+                &mut tx,
+                tenant,
+                now,
+                AuditEvent {
+                    actor,
+                    action: "api_key.revoked",
+                    subject_type: "api_key",
+                    subject_id: key_id.to_string(),
+                    from_state: Some("active"),
+                    to_state: Some("revoked"),
+                    detail: serde_json::json!({}),
+                },
+            )
+            .await?;
+        }
+        let row = sqlx::query(
+            "SELECT key_id, role, key_prefix, create_time, revoke_time FROM api_keys \
+             WHERE tenant_id = $1 AND key_id = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(key_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn insert_comment(
+        &self,
+        tenant: TenantId,
+        record: &NewCommentRecord<'_>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let comment = record.to_comment();
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
+             author_display_name, author_ip, parent_comment_id, language, body, status, spam_score, \
+             reasons, create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+             ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL DO NOTHING",
+        )
+        .bind(tenant.as_uuid())
+        .bind(comment.comment_id.as_uuid())
+        .bind(comment.client_comment_id.as_deref())
+        .bind(&comment.article_id)
+        .bind(&comment.author_id)
+        .bind(&comment.author_display_name)
+        .bind(record.comment.author_ip.map(|ip| ip.to_string()))
+        .bind(comment.parent_comment_id.map(|id| id.as_uuid()))
+        .bind(&comment.language)
+        .bind(&comment.body)
+        .bind(comment.status.as_str())
+        .bind(comment.spam_score)
+        .bind(Json(&comment.reasons))
+        .bind(record.now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+
+        if !inserted {
+            // An idempotent retry: the row committed by the first attempt is
+            // visible to this statement (READ COMMITTED takes a new snapshot).
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                comment_columns!(),
+                " FROM comments c \
+                 WHERE c.tenant_id = $1 AND c.client_comment_id = $2"
+            ))
+            .bind(tenant.as_uuid())
+            .bind(comment.client_comment_id.as_deref())
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+            return Ok(InsertOutcome::Existing(comment_from_row(&row)?));
+        }
+
+        if comment.status == CommentStatus::PendingReview {
+            sqlx::query(
+                "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
+                 state, enqueue_time) VALUES ($1, $2, $3, $4, $5, 'open', $6)",
+            )
+            .bind(tenant.as_uuid())
+            .bind(ReviewId::generate().as_uuid())
+            .bind(comment.comment_id.as_uuid())
+            .bind(&comment.article_id)
+            .bind(record.verdict.review_priority)
+            .bind(record.now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        audit(
+            &mut tx,
+            tenant,
+            record.now,
+            super::comment_created_event(record.actor, &comment),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(InsertOutcome::Created(comment))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant, %id))]
+    async fn get_comment(
+        &self,
+        tenant: TenantId,
+        id: CommentId,
+    ) -> Result<Option<Comment>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c WHERE c.tenant_id = $1 AND c.comment_id = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(comment_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn list_comments(
+        &self,
+        tenant: TenantId,
+        query: &CommentQuery,
+    ) -> Result<Vec<Comment>, StoreError> {
+        let (after_time, after_id) = match query.after {
+            Some(CommentCursor {
+                create_time_micros,
+                comment_id,
+            }) => (Some(micros(create_time_micros)?), Some(comment_id)),
+            None => (None, None),
+        };
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c \
+             WHERE c.tenant_id = $1 AND c.status = $2 \
+               AND ($3::text IS NULL OR c.article_id = $3) \
+               AND ($4::timestamptz IS NULL OR (c.create_time, c.comment_id) < ($4, $5)) \
+             ORDER BY c.create_time DESC, c.comment_id DESC LIMIT $6"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(query.status.as_str())
+        .bind(query.article_id.as_deref())
+        .bind(after_time)
+        .bind(after_id)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(comment_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn list_review_queue(
+        &self,
+        tenant: TenantId,
+        query: &QueueQuery,
+    ) -> Result<Vec<ReviewItem>, StoreError> {
+        let (after_priority, after_time, after_id) = match query.after {
+            Some(c) => (
+                Some(c.priority),
+                Some(micros(c.enqueue_time_micros)?),
+                Some(c.review_id),
+            ),
+            None => (None, None, None),
+        };
+        let rows = sqlx::query(concat!(
+            "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, \
+             ",
+            comment_columns!(),
+            " FROM review_items r \
+             JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+             WHERE r.tenant_id = $1 AND r.state = 'open' \
+               AND ($2::text IS NULL OR r.article_id = $2) \
+               AND ($3::integer IS NULL OR r.priority < $3 \
+                    OR (r.priority = $3 AND (r.enqueue_time, r.review_id) > ($4, $5))) \
+             ORDER BY r.priority DESC, r.enqueue_time, r.review_id LIMIT $6"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(query.article_id.as_deref())
+        .bind(after_priority)
+        .bind(after_time)
+        .bind(after_id)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(review_item_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn claim_reviews(
+        &self,
+        tenant: TenantId,
+        claim: &Claim,
+    ) -> Result<Vec<ReviewItem>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // SKIP LOCKED: rows another transaction is claiming right now are passed
+        // over, not waited for and never double-claimed.
+        let claimed: Vec<Uuid> = sqlx::query_scalar(
+            "WITH picked AS ( \
+                SELECT review_id FROM review_items \
+                WHERE tenant_id = $1 AND state = 'open' \
+                  AND (lease_expire_time IS NULL OR lease_expire_time <= $2) \
+                ORDER BY priority DESC, enqueue_time, review_id \
+                LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             UPDATE review_items r SET claimed_by = $4, lease_expire_time = $5 \
+             FROM picked WHERE r.tenant_id = $1 AND r.review_id = picked.review_id \
+             RETURNING r.review_id",
+        )
+        .bind(tenant.as_uuid())
+        .bind(claim.now)
+        .bind(i64::from(claim.max_items))
+        .bind(claim.actor.as_str())
+        .bind(claim.lease_until)
+        .fetch_all(&mut *tx)
+        .await?;
+        if claimed.is_empty() {
+            tx.rollback().await?;
+            return Ok(Vec::new());
+        }
+        sqlx::query(
+            "INSERT INTO audit_events \
+             (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, detail) \
+             SELECT $1, $2, $3, 'review.claimed', 'review', id::text, 'open', 'claimed', $5 \
+             FROM unnest($4::uuid[]) AS id",
+        )
+        .bind(tenant.as_uuid())
+        .bind(claim.now)
+        .bind(claim.actor.as_str())
+        .bind(&claimed)
+        .bind(Json(serde_json::json!({ "lease_expire_time": claim.lease_until })))
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query(concat!(
+            "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, \
+             ",
+            comment_columns!(),
+            " FROM review_items r \
+             JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+             WHERE r.tenant_id = $1 AND r.review_id = ANY($2) \
+             ORDER BY r.priority DESC, r.enqueue_time, r.review_id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(&claimed)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(review_item_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant, review_id = %decision.review_id))]
+    async fn decide_review(
+        &self,
+        tenant: TenantId,
+        decision: &Decision,
+    ) -> Result<Result<Comment, DecideRejection>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let item = sqlx::query(
+            "SELECT comment_id, state, claimed_by FROM review_items \
+             WHERE tenant_id = $1 AND review_id = $2 FOR UPDATE",
+        )
+        .bind(tenant.as_uuid())
+        .bind(decision.review_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(item) = item else {
+            return Ok(Err(DecideRejection::NotFound));
+        };
+        let state: String = item.try_get("state")?;
+        let claimed_by: Option<String> = item.try_get("claimed_by")?;
+        if state != "open" {
+            return Ok(Err(DecideRejection::AlreadyDecided));
+        }
+        if claimed_by.as_deref() != Some(decision.actor.as_str()) {
+            return Ok(Err(DecideRejection::NotClaimedByCaller));
+        }
+        let comment_id: Uuid = item.try_get("comment_id")?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c \
+             WHERE c.tenant_id = $1 AND c.comment_id = $2 FOR UPDATE"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(comment_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut comment = comment_from_row(&row)?;
+        let from = comment.status;
+        comment.status = decided_status(decision.decision);
+        comment.reasons.push(decision_reason(decision));
+        comment.update_time = decision.now;
+
+        sqlx::query(
+            "UPDATE comments SET status = $3, reasons = $4, update_time = $5 \
+             WHERE tenant_id = $1 AND comment_id = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(comment_id)
+        .bind(comment.status.as_str())
+        .bind(Json(&comment.reasons))
+        .bind(decision.now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE review_items SET state = 'decided', decided_by = $3, decision = $4, note = $5, \
+             decide_time = $6, lease_expire_time = NULL WHERE tenant_id = $1 AND review_id = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(decision.review_id.as_uuid())
+        .bind(decision.actor.as_str())
+        .bind(decision.decision.as_str())
+        .bind(&decision.note)
+        .bind(decision.now)
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            tenant,
+            decision.now,
+            super::decision_event(decision, &comment, from),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(comment))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn release_reviews(
+        &self,
+        tenant: TenantId,
+        ids: &[ReviewId],
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Vec<ReviewId>, ReleaseRejection>, StoreError> {
+        let uuids: Vec<Uuid> = ids.iter().map(ReviewId::as_uuid).collect();
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT review_id, state, claimed_by FROM review_items \
+             WHERE tenant_id = $1 AND review_id = ANY($2) FOR UPDATE",
+        )
+        .bind(tenant.as_uuid())
+        .bind(&uuids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut held = std::collections::HashMap::new();
+        for row in &rows {
+            let id: Uuid = row.try_get("review_id")?;
+            let state: String = row.try_get("state")?;
+            let claimed_by: Option<String> = row.try_get("claimed_by")?;
+            held.insert(
+                id,
+                state == "open" && claimed_by.as_deref() == Some(actor.as_str()),
+            );
+        }
+        for id in ids {
+            match held.get(&id.as_uuid()) {
+                None => return Ok(Err(ReleaseRejection::NotFound(*id))),
+                Some(false) => return Ok(Err(ReleaseRejection::NotClaimedByCaller(*id))),
+                Some(true) => {}
+            }
+        }
+        sqlx::query(
+            "UPDATE review_items SET claimed_by = NULL, lease_expire_time = NULL \
+             WHERE tenant_id = $1 AND review_id = ANY($2)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(&uuids)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO audit_events \
+             (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, detail) \
+             SELECT $1, $2, $3, 'review.released', 'review', id::text, 'claimed', 'open', '{}'::jsonb \
+             FROM unnest($4::uuid[]) AS id",
+        )
+        .bind(tenant.as_uuid())
+        .bind(now)
+        .bind(actor.as_str())
+        .bind(&uuids)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(ids.to_vec()))
+    }
+
+    async fn queue_depth(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM review_items WHERE state = 'open'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}

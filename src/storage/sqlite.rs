@@ -1,0 +1,826 @@
+//! The embedded backend: one file, no setup. Writers are serialised by SQLite
+//! itself; every writing transaction starts with `BEGIN IMMEDIATE`, so it takes
+//! the write lock up front and waits (busy timeout) instead of failing half-way
+//! when another writer, such as the CLI, got there first.
+
+use std::path::Path;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::types::Json;
+use sqlx::{Row as _, Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::{
+    AuditEvent, Claim, CommentQuery, DbOptions, DecideRejection, Decision, InsertOutcome,
+    NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, Store, StoreError, decided_status,
+    decision_reason,
+};
+use crate::domain::{
+    Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
+    ModerationMode, Principal, Reason, ReviewId, ReviewItem, Role, TenantId, TenantName,
+    TenantSettings, TenantSettingsPatch,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The columns `comment_from_row` reads, for `concat!` into static queries.
+macro_rules! comment_columns {
+    () => {
+        "c.comment_id, c.article_id, c.author_id, c.body, c.status, c.spam_score, c.reasons, \
+         c.create_time, c.update_time, c.client_comment_id, c.author_display_name, \
+         c.parent_comment_id, c.language"
+    };
+}
+
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str, options: &DbOptions) -> anyhow::Result<Self> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .context("parsing the SQLite url")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before the caller is told so, also on
+            // power loss, not only on a process crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        if let Some(parent) = Path::new(connect.get_filename()).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .context("opening the SQLite database")?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn to_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(t: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(t).ok_or_else(|| StoreError::Corrupt(format!("timestamp {t}")))
+}
+
+fn time_column(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>, StoreError> {
+    from_micros(row.try_get(column)?)
+}
+
+fn optional_time_column(
+    row: &SqliteRow,
+    column: &str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.try_get::<Option<i64>, _>(column)?
+        .map(from_micros)
+        .transpose()
+}
+
+async fn audit(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+    event: AuditEvent<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_events \
+         (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(to_micros(now))
+    .bind(event.actor.as_str())
+    .bind(event.action)
+    .bind(event.subject_type)
+    .bind(event.subject_id)
+    .bind(event.from_state)
+    .bind(event.to_state)
+    .bind(Json(event.detail))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn comment_from_row(row: &SqliteRow) -> Result<Comment, StoreError> {
+    let status: String = row.try_get("status")?;
+    let Json(reasons): Json<Vec<Reason>> = row.try_get("reasons")?;
+    Ok(Comment {
+        comment_id: CommentId::from_uuid(row.try_get("comment_id")?),
+        article_id: row.try_get("article_id")?,
+        author_id: row.try_get("author_id")?,
+        body: row.try_get("body")?,
+        status: CommentStatus::from_db(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
+        spam_score: row.try_get("spam_score")?,
+        reasons,
+        create_time: time_column(row, "create_time")?,
+        update_time: time_column(row, "update_time")?,
+        client_comment_id: row.try_get("client_comment_id")?,
+        author_display_name: row.try_get("author_display_name")?,
+        parent_comment_id: row
+            .try_get::<Option<Uuid>, _>("parent_comment_id")?
+            .map(CommentId::from_uuid),
+        language: row.try_get("language")?,
+    })
+}
+
+fn review_item_from_row(row: &SqliteRow) -> Result<ReviewItem, StoreError> {
+    Ok(ReviewItem {
+        review_id: ReviewId::from_uuid(row.try_get("review_id")?),
+        comment: comment_from_row(row)?,
+        priority: row.try_get("priority")?,
+        enqueue_time: time_column(row, "enqueue_time")?,
+        lease_expire_time: optional_time_column(row, "lease_expire_time")?,
+        claimed_by: row.try_get("claimed_by")?,
+    })
+}
+
+fn settings_from_row(row: &SqliteRow) -> Result<TenantSettings, StoreError> {
+    let mode: String = row.try_get("moderation_mode")?;
+    let max_body_chars: i64 = row.try_get("max_body_chars")?;
+    Ok(TenantSettings {
+        tenant_name: row.try_get("name")?,
+        moderation_mode: ModerationMode::from_db(&mode)
+            .ok_or_else(|| StoreError::Corrupt(format!("moderation mode {mode:?}")))?,
+        review_threshold: row.try_get("review_threshold")?,
+        reject_threshold: row.try_get("reject_threshold")?,
+        max_body_chars: u32::try_from(max_body_chars)
+            .map_err(|_| StoreError::Corrupt(format!("max_body_chars {max_body_chars}")))?,
+    })
+}
+
+fn key_from_row(row: &SqliteRow) -> Result<ApiKeyInfo, StoreError> {
+    let role: String = row.try_get("role")?;
+    Ok(ApiKeyInfo {
+        key_id: KeyId::from_uuid(row.try_get("key_id")?),
+        role: Role::parse("role", &role)
+            .map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
+        key_prefix: row.try_get("key_prefix")?,
+        create_time: time_column(row, "create_time")?,
+        revoke_time: optional_time_column(row, "revoke_time")?,
+    })
+}
+
+const REVIEW_ITEM_SELECT: &str = concat!(
+    "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, ",
+    comment_columns!(),
+    " FROM review_items r \
+     JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id "
+);
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn ensure_tenant(
+        &self,
+        name: &TenantName,
+        now: DateTime<Utc>,
+    ) -> Result<(TenantId, bool), StoreError> {
+        let defaults = TenantSettings::defaults(name);
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let created: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
+             reject_threshold, max_body_chars, create_time, update_time) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
+             ON CONFLICT (name) DO NOTHING RETURNING tenant_id",
+        )
+        .bind(TenantId::generate().as_uuid())
+        .bind(name.as_str())
+        .bind(defaults.moderation_mode.as_str())
+        .bind(defaults.review_threshold)
+        .bind(defaults.reject_threshold)
+        .bind(i64::from(defaults.max_body_chars))
+        .bind(to_micros(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let result = match created {
+            Some(id) => {
+                let tenant = TenantId::from_uuid(id);
+                audit(
+                    &mut tx,
+                    tenant,
+                    now,
+                    AuditEvent {
+                        actor: &Actor::operator(),
+                        action: "tenant.created",
+                        subject_type: "tenant",
+                        subject_id: tenant.to_string(),
+                        from_state: None,
+                        to_state: None,
+                        detail: serde_json::json!({ "name": name.as_str() }),
+                    },
+                )
+                .await?;
+                (tenant, true)
+            }
+            None => {
+                let id: Uuid = sqlx::query_scalar("SELECT tenant_id FROM tenants WHERE name = ?1")
+                    .bind(name.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                (TenantId::from_uuid(id), false)
+            }
+        };
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    async fn find_tenant(&self, name: &TenantName) -> Result<Option<TenantId>, StoreError> {
+        let id: Option<Uuid> = sqlx::query_scalar("SELECT tenant_id FROM tenants WHERE name = ?1")
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(id.map(TenantId::from_uuid))
+    }
+
+    async fn count_tenants(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM tenants")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn tenant_settings(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<TenantSettings>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars \
+             FROM tenants WHERE tenant_id = ?1",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(settings_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn update_tenant_settings(
+        &self,
+        tenant: TenantId,
+        patch: &TenantSettingsPatch,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Result<TenantSettings, FieldViolation>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let row = sqlx::query(
+            "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars \
+             FROM tenants WHERE tenant_id = ?1",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_one(&mut *tx)
+        .await?;
+        let current = settings_from_row(&row)?;
+        let next = match current.apply(patch) {
+            Ok(next) => next,
+            Err(violation) => return Ok(Err(violation)),
+        };
+        sqlx::query(
+            "UPDATE tenants SET moderation_mode = ?2, review_threshold = ?3, reject_threshold = ?4, \
+             max_body_chars = ?5, update_time = ?6 WHERE tenant_id = ?1",
+        )
+        .bind(tenant.as_uuid())
+        .bind(next.moderation_mode.as_str())
+        .bind(next.review_threshold)
+        .bind(next.reject_threshold)
+        .bind(i64::from(next.max_body_chars))
+        .bind(to_micros(now))
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            tenant,
+            now,
+            AuditEvent {
+                actor,
+                action: "tenant.settings_updated",
+                subject_type: "tenant",
+                subject_id: tenant.to_string(),
+                from_state: None,
+                to_state: None,
+                detail: super::settings_change_detail(&current, &next),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(next))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn create_api_key(
+        &self,
+        tenant: TenantId,
+        key: &NewApiKey,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ApiKeyInfo, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        sqlx::query(
+            "INSERT INTO api_keys (tenant_id, key_id, key_hash, key_prefix, role, create_time) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(key.key_id.as_uuid())
+        .bind(key.hash.as_bytes().as_slice())
+        .bind(&key.key_prefix)
+        .bind(key.role.as_str())
+        .bind(to_micros(now))
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            tenant,
+            now,
+            AuditEvent {
+                actor,
+                action: "api_key.created",
+                subject_type: "api_key",
+                subject_id: key.key_id.to_string(),
+                from_state: None,
+                to_state: Some("active"),
+                detail: serde_json::json!({ "role": key.role.as_str() }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ApiKeyInfo {
+            key_id: key.key_id,
+            role: key.role,
+            key_prefix: key.key_prefix.clone(),
+            create_time: now,
+            revoke_time: None,
+        })
+    }
+
+    async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>, StoreError> {
+        let row = sqlx::query(
+            "SELECT tenant_id, key_id, role FROM api_keys \
+             WHERE key_hash = ?1 AND revoke_time IS NULL",
+        )
+        .bind(hash.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let role: String = row.try_get("role")?;
+        Ok(Some(Principal {
+            tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
+            key_id: KeyId::from_uuid(row.try_get("key_id")?),
+            role: Role::parse("role", &role)
+                .map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn list_api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_id, role, key_prefix, create_time, revoke_time FROM api_keys \
+             WHERE tenant_id = ?1 ORDER BY create_time, key_id",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant, %key_id))]
+    async fn revoke_api_key(
+        &self,
+        tenant: TenantId,
+        key_id: KeyId,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ApiKeyInfo>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let revoked = sqlx::query(
+            "UPDATE api_keys SET revoke_time = ?3 \
+             WHERE tenant_id = ?1 AND key_id = ?2 AND revoke_time IS NULL",
+        )
+        .bind(tenant.as_uuid())
+        .bind(key_id.as_uuid())
+        .bind(to_micros(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if revoked {
+            audit(
+                &mut tx,
+                tenant,
+                now,
+                AuditEvent {
+                    actor,
+                    action: "api_key.revoked",
+                    subject_type: "api_key",
+                    subject_id: key_id.to_string(),
+                    from_state: Some("active"),
+                    to_state: Some("revoked"),
+                    detail: serde_json::json!({}),
+                },
+            )
+            .await?;
+        }
+        let row = sqlx::query(
+            "SELECT key_id, role, key_prefix, create_time, revoke_time FROM api_keys \
+             WHERE tenant_id = ?1 AND key_id = ?2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(key_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn insert_comment(
+        &self,
+        tenant: TenantId,
+        record: &NewCommentRecord<'_>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let comment = record.to_comment();
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
+             author_display_name, author_ip, parent_comment_id, language, body, status, spam_score, \
+             reasons, create_time, update_time) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14) \
+             ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL DO NOTHING",
+        )
+        .bind(tenant.as_uuid())
+        .bind(comment.comment_id.as_uuid())
+        .bind(comment.client_comment_id.as_deref())
+        .bind(&comment.article_id)
+        .bind(&comment.author_id)
+        .bind(&comment.author_display_name)
+        .bind(record.comment.author_ip.map(|ip| ip.to_string()))
+        .bind(comment.parent_comment_id.map(|id| id.as_uuid()))
+        .bind(&comment.language)
+        .bind(&comment.body)
+        .bind(comment.status.as_str())
+        .bind(comment.spam_score)
+        .bind(Json(&comment.reasons))
+        .bind(to_micros(record.now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+
+        if !inserted {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                comment_columns!(),
+                " FROM comments c WHERE c.tenant_id = ?1 AND c.client_comment_id = ?2"
+            ))
+            .bind(tenant.as_uuid())
+            .bind(comment.client_comment_id.as_deref())
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+            return Ok(InsertOutcome::Existing(comment_from_row(&row)?));
+        }
+
+        if comment.status == CommentStatus::PendingReview {
+            sqlx::query(
+                "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
+                 state, enqueue_time) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
+            )
+            .bind(tenant.as_uuid())
+            .bind(ReviewId::generate().as_uuid())
+            .bind(comment.comment_id.as_uuid())
+            .bind(&comment.article_id)
+            .bind(record.verdict.review_priority)
+            .bind(to_micros(record.now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        audit(
+            &mut tx,
+            tenant,
+            record.now,
+            super::comment_created_event(record.actor, &comment),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(InsertOutcome::Created(comment))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant, %id))]
+    async fn get_comment(
+        &self,
+        tenant: TenantId,
+        id: CommentId,
+    ) -> Result<Option<Comment>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c WHERE c.tenant_id = ?1 AND c.comment_id = ?2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(comment_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn list_comments(
+        &self,
+        tenant: TenantId,
+        query: &CommentQuery,
+    ) -> Result<Vec<Comment>, StoreError> {
+        let (after_time, after_id) = match query.after {
+            Some(c) => (Some(c.create_time_micros), Some(c.comment_id)),
+            None => (None, None),
+        };
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c \
+             WHERE c.tenant_id = ?1 AND c.status = ?2 \
+               AND (?3 IS NULL OR c.article_id = ?3) \
+               AND (?4 IS NULL OR (c.create_time, c.comment_id) < (?4, ?5)) \
+             ORDER BY c.create_time DESC, c.comment_id DESC LIMIT ?6"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(query.status.as_str())
+        .bind(query.article_id.as_deref())
+        .bind(after_time)
+        .bind(after_id)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(comment_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn list_review_queue(
+        &self,
+        tenant: TenantId,
+        query: &QueueQuery,
+    ) -> Result<Vec<ReviewItem>, StoreError> {
+        let (after_priority, after_time, after_id) = match query.after {
+            Some(c) => (
+                Some(c.priority),
+                Some(c.enqueue_time_micros),
+                Some(c.review_id),
+            ),
+            None => (None, None, None),
+        };
+        let rows = sqlx::query(concat!(
+            "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, ",
+            comment_columns!(),
+            " FROM review_items r \
+             JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+             WHERE r.tenant_id = ?1 AND r.state = 'open' \
+               AND (?2 IS NULL OR r.article_id = ?2) \
+               AND (?3 IS NULL OR r.priority < ?3 \
+                    OR (r.priority = ?3 AND (r.enqueue_time, r.review_id) > (?4, ?5))) \
+             ORDER BY r.priority DESC, r.enqueue_time, r.review_id LIMIT ?6"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(query.article_id.as_deref())
+        .bind(after_priority)
+        .bind(after_time)
+        .bind(after_id)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(review_item_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn claim_reviews(
+        &self,
+        tenant: TenantId,
+        claim: &Claim,
+    ) -> Result<Vec<ReviewItem>, StoreError> {
+        // The write lock taken by BEGIN IMMEDIATE makes the pick-and-lease atomic.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let claimed: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE review_items SET claimed_by = ?4, lease_expire_time = ?5 \
+             WHERE tenant_id = ?1 AND review_id IN ( \
+                SELECT review_id FROM review_items \
+                WHERE tenant_id = ?1 AND state = 'open' \
+                  AND (lease_expire_time IS NULL OR lease_expire_time <= ?2) \
+                ORDER BY priority DESC, enqueue_time, review_id LIMIT ?3) \
+             RETURNING review_id",
+        )
+        .bind(tenant.as_uuid())
+        .bind(to_micros(claim.now))
+        .bind(i64::from(claim.max_items))
+        .bind(claim.actor.as_str())
+        .bind(to_micros(claim.lease_until))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut items = Vec::with_capacity(claimed.len());
+        for id in &claimed {
+            audit(
+                &mut tx,
+                tenant,
+                claim.now,
+                AuditEvent {
+                    actor: &claim.actor,
+                    action: "review.claimed",
+                    subject_type: "review",
+                    subject_id: id.to_string(),
+                    from_state: Some("open"),
+                    to_state: Some("claimed"),
+                    detail: serde_json::json!({ "lease_expire_time": claim.lease_until }),
+                },
+            )
+            .await?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{REVIEW_ITEM_SELECT} WHERE r.tenant_id = ?1 AND r.review_id = ?2"
+            )))
+            .bind(tenant.as_uuid())
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            items.push(review_item_from_row(&row)?);
+        }
+        tx.commit().await?;
+        items.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then(a.enqueue_time.cmp(&b.enqueue_time))
+                .then(a.review_id.cmp(&b.review_id))
+        });
+        Ok(items)
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant, review_id = %decision.review_id))]
+    async fn decide_review(
+        &self,
+        tenant: TenantId,
+        decision: &Decision,
+    ) -> Result<Result<Comment, DecideRejection>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let item = sqlx::query(
+            "SELECT comment_id, state, claimed_by FROM review_items \
+             WHERE tenant_id = ?1 AND review_id = ?2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(decision.review_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(item) = item else {
+            return Ok(Err(DecideRejection::NotFound));
+        };
+        let state: String = item.try_get("state")?;
+        let claimed_by: Option<String> = item.try_get("claimed_by")?;
+        if state != "open" {
+            return Ok(Err(DecideRejection::AlreadyDecided));
+        }
+        if claimed_by.as_deref() != Some(decision.actor.as_str()) {
+            return Ok(Err(DecideRejection::NotClaimedByCaller));
+        }
+        let comment_id: Uuid = item.try_get("comment_id")?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c WHERE c.tenant_id = ?1 AND c.comment_id = ?2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(comment_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut comment = comment_from_row(&row)?;
+        let from = comment.status;
+        comment.status = decided_status(decision.decision);
+        comment.reasons.push(decision_reason(decision));
+        comment.update_time = decision.now;
+
+        sqlx::query(
+            "UPDATE comments SET status = ?3, reasons = ?4, update_time = ?5 \
+             WHERE tenant_id = ?1 AND comment_id = ?2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(comment_id)
+        .bind(comment.status.as_str())
+        .bind(Json(&comment.reasons))
+        .bind(to_micros(decision.now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE review_items SET state = 'decided', decided_by = ?3, decision = ?4, note = ?5, \
+             decide_time = ?6, lease_expire_time = NULL WHERE tenant_id = ?1 AND review_id = ?2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(decision.review_id.as_uuid())
+        .bind(decision.actor.as_str())
+        .bind(decision.decision.as_str())
+        .bind(&decision.note)
+        .bind(to_micros(decision.now))
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            tenant,
+            decision.now,
+            super::decision_event(decision, &comment, from),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(comment))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn release_reviews(
+        &self,
+        tenant: TenantId,
+        ids: &[ReviewId],
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Vec<ReviewId>, ReleaseRejection>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for id in ids {
+            let row = sqlx::query(
+                "SELECT state, claimed_by FROM review_items WHERE tenant_id = ?1 AND review_id = ?2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Ok(Err(ReleaseRejection::NotFound(*id)));
+            };
+            let state: String = row.try_get("state")?;
+            let claimed_by: Option<String> = row.try_get("claimed_by")?;
+            if state != "open" || claimed_by.as_deref() != Some(actor.as_str()) {
+                return Ok(Err(ReleaseRejection::NotClaimedByCaller(*id)));
+            }
+        }
+        for id in ids {
+            sqlx::query(
+                "UPDATE review_items SET claimed_by = NULL, lease_expire_time = NULL \
+                 WHERE tenant_id = ?1 AND review_id = ?2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+            audit(
+                &mut tx,
+                tenant,
+                now,
+                AuditEvent {
+                    actor,
+                    action: "review.released",
+                    subject_type: "review",
+                    subject_id: id.to_string(),
+                    from_state: Some("claimed"),
+                    to_state: Some("open"),
+                    detail: serde_json::json!({}),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(ids.to_vec()))
+    }
+
+    async fn queue_depth(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM review_items WHERE state = 'open'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
