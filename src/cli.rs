@@ -119,7 +119,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Some(Command::Keys(command)) => keys(command, &database_url, &db).await,
+        Some(Command::Keys(command)) => keys(command, &database_url).await,
     }
 }
 
@@ -138,11 +138,12 @@ async fn serve(args: ServeArgs, database_url: String, db: DbOptions) -> anyhow::
     app.run_until_stopped(shutdown_signal()).await
 }
 
-async fn keys(command: KeysCommand, database_url: &str, db: &DbOptions) -> anyhow::Result<()> {
+async fn keys(command: KeysCommand, database_url: &str) -> anyhow::Result<()> {
+    // A short-lived command: few connections, and patience if a running
+    // server holds SQLite's write lock.
     let db = DbOptions {
         max_connections: 2,
         acquire_timeout: Duration::from_secs(10),
-        ..db.clone()
     };
     let store = storage::connect(database_url, &db).await?;
     let result = async {

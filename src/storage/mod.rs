@@ -304,6 +304,13 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Result<Vec<ReviewId>, ReleaseRejection>, StoreError>;
 
+    /// The tenant's audit trail, oldest first; only `subject_id`'s when given.
+    async fn list_audit_events(
+        &self,
+        tenant: TenantId,
+        subject_id: Option<&str>,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+
     /// Open review items across all tenants, for the `/metrics` gauge.
     async fn queue_depth(&self) -> Result<i64, StoreError>;
 }
@@ -322,6 +329,20 @@ pub(crate) fn decided_status(decision: ReviewDecision) -> CommentStatus {
         ReviewDecision::Approve => CommentStatus::Approved,
         ReviewDecision::Reject => CommentStatus::Rejected,
     }
+}
+
+/// A stored audit row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub event_id: i64,
+    pub create_time: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub subject_type: String,
+    pub subject_id: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub detail: serde_json::Value,
 }
 
 /// One row of the append-only audit trail: who moved what from which state to which.

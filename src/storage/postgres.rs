@@ -13,9 +13,9 @@ use sqlx::{Postgres, Row as _, Transaction};
 use uuid::Uuid;
 
 use super::{
-    AuditEvent, Claim, CommentCursor, CommentQuery, DbOptions, DecideRejection, Decision,
-    InsertOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, Store, StoreError,
-    decided_status, decision_reason,
+    AuditEvent, AuditRecord, Claim, CommentCursor, CommentQuery, DbOptions, DecideRejection,
+    Decision, InsertOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, Store,
+    StoreError, decided_status, decision_reason,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
@@ -783,6 +783,38 @@ impl Store for PostgresStore {
         .await?;
         tx.commit().await?;
         Ok(Ok(ids.to_vec()))
+    }
+
+    async fn list_audit_events(
+        &self,
+        tenant: TenantId,
+        subject_id: Option<&str>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT event_id, create_time, actor, action, subject_type, subject_id, from_state, \
+             to_state, detail FROM audit_events \
+             WHERE tenant_id = $1 AND ($2::text IS NULL OR subject_id = $2) ORDER BY event_id",
+        )
+        .bind(tenant.as_uuid())
+        .bind(subject_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let Json(detail): Json<serde_json::Value> = row.try_get("detail")?;
+                Ok(AuditRecord {
+                    event_id: row.try_get("event_id")?,
+                    create_time: row.try_get("create_time")?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    subject_type: row.try_get("subject_type")?,
+                    subject_id: row.try_get("subject_id")?,
+                    from_state: row.try_get("from_state")?,
+                    to_state: row.try_get("to_state")?,
+                    detail,
+                })
+            })
+            .collect()
     }
 
     async fn queue_depth(&self) -> Result<i64, StoreError> {

@@ -3,7 +3,7 @@
 //! the write lock up front and waits (busy timeout) instead of failing half-way
 //! when another writer, such as the CLI, got there first.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::time::Duration;
 
@@ -19,9 +19,9 @@ use sqlx::{Row as _, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::{
-    AuditEvent, Claim, CommentQuery, DbOptions, DecideRejection, Decision, InsertOutcome,
-    NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, Store, StoreError, decided_status,
-    decision_reason,
+    AuditEvent, AuditRecord, Claim, CommentQuery, DbOptions, DecideRejection, Decision,
+    InsertOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, Store, StoreError,
+    decided_status, decision_reason,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
@@ -45,6 +45,8 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file, for the migration lock; `None` in memory.
+    path: Option<PathBuf>,
 }
 
 impl SqliteStore {
@@ -58,11 +60,15 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        if let Some(parent) = Path::new(connect.get_filename()).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
-            }
+        let filename = connect.get_filename();
+        let in_memory =
+            filename.as_os_str().is_empty() || filename.to_string_lossy().starts_with(":memory:");
+        let path = (!in_memory).then(|| filename.to_path_buf());
+        if let Some(parent) = Path::new(connect.get_filename()).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
@@ -70,12 +76,30 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .context("opening the SQLite database")?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, path })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// Opens `path` and waits for an exclusive lock on it; unlocked when dropped.
+async fn lock_file(path: PathBuf) -> Result<std::fs::File, StoreError> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        file.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
+        Ok::<_, anyhow::Error>(file)
+    })
+    .await
+    .context("migration lock task")?
+    .map_err(StoreError::Unexpected)
 }
 
 fn to_micros(t: DateTime<Utc>) -> i64 {
@@ -194,6 +218,14 @@ const REVIEW_ITEM_SELECT: &str = concat!(
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
+        // sqlx takes no lock on SQLite, so two processes opening a new file at
+        // once (server and CLI) would both apply migration 1. An exclusive lock
+        // on a file beside the database serialises them; the second then finds
+        // everything applied.
+        let _lock = match &self.path {
+            Some(path) => Some(lock_file(path.with_extension("migrate-lock")).await?),
+            None => None,
+        };
         MIGRATOR.run(&self.pool).await?;
         Ok(())
     }
@@ -814,6 +846,38 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(Ok(ids.to_vec()))
+    }
+
+    async fn list_audit_events(
+        &self,
+        tenant: TenantId,
+        subject_id: Option<&str>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT event_id, create_time, actor, action, subject_type, subject_id, from_state, \
+             to_state, detail FROM audit_events \
+             WHERE tenant_id = ?1 AND (?2 IS NULL OR subject_id = ?2) ORDER BY event_id",
+        )
+        .bind(tenant.as_uuid())
+        .bind(subject_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let Json(detail): Json<serde_json::Value> = row.try_get("detail")?;
+                Ok(AuditRecord {
+                    event_id: row.try_get("event_id")?,
+                    create_time: time_column(&row, "create_time")?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    subject_type: row.try_get("subject_type")?,
+                    subject_id: row.try_get("subject_id")?,
+                    from_state: row.try_get("from_state")?,
+                    to_state: row.try_get("to_state")?,
+                    detail,
+                })
+            })
+            .collect()
     }
 
     async fn queue_depth(&self) -> Result<i64, StoreError> {

@@ -1,0 +1,10 @@
+//! End-to-end tests through the generated gRPC clients against a real server,
+//! each on a fresh SQLite database and a fresh Postgres database.
+
+mod admin;
+mod auth;
+mod comments;
+mod helpers;
+mod operations;
+mod review;
+mod storage;

@@ -1,0 +1,524 @@
+use std::collections::HashSet;
+use std::time::Duration;
+
+use moderato::domain::Role;
+use moderato::grpc::pb::{self, CommentStatus, ReviewDecision};
+use tonic::Code;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp, comment, spawn_app, violated_field};
+
+backend_tests!(
+    a_moderator_claims_and_decides_held_comments,
+    claims_come_highest_priority_then_oldest_first,
+    deciding_needs_the_claim_and_happens_once,
+    twenty_concurrent_claimers_never_share_an_item,
+    an_expired_lease_returns_the_item_to_the_queue,
+    released_items_can_be_claimed_again,
+    review_requests_are_validated,
+    every_state_change_is_audited,
+);
+
+/// Tenant `default` in pre-moderation with `n` held comments; returns a moderator key.
+async fn held_comments(app: &TestApp, n: usize) -> String {
+    app.premoderate().await;
+    let publisher = app.key_for("default", Role::Publisher).await;
+    let mut client = app.comments(&publisher).await;
+    for i in 0..n {
+        client
+            .submit_comment(comment(
+                &format!("article-{}", i % 3),
+                "r1",
+                &format!("message {i}"),
+            ))
+            .await
+            .unwrap();
+    }
+    app.key_for("default", Role::Moderator).await
+}
+
+fn claim(max_items: i32, moderator: &str) -> pb::ClaimReviewsRequest {
+    pb::ClaimReviewsRequest {
+        max_items,
+        lease_seconds: 0,
+        moderator_id: moderator.to_owned(),
+    }
+}
+
+fn decide(review_id: &str, decision: ReviewDecision, moderator: &str) -> pb::DecideReviewRequest {
+    pb::DecideReviewRequest {
+        review_id: review_id.to_owned(),
+        decision: decision as i32,
+        note: "vu".into(),
+        moderator_id: moderator.to_owned(),
+    }
+}
+
+async fn a_moderator_claims_and_decides_held_comments(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 2).await;
+    let mut reviews = app.reviews(&moderator).await;
+
+    let items = reviews
+        .claim_reviews(claim(10, "awa"))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(items.len(), 2);
+    assert!(
+        items
+            .iter()
+            .all(|i| i.claimed_by == "awa" && i.lease_expire_time.is_some())
+    );
+
+    let approved = reviews
+        .decide_review(decide(&items[0].review_id, ReviewDecision::Approve, "awa"))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    let rejected = reviews
+        .decide_review(decide(&items[1].review_id, ReviewDecision::Reject, "awa"))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_eq!(approved.status, CommentStatus::Approved as i32);
+    assert_eq!(rejected.status, CommentStatus::Rejected as i32);
+    assert!(approved.reasons.iter().any(|r| r.code == "review.decision"));
+
+    let published = app
+        .comments(&moderator)
+        .await
+        .list_comments(pb::ListCommentsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .comments;
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].comment_id, approved.comment_id);
+    let queue = reviews
+        .list_review_queue(pb::ListReviewQueueRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(queue.items.is_empty(), "decided items leave the queue");
+}
+
+async fn claims_come_highest_priority_then_oldest_first(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 5).await;
+    let mut reviews = app.reviews(&moderator).await;
+
+    let listed = reviews
+        .list_review_queue(pb::ListReviewQueueRequest {
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.items.len(), 2);
+    assert!(!listed.next_page_token.is_empty());
+    let mut all: Vec<pb::ReviewItem> = listed.items;
+    let mut token = listed.next_page_token;
+    while !token.is_empty() {
+        let page = reviews
+            .list_review_queue(pb::ListReviewQueueRequest {
+                page_size: 2,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        all.extend(page.items);
+        token = page.next_page_token;
+    }
+    assert_eq!(all.len(), 5);
+    let bodies: Vec<_> = all
+        .iter()
+        .map(|i| i.comment.as_ref().unwrap().body.clone())
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            "message 0",
+            "message 1",
+            "message 2",
+            "message 3",
+            "message 4"
+        ]
+    );
+
+    let claimed = reviews
+        .claim_reviews(claim(3, ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    let claimed_ids: Vec<_> = claimed.iter().map(|i| i.review_id.clone()).collect();
+    let oldest: Vec<_> = all[..3].iter().map(|i| i.review_id.clone()).collect();
+    assert_eq!(claimed_ids, oldest);
+    assert!(
+        claimed[0].claimed_by.starts_with("key:"),
+        "without a moderator id the key holds the claim"
+    );
+
+    let article = reviews
+        .list_review_queue(pb::ListReviewQueueRequest {
+            article_id: "article-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(article.items.len(), 2);
+    assert!(
+        article
+            .items
+            .iter()
+            .all(|i| i.comment.as_ref().unwrap().article_id == "article-1")
+    );
+}
+
+async fn deciding_needs_the_claim_and_happens_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 2).await;
+    let mut reviews = app.reviews(&moderator).await;
+    let queue = reviews
+        .list_review_queue(pb::ListReviewQueueRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+
+    let unclaimed = reviews
+        .decide_review(decide(&queue[0].review_id, ReviewDecision::Approve, "awa"))
+        .await
+        .unwrap_err();
+    assert_eq!(unclaimed.code(), Code::FailedPrecondition);
+
+    let items = reviews
+        .claim_reviews(claim(1, "awa"))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    let someone_else = reviews
+        .decide_review(decide(
+            &items[0].review_id,
+            ReviewDecision::Approve,
+            "binta",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(someone_else.code(), Code::FailedPrecondition);
+
+    reviews
+        .decide_review(decide(&items[0].review_id, ReviewDecision::Reject, "awa"))
+        .await
+        .unwrap();
+    let twice = reviews
+        .decide_review(decide(&items[0].review_id, ReviewDecision::Approve, "awa"))
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code(), Code::FailedPrecondition);
+    let comment = app
+        .comments(&moderator)
+        .await
+        .get_comment(pb::GetCommentRequest {
+            comment_id: items[0].comment.as_ref().unwrap().comment_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_eq!(
+        comment.status,
+        CommentStatus::Rejected as i32,
+        "the second decision changed nothing"
+    );
+
+    let missing = reviews
+        .decide_review(decide(
+            &uuid::Uuid::now_v7().to_string(),
+            ReviewDecision::Approve,
+            "awa",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+}
+
+async fn twenty_concurrent_claimers_never_share_an_item(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 60).await;
+    let client = app.reviews(&moderator).await;
+
+    let claimers = (0..20).map(|i| {
+        let mut client = client.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let items = client
+                    .claim_reviews(claim(2, &format!("moderator-{i}")))
+                    .await
+                    .expect("claims succeed under contention")
+                    .into_inner()
+                    .items;
+                if items.is_empty() {
+                    return mine;
+                }
+                mine.extend(items.into_iter().map(|item| item.review_id));
+            }
+        })
+    });
+    let mut all = Vec::new();
+    for claimer in futures::future::join_all(claimers).await {
+        all.extend(claimer.unwrap());
+    }
+
+    let distinct: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 60, "every item was claimed exactly once");
+    assert_eq!(distinct.len(), 60);
+}
+
+async fn an_expired_lease_returns_the_item_to_the_queue(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 1).await;
+    let mut reviews = app.reviews(&moderator).await;
+
+    let first = reviews
+        .claim_reviews(pb::ClaimReviewsRequest {
+            max_items: 1,
+            lease_seconds: 1,
+            moderator_id: "awa".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(first.len(), 1);
+    assert!(
+        reviews
+            .claim_reviews(claim(1, "binta"))
+            .await
+            .unwrap()
+            .into_inner()
+            .items
+            .is_empty()
+    );
+
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    let second = reviews
+        .claim_reviews(claim(1, "binta"))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].review_id, first[0].review_id);
+
+    let stale = reviews
+        .decide_review(decide(&first[0].review_id, ReviewDecision::Approve, "awa"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        stale.code(),
+        Code::FailedPrecondition,
+        "a lost lease cannot decide"
+    );
+    reviews
+        .decide_review(decide(
+            &first[0].review_id,
+            ReviewDecision::Approve,
+            "binta",
+        ))
+        .await
+        .unwrap();
+}
+
+async fn released_items_can_be_claimed_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 2).await;
+    let mut reviews = app.reviews(&moderator).await;
+    let items = reviews
+        .claim_reviews(claim(2, "awa"))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    let ids: Vec<String> = items.iter().map(|i| i.review_id.clone()).collect();
+
+    let not_mine = reviews
+        .release_reviews(pb::ReleaseReviewsRequest {
+            review_ids: ids.clone(),
+            moderator_id: "binta".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(not_mine.code(), Code::FailedPrecondition);
+    let unknown = reviews
+        .release_reviews(pb::ReleaseReviewsRequest {
+            review_ids: vec![ids[0].clone(), uuid::Uuid::now_v7().to_string()],
+            moderator_id: "awa".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    assert!(
+        reviews
+            .claim_reviews(claim(2, "binta"))
+            .await
+            .unwrap()
+            .into_inner()
+            .items
+            .is_empty(),
+        "a refused release releases nothing"
+    );
+
+    let released = reviews
+        .release_reviews(pb::ReleaseReviewsRequest {
+            review_ids: ids.clone(),
+            moderator_id: "awa".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .review_ids;
+    assert_eq!(released.len(), 2);
+    let again = reviews
+        .claim_reviews(claim(2, "binta"))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(again.len(), 2);
+}
+
+async fn review_requests_are_validated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 1).await;
+    let mut reviews = app.reviews(&moderator).await;
+
+    let err = reviews.claim_reviews(claim(101, "")).await.unwrap_err();
+    assert_eq!(violated_field(&err), "max_items");
+    let err = reviews
+        .claim_reviews(pb::ClaimReviewsRequest {
+            lease_seconds: 7200,
+            ..claim(1, "")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_field(&err), "lease_seconds");
+    let err = reviews
+        .claim_reviews(claim(1, "key:forged"))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_field(&err), "moderator_id");
+    let items = reviews
+        .claim_reviews(claim(1, "awa"))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    let err = reviews
+        .decide_review(decide(
+            &items[0].review_id,
+            ReviewDecision::Unspecified,
+            "awa",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_field(&err), "decision");
+    let err = reviews
+        .decide_review(decide("not-an-id", ReviewDecision::Approve, "awa"))
+        .await
+        .unwrap_err();
+    assert_eq!(violated_field(&err), "review_id");
+    let err = reviews
+        .release_reviews(pb::ReleaseReviewsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(violated_field(&err), "review_ids");
+}
+
+async fn every_state_change_is_audited(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 1).await;
+    let mut reviews = app.reviews(&moderator).await;
+    let item = reviews
+        .claim_reviews(claim(1, "awa"))
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .remove(0);
+    reviews
+        .release_reviews(pb::ReleaseReviewsRequest {
+            review_ids: vec![item.review_id.clone()],
+            moderator_id: "awa".into(),
+        })
+        .await
+        .unwrap();
+    reviews.claim_reviews(claim(1, "awa")).await.unwrap();
+    reviews
+        .decide_review(decide(&item.review_id, ReviewDecision::Approve, "awa"))
+        .await
+        .unwrap();
+
+    let tenant = app
+        .store
+        .find_tenant(&moderato::domain::TenantName::parse("default").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let comment_id = item.comment.unwrap().comment_id;
+    let comment_events = app
+        .store
+        .list_audit_events(tenant, Some(&comment_id))
+        .await
+        .unwrap();
+    let transitions: Vec<_> = comment_events
+        .iter()
+        .map(|e| {
+            (
+                e.action.as_str(),
+                e.from_state.as_deref(),
+                e.to_state.as_deref(),
+                e.actor.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(transitions[0].0, "comment.created");
+    assert_eq!(transitions[0].2, Some("pending_review"));
+    assert!(transitions[0].3.starts_with("key:"));
+    assert_eq!(
+        transitions[1],
+        (
+            "comment.reviewed",
+            Some("pending_review"),
+            Some("approved"),
+            "awa"
+        )
+    );
+    assert_eq!(comment_events[1].detail["note"], "vu");
+
+    let review_events: Vec<_> = app
+        .store
+        .list_audit_events(tenant, Some(&item.review_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        review_events,
+        ["review.claimed", "review.released", "review.claimed"]
+    );
+}

@@ -1,0 +1,673 @@
+//! The storage conformance suite: the same behaviour asked of every backend,
+//! through the `Store` trait alone.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, SubsecRound as _, Utc};
+use moderato::domain::{
+    Actor, ArticleId, AuthorId, ClientCommentId, CommentBody, CommentId, CommentStatus,
+    DisplayName, KeyHash, KeyId, LanguageTag, ModerationMode, NewComment, Reason, ReviewDecision,
+    Role, Span, TenantId, TenantName, TenantSettingsPatch,
+};
+use moderato::pipeline::Verdict;
+use moderato::storage::{
+    Claim, CommentQuery, DbOptions, DecideRejection, Decision, InsertOutcome, NewApiKey,
+    NewCommentRecord, QueueQuery, ReleaseRejection, Store,
+};
+use sqlx::{Connection as _, Executor as _};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, database_url_for};
+
+backend_tests!(
+    tenants_are_created_once_and_found_by_name,
+    comments_round_trip_exactly,
+    a_repeated_client_comment_id_returns_the_stored_comment,
+    comments_list_newest_first_by_status_and_article,
+    the_queue_orders_by_priority_then_age,
+    claims_skip_held_items_and_take_expired_ones,
+    a_decision_applies_once_and_only_with_the_claim,
+    releases_are_all_or_nothing,
+    settings_updates_are_validated,
+    revoked_keys_do_not_authenticate,
+    the_audit_trail_is_append_only,
+    migrations_are_idempotent_and_safe_in_parallel,
+);
+
+struct Fixture {
+    store: Arc<dyn Store>,
+    tenant: TenantId,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture(backend: Backend) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url_for(backend, &dir).await;
+    let store = moderato::storage::connect(&url, &DbOptions::default())
+        .await
+        .unwrap();
+    let (tenant, created) = store
+        .ensure_tenant(&TenantName::parse("t1").unwrap(), now())
+        .await
+        .unwrap();
+    assert!(created);
+    Fixture {
+        store,
+        tenant,
+        url,
+        _dir: dir,
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn new_comment(article: &str, body: &str, client_id: Option<&str>) -> NewComment {
+    NewComment {
+        article_id: ArticleId::parse("a", article.into()).unwrap(),
+        author_id: AuthorId::parse("a", "author-1".into()).unwrap(),
+        body: CommentBody::parse("b", body.into()).unwrap(),
+        client_comment_id: client_id.map(|c| ClientCommentId::parse("c", c.into()).unwrap()),
+        author_display_name: DisplayName::parse("d", "Kofi".into()).unwrap(),
+        author_ip: Some("203.0.113.9".parse().unwrap()),
+        parent_comment_id: None,
+        language: LanguageTag::parse("l", "fr".into()).unwrap(),
+    }
+}
+
+fn verdict(status: CommentStatus, priority: i32) -> Verdict {
+    Verdict {
+        status,
+        spam_score: 0.25,
+        reasons: vec![Reason {
+            code: "rule.words".into(),
+            rule_id: "r-42".into(),
+            message: "mot suspect « débile »".into(),
+            span: Some(Span { start: 3, end: 10 }),
+        }],
+        review_priority: priority,
+    }
+}
+
+async fn insert(
+    f: &Fixture,
+    comment: &NewComment,
+    verdict: &Verdict,
+    at: DateTime<Utc>,
+) -> InsertOutcome {
+    f.store
+        .insert_comment(
+            f.tenant,
+            &NewCommentRecord {
+                comment_id: CommentId::generate(),
+                comment,
+                verdict,
+                actor: &Actor::system(),
+                now: at,
+            },
+        )
+        .await
+        .unwrap()
+}
+
+async fn held(
+    f: &Fixture,
+    body: &str,
+    priority: i32,
+    at: DateTime<Utc>,
+) -> moderato::domain::Comment {
+    match insert(
+        f,
+        &new_comment("a1", body, None),
+        &verdict(CommentStatus::PendingReview, priority),
+        at,
+    )
+    .await
+    {
+        InsertOutcome::Created(c) => c,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn claim(actor: &str, max_items: u32, at: DateTime<Utc>, lease_secs: i64) -> Claim {
+    Claim {
+        actor: moderato::domain::ModeratorId::parse("m", actor.into())
+            .unwrap()
+            .map(Actor::from)
+            .unwrap(),
+        max_items,
+        now: at,
+        lease_until: at + Duration::seconds(lease_secs),
+    }
+}
+
+fn queue_query() -> QueueQuery {
+    QueueQuery {
+        article_id: None,
+        after: None,
+        limit: 100,
+    }
+}
+
+async fn tenants_are_created_once_and_found_by_name(backend: Backend) {
+    let f = fixture(backend).await;
+    let name = TenantName::parse("t1").unwrap();
+    let (again, created) = f.store.ensure_tenant(&name, now()).await.unwrap();
+    assert_eq!(again, f.tenant);
+    assert!(!created);
+    assert_eq!(f.store.find_tenant(&name).await.unwrap(), Some(f.tenant));
+    assert_eq!(
+        f.store
+            .find_tenant(&TenantName::parse("nobody").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(f.store.count_tenants().await.unwrap(), 1);
+    let settings = f.store.tenant_settings(f.tenant).await.unwrap().unwrap();
+    assert_eq!(settings.tenant_name, "t1");
+    assert_eq!(settings.moderation_mode, ModerationMode::Post);
+}
+
+async fn comments_round_trip_exactly(backend: Backend) {
+    let f = fixture(backend).await;
+    let mut comment = new_comment("économie", "Ça c'est débile 🙄 — vraiment.", Some("k-1"));
+    comment.parent_comment_id = Some(CommentId::generate());
+    let stored = match insert(&f, &comment, &verdict(CommentStatus::Approved, 0), now()).await {
+        InsertOutcome::Created(c) => c,
+        other => panic!("{other:?}"),
+    };
+    let read = f
+        .store
+        .get_comment(f.tenant, stored.comment_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, stored);
+    assert_eq!(read.reasons[0].span, Some(Span { start: 3, end: 10 }));
+    assert_eq!(read.parent_comment_id, comment.parent_comment_id);
+
+    let (other, _) = f
+        .store
+        .ensure_tenant(&TenantName::parse("t2").unwrap(), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.get_comment(other, stored.comment_id).await.unwrap(),
+        None
+    );
+}
+
+async fn a_repeated_client_comment_id_returns_the_stored_comment(backend: Backend) {
+    let f = fixture(backend).await;
+    let comment = new_comment("a1", "une fois", Some("same"));
+    let first = insert(
+        &f,
+        &comment,
+        &verdict(CommentStatus::PendingReview, 5),
+        now(),
+    )
+    .await;
+    let InsertOutcome::Created(first) = first else {
+        panic!()
+    };
+    let second = insert(&f, &comment, &verdict(CommentStatus::Approved, 0), now()).await;
+    assert_eq!(second, InsertOutcome::Existing(first));
+    assert_eq!(
+        f.store
+            .list_review_queue(f.tenant, &queue_query())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn comments_list_newest_first_by_status_and_article(backend: Backend) {
+    let f = fixture(backend).await;
+    let t0 = now();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let comment = new_comment(
+            if i % 2 == 0 { "even" } else { "odd" },
+            &format!("c{i}"),
+            None,
+        );
+        let InsertOutcome::Created(c) = insert(
+            &f,
+            &comment,
+            &verdict(CommentStatus::Approved, 0),
+            t0 + Duration::seconds(i),
+        )
+        .await
+        else {
+            panic!()
+        };
+        ids.push(c.comment_id);
+    }
+    insert(
+        &f,
+        &new_comment("even", "held", None),
+        &verdict(CommentStatus::PendingReview, 0),
+        t0,
+    )
+    .await;
+
+    let all = f
+        .store
+        .list_comments(
+            f.tenant,
+            &CommentQuery {
+                article_id: None,
+                status: CommentStatus::Approved,
+                after: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    let listed: Vec<_> = all.iter().map(|c| c.comment_id).collect();
+    assert_eq!(listed, ids.iter().rev().copied().collect::<Vec<_>>());
+
+    let even = f
+        .store
+        .list_comments(
+            f.tenant,
+            &CommentQuery {
+                article_id: Some("even".into()),
+                status: CommentStatus::Approved,
+                after: Some(moderato::storage::CommentCursor::after(&all[0])),
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        even.iter().map(|c| c.comment_id).collect::<Vec<_>>(),
+        [ids[2], ids[0]]
+    );
+}
+
+async fn the_queue_orders_by_priority_then_age(backend: Backend) {
+    let f = fixture(backend).await;
+    let t0 = now();
+    held(&f, "old-low", 10, t0).await;
+    held(&f, "new-high", 90, t0 + Duration::seconds(2)).await;
+    held(&f, "old-high", 90, t0 + Duration::seconds(1)).await;
+    held(&f, "new-low", 10, t0 + Duration::seconds(3)).await;
+
+    let order: Vec<_> = f
+        .store
+        .list_review_queue(f.tenant, &queue_query())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.comment.body)
+        .collect();
+    assert_eq!(order, ["old-high", "new-high", "old-low", "new-low"]);
+
+    let first_page = f
+        .store
+        .list_review_queue(
+            f.tenant,
+            &QueueQuery {
+                limit: 2,
+                ..queue_query()
+            },
+        )
+        .await
+        .unwrap();
+    let rest: Vec<_> = f
+        .store
+        .list_review_queue(
+            f.tenant,
+            &QueueQuery {
+                after: Some(moderato::storage::QueueCursor::after(&first_page[1])),
+                ..queue_query()
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.comment.body)
+        .collect();
+    assert_eq!(rest, ["old-low", "new-low"]);
+
+    let claimed: Vec<_> = f
+        .store
+        .claim_reviews(f.tenant, &claim("awa", 3, now(), 60))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.comment.body)
+        .collect();
+    assert_eq!(claimed, ["old-high", "new-high", "old-low"]);
+}
+
+async fn claims_skip_held_items_and_take_expired_ones(backend: Backend) {
+    let f = fixture(backend).await;
+    let t0 = now();
+    held(&f, "one", 0, t0).await;
+    held(&f, "two", 0, t0 + Duration::seconds(1)).await;
+
+    let a = f
+        .store
+        .claim_reviews(f.tenant, &claim("awa", 1, t0, 30))
+        .await
+        .unwrap();
+    assert_eq!(a[0].comment.body, "one");
+    assert_eq!(a[0].claimed_by.as_deref(), Some("awa"));
+    assert_eq!(a[0].lease_expire_time, Some(t0 + Duration::seconds(30)));
+    let b = f
+        .store
+        .claim_reviews(f.tenant, &claim("binta", 5, t0, 30))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.iter()
+            .map(|i| i.comment.body.as_str())
+            .collect::<Vec<_>>(),
+        ["two"]
+    );
+    assert!(
+        f.store
+            .claim_reviews(f.tenant, &claim("chidi", 5, t0, 30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let later = t0 + Duration::seconds(31);
+    let c = f
+        .store
+        .claim_reviews(f.tenant, &claim("chidi", 5, later, 30))
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 2, "both leases expired");
+    assert!(c.iter().all(|i| i.claimed_by.as_deref() == Some("chidi")));
+}
+
+async fn a_decision_applies_once_and_only_with_the_claim(backend: Backend) {
+    let f = fixture(backend).await;
+    let t0 = now();
+    let comment = held(&f, "à juger", 0, t0).await;
+    let item = f
+        .store
+        .claim_reviews(f.tenant, &claim("awa", 1, t0, 60))
+        .await
+        .unwrap()
+        .remove(0);
+    let decision = |actor: &str, decision| Decision {
+        review_id: item.review_id,
+        decision,
+        note: "note".into(),
+        actor: moderato::domain::ModeratorId::parse("m", actor.into())
+            .unwrap()
+            .map(Actor::from)
+            .unwrap(),
+        now: t0 + Duration::seconds(5),
+    };
+
+    let wrong = f
+        .store
+        .decide_review(f.tenant, &decision("binta", ReviewDecision::Approve))
+        .await
+        .unwrap();
+    assert_eq!(wrong, Err(DecideRejection::NotClaimedByCaller));
+    let decided = f
+        .store
+        .decide_review(f.tenant, &decision("awa", ReviewDecision::Approve))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(decided.status, CommentStatus::Approved);
+    assert_eq!(decided.update_time, t0 + Duration::seconds(5));
+    assert_eq!(decided.reasons.last().unwrap().code, "review.decision");
+    assert_eq!(
+        f.store
+            .get_comment(f.tenant, comment.comment_id)
+            .await
+            .unwrap()
+            .unwrap(),
+        decided
+    );
+
+    let twice = f
+        .store
+        .decide_review(f.tenant, &decision("awa", ReviewDecision::Reject))
+        .await
+        .unwrap();
+    assert_eq!(twice, Err(DecideRejection::AlreadyDecided));
+    let (other, _) = f
+        .store
+        .ensure_tenant(&TenantName::parse("t2").unwrap(), now())
+        .await
+        .unwrap();
+    let foreign = f
+        .store
+        .decide_review(other, &decision("awa", ReviewDecision::Reject))
+        .await
+        .unwrap();
+    assert_eq!(foreign, Err(DecideRejection::NotFound));
+    assert!(
+        f.store
+            .list_review_queue(f.tenant, &queue_query())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn releases_are_all_or_nothing(backend: Backend) {
+    let f = fixture(backend).await;
+    let t0 = now();
+    held(&f, "one", 0, t0).await;
+    held(&f, "two", 0, t0 + Duration::seconds(1)).await;
+    let mine = f
+        .store
+        .claim_reviews(f.tenant, &claim("awa", 1, t0, 60))
+        .await
+        .unwrap();
+    let theirs = f
+        .store
+        .claim_reviews(f.tenant, &claim("binta", 1, t0, 60))
+        .await
+        .unwrap();
+    let awa = mine[0]
+        .claimed_by
+        .clone()
+        .map(|a| {
+            moderato::domain::ModeratorId::parse("m", a)
+                .unwrap()
+                .map(Actor::from)
+                .unwrap()
+        })
+        .unwrap();
+    let ids = [mine[0].review_id, theirs[0].review_id];
+
+    let refused = f
+        .store
+        .release_reviews(f.tenant, &ids, &awa, t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        refused,
+        Err(ReleaseRejection::NotClaimedByCaller(theirs[0].review_id))
+    );
+    let still: Vec<_> = f
+        .store
+        .list_review_queue(f.tenant, &queue_query())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.claimed_by)
+        .collect();
+    assert_eq!(still, [Some("awa".to_owned()), Some("binta".to_owned())]);
+
+    let released = f
+        .store
+        .release_reviews(f.tenant, &ids[..1], &awa, t0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(released, [mine[0].review_id]);
+    let again = f
+        .store
+        .claim_reviews(f.tenant, &claim("chidi", 5, t0, 60))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].review_id, mine[0].review_id);
+}
+
+async fn settings_updates_are_validated(backend: Backend) {
+    let f = fixture(backend).await;
+    let bad = f
+        .store
+        .update_tenant_settings(
+            f.tenant,
+            &TenantSettingsPatch {
+                review_threshold: Some(0.99),
+                ..Default::default()
+            },
+            &Actor::system(),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bad.unwrap_err().field, "review_threshold");
+    let good = f
+        .store
+        .update_tenant_settings(
+            f.tenant,
+            &TenantSettingsPatch {
+                moderation_mode: Some(ModerationMode::Pre),
+                max_body_chars: Some(300),
+                ..Default::default()
+            },
+            &Actor::system(),
+            now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        f.store.tenant_settings(f.tenant).await.unwrap().unwrap(),
+        good
+    );
+    assert_eq!(good.max_body_chars, 300);
+    assert_eq!(good.review_threshold, 0.5);
+}
+
+async fn revoked_keys_do_not_authenticate(backend: Backend) {
+    let f = fixture(backend).await;
+    let hash = KeyHash::of("mdr_test-key");
+    let key = NewApiKey {
+        key_id: KeyId::generate(),
+        role: Role::Moderator,
+        hash,
+        key_prefix: "mdr_te".into(),
+    };
+    f.store
+        .create_api_key(f.tenant, &key, &Actor::system(), now())
+        .await
+        .unwrap();
+    let principal = f.store.authenticate(&hash).await.unwrap().unwrap();
+    assert_eq!(
+        (principal.tenant_id, principal.key_id, principal.role),
+        (f.tenant, key.key_id, Role::Moderator)
+    );
+    assert_eq!(
+        f.store
+            .authenticate(&KeyHash::of("mdr_other"))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let t1 = now();
+    let revoked = f
+        .store
+        .revoke_api_key(f.tenant, key.key_id, &Actor::system(), t1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.revoke_time, Some(t1));
+    let again = f
+        .store
+        .revoke_api_key(
+            f.tenant,
+            key.key_id,
+            &Actor::system(),
+            t1 + Duration::seconds(9),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        again.revoke_time,
+        Some(t1),
+        "the first revocation time is kept"
+    );
+    assert_eq!(f.store.authenticate(&hash).await.unwrap(), None);
+    let (other, _) = f
+        .store
+        .ensure_tenant(&TenantName::parse("t2").unwrap(), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .revoke_api_key(other, key.key_id, &Actor::system(), t1)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn the_audit_trail_is_append_only(backend: Backend) {
+    let f = fixture(backend).await;
+    held(&f, "audité", 0, now()).await;
+    let events = f.store.list_audit_events(f.tenant, None).await.unwrap();
+    assert!(
+        events.len() >= 2,
+        "tenant creation and comment creation: {events:?}"
+    );
+
+    let attempts = [
+        "UPDATE audit_events SET actor = 'mallory'",
+        "DELETE FROM audit_events",
+    ];
+    for sql in attempts {
+        let refused = match backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&f.url).await.unwrap();
+                conn.execute(sql).await.is_err()
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&f.url).await.unwrap();
+                conn.execute(sql).await.is_err()
+            }
+        };
+        assert!(refused, "{sql} must be refused");
+    }
+    assert_eq!(
+        f.store.list_audit_events(f.tenant, None).await.unwrap(),
+        events
+    );
+}
+
+async fn migrations_are_idempotent_and_safe_in_parallel(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url_for(backend, &dir).await;
+    let options = DbOptions::default();
+    let (a, b) = tokio::join!(
+        moderato::storage::connect(&url, &options),
+        moderato::storage::connect(&url, &options)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    a.migrate().await.unwrap();
+    b.ping().await.unwrap();
+    assert_eq!(b.count_tenants().await.unwrap(), 0);
+}
