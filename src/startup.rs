@@ -87,16 +87,10 @@ impl Application {
         health_reporter
             .set_serving::<AdminServiceServer<AdminApi>>()
             .await;
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(grpc::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .context("building the reflection service")?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(grpc::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        let reflection_v1 = reflection().build_v1().context("building reflection v1")?;
+        let reflection_v1alpha = reflection()
             .build_v1alpha()
-            .context("building the reflection service")?;
+            .context("building reflection v1alpha")?;
 
         let m = &self.moderation;
         let grpc_server = Server::builder()
@@ -144,6 +138,15 @@ impl Application {
         tracing::info!("moderato stopped");
         Ok(())
     }
+}
+
+/// Reflection serves our services, health, and `google.rpc` (so tools such as
+/// grpcurl can decode the `BadRequest` details of `INVALID_ARGUMENT` errors).
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(grpc::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
 }
 
 /// On an empty database: creates tenant `default` with an admin key, writes the
