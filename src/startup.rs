@@ -116,6 +116,7 @@ impl Application {
         let http_server = axum::serve(self.http_listener, crate::http::router(m.clone()))
             .with_graceful_shutdown(stopped(stop_rx.clone()));
 
+        let rule_watcher = tokio::spawn(m.clone().watch_rule_changes());
         let metrics = crate::telemetry::metrics().clone();
         let upkeep = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -132,6 +133,7 @@ impl Application {
         };
         let (grpc_result, http_result, ()) = tokio::join!(grpc_server, http_server, signal);
         upkeep.abort();
+        rule_watcher.abort();
         self.moderation.store().close().await;
         grpc_result.context("gRPC server failed")?;
         http_result.context("HTTP server failed")?;
@@ -158,7 +160,7 @@ async fn bootstrap(store: &dyn Store, key_file: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     let name = TenantName::parse("default").expect("valid tenant name");
-    let (tenant, created) = store.ensure_tenant(&name, moderation_now()).await?;
+    let (tenant, created) = moderation::create_tenant(store, &name).await?;
     if !created {
         return Ok(());
     }
@@ -176,10 +178,6 @@ async fn bootstrap(store: &dyn Store, key_file: &Path) -> anyhow::Result<()> {
         "empty database: created tenant `default` and wrote its admin key to this file"
     );
     Ok(())
-}
-
-fn moderation_now() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now()
 }
 
 fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {

@@ -130,7 +130,7 @@ impl NewComment {
     pub fn is_same_submission(&self, stored: &Comment) -> bool {
         stored.article_id == self.article_id.as_str()
             && stored.author_id == self.author_id.as_str()
-            && stored.body == self.body.as_str()
+            && stored.original_body.as_deref().unwrap_or(&stored.body) == self.body.as_str()
     }
 }
 
@@ -173,9 +173,17 @@ pub struct Reason {
     pub code: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub rule_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rule_name: String,
+    /// What the rule asked for: `reject`, `review`, `score`, `tag`, `mask`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub action: String,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span: Option<Span>,
+    /// What this finding added to the spam score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
 }
 
 impl Reason {
@@ -183,8 +191,11 @@ impl Reason {
         Reason {
             code: code.into(),
             rule_id: String::new(),
+            rule_name: String::new(),
+            action: String::new(),
             message: message.into(),
             span: None,
+            score: None,
         }
     }
 }
@@ -195,7 +206,11 @@ pub struct Comment {
     pub comment_id: CommentId,
     pub article_id: String,
     pub author_id: String,
+    /// The text to publish: as submitted, or with masked words replaced by `***`.
     pub body: String,
+    /// The text as submitted, when masking changed it; spans point into this
+    /// text when it is set, else into `body`.
+    pub original_body: Option<String>,
     pub status: CommentStatus,
     pub spam_score: f64,
     pub reasons: Vec<Reason>,

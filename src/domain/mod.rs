@@ -10,6 +10,7 @@ mod error;
 mod ids;
 mod page;
 mod review;
+mod rule;
 mod tenant;
 
 pub use auth::{Actor, ApiKeyInfo, ApiKeySecret, KeyHash, Permission, Principal, Role};
@@ -21,4 +22,5 @@ pub use error::FieldViolation;
 pub use ids::{CommentId, KeyId, ReviewId, TenantId};
 pub use page::{PageSize, PageToken};
 pub use review::{ModeratorId, ReviewDecision, ReviewItem};
+pub use rule::{Rule, RuleAction, RuleFile, RuleKind};
 pub use tenant::{ModerationMode, TenantName, TenantSettings, TenantSettingsPatch};

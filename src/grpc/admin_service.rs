@@ -2,8 +2,9 @@ use tonic::{Request, Response, Status};
 
 use super::pb::admin_service_server::AdminService;
 use super::{auth::credentials, convert, observe, pb};
-use crate::domain::{KeyId, Permission};
+use crate::domain::{CommentBody, KeyId, Permission};
 use crate::moderation::Moderation;
+use crate::storage::RuleChange;
 
 pub struct AdminApi {
     moderation: Moderation,
@@ -105,6 +106,106 @@ impl AdminService for AdminApi {
             Ok(pb::UpdateTenantSettingsResponse {
                 settings: Some(convert::settings(settings)),
             })
+        })
+        .await
+    }
+
+    async fn create_rule(
+        &self,
+        request: Request<pb::CreateRuleRequest>,
+    ) -> Result<Response<pb::CreateRuleResponse>, Status> {
+        observe("CreateRule", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let rule = convert::rule(request.into_inner().rule)?;
+            let written = self
+                .moderation
+                .change_rules(&principal, RuleChange::Create(rule))
+                .await?;
+            Ok(pb::CreateRuleResponse {
+                rule: written.into_iter().next().map(convert::rule_record),
+            })
+        })
+        .await
+    }
+
+    async fn update_rule(
+        &self,
+        request: Request<pb::UpdateRuleRequest>,
+    ) -> Result<Response<pb::UpdateRuleResponse>, Status> {
+        observe("UpdateRule", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let request = request.into_inner();
+            let rule = convert::rule(request.rule)?;
+            let change = RuleChange::Update {
+                rule,
+                expected_revision: request.expected_revision,
+            };
+            let written = self.moderation.change_rules(&principal, change).await?;
+            Ok(pb::UpdateRuleResponse {
+                rule: written.into_iter().next().map(convert::rule_record),
+            })
+        })
+        .await
+    }
+
+    async fn delete_rule(
+        &self,
+        request: Request<pb::DeleteRuleRequest>,
+    ) -> Result<Response<pb::DeleteRuleResponse>, Status> {
+        observe("DeleteRule", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let rule_id = request.into_inner().rule_id;
+            if rule_id.is_empty() {
+                return Err(crate::domain::FieldViolation::new("rule_id", "is required").into());
+            }
+            self.moderation
+                .change_rules(&principal, RuleChange::Delete { rule_id })
+                .await?;
+            Ok(pb::DeleteRuleResponse {})
+        })
+        .await
+    }
+
+    async fn list_rules(
+        &self,
+        request: Request<pb::ListRulesRequest>,
+    ) -> Result<Response<pb::ListRulesResponse>, Status> {
+        observe("ListRules", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let (version, rules) = self.moderation.list_rules(&principal).await?;
+            Ok(pb::ListRulesResponse {
+                rules: rules.into_iter().map(convert::rule_record).collect(),
+                rules_version: version,
+            })
+        })
+        .await
+    }
+
+    async fn test_rules(
+        &self,
+        request: Request<pb::TestRulesRequest>,
+    ) -> Result<Response<pb::TestRulesResponse>, Status> {
+        observe("TestRules", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let body = CommentBody::parse("body", request.into_inner().body)?;
+            let text = body.as_str().to_owned();
+            let verdict = self.moderation.test_rules(&principal, body).await?;
+            Ok(convert::test_result(verdict, &text))
         })
         .await
     }

@@ -211,6 +211,9 @@ fn reason(value: Reason) -> pb::Reason {
         message: value.message,
         start: value.span.map(|s| s.start),
         end: value.span.map(|s| s.end),
+        rule_name: value.rule_name,
+        action: value.action,
+        score: value.score,
     }
 }
 
@@ -232,6 +235,7 @@ pub fn comment(value: Comment) -> pb::Comment {
             .map(|id| id.to_string())
             .unwrap_or_default(),
         language: value.language,
+        original_body: value.original_body.unwrap_or_default(),
     }
 }
 
@@ -272,5 +276,137 @@ pub fn settings(value: TenantSettings) -> pb::TenantSettings {
         review_threshold: value.review_threshold,
         reject_threshold: value.reject_threshold,
         max_body_chars: value.max_body_chars,
+    }
+}
+
+// ---- rules ----------------------------------------------------------------------
+
+pub fn rule(value: Option<pb::Rule>) -> Result<crate::domain::Rule, FieldViolation> {
+    use crate::domain::{RuleAction, RuleKind};
+    let value = value.ok_or_else(|| FieldViolation::new("rule", "is required"))?;
+    let action = match pb::RuleAction::try_from(value.action) {
+        Ok(pb::RuleAction::Reject) => RuleAction::Reject,
+        Ok(pb::RuleAction::Review) => RuleAction::Review,
+        Ok(pb::RuleAction::Score) => RuleAction::Score {
+            weight: value.weight,
+        },
+        Ok(pb::RuleAction::Tag) => RuleAction::Tag { label: value.label },
+        Ok(pb::RuleAction::Mask) => RuleAction::Mask,
+        Ok(pb::RuleAction::Unspecified) => {
+            return Err(FieldViolation::new("rule.action", "is required"));
+        }
+        Err(_) => {
+            return Err(FieldViolation::new(
+                "rule.action",
+                format!("unknown value {}", value.action),
+            ));
+        }
+    };
+    let kind = match value.kind {
+        Some(pb::rule::Kind::Words(w)) => RuleKind::Words { words: w.words },
+        Some(pb::rule::Kind::Regex(r)) => RuleKind::Regex {
+            pattern: r.pattern,
+            normalized: r.normalized,
+        },
+        Some(pb::rule::Kind::Links(l)) => RuleKind::Links {
+            max_links: l.max_links,
+            deny_domains: l.deny_domains,
+            allow_domains: l.allow_domains,
+            shorteners: l.shorteners,
+        },
+        Some(pb::rule::Kind::Structure(s)) => RuleKind::Structure {
+            max_chars: s.max_chars,
+            max_caps_ratio: s.max_caps_ratio,
+            min_letters: s.min_letters.unwrap_or(12),
+            max_repeated_chars: s.max_repeated_chars,
+            max_emoji: s.max_emoji,
+            max_lines: s.max_lines,
+        },
+        None => {
+            return Err(FieldViolation::new(
+                "rule.kind",
+                "is required: words, regex, links or structure",
+            ));
+        }
+    };
+    let rule = crate::domain::Rule {
+        id: value.rule_id,
+        name: value.name,
+        description: value.description,
+        enabled: value.enabled,
+        action,
+        kind,
+    };
+    rule.validate()?;
+    Ok(rule)
+}
+
+pub fn rule_record(record: crate::storage::RuleRecord) -> pb::Rule {
+    use crate::domain::{RuleAction, RuleKind};
+    let rule = record.rule;
+    let (action, weight, label) = match rule.action {
+        RuleAction::Reject => (pb::RuleAction::Reject, 0.0, String::new()),
+        RuleAction::Review => (pb::RuleAction::Review, 0.0, String::new()),
+        RuleAction::Score { weight } => (pb::RuleAction::Score, weight, String::new()),
+        RuleAction::Tag { label } => (pb::RuleAction::Tag, 0.0, label),
+        RuleAction::Mask => (pb::RuleAction::Mask, 0.0, String::new()),
+    };
+    let kind = match rule.kind {
+        RuleKind::Words { words } => pb::rule::Kind::Words(pb::WordsRule { words }),
+        RuleKind::Regex {
+            pattern,
+            normalized,
+        } => pb::rule::Kind::Regex(pb::RegexRule {
+            pattern,
+            normalized,
+        }),
+        RuleKind::Links {
+            max_links,
+            deny_domains,
+            allow_domains,
+            shorteners,
+        } => pb::rule::Kind::Links(pb::LinksRule {
+            max_links,
+            deny_domains,
+            allow_domains,
+            shorteners,
+        }),
+        RuleKind::Structure {
+            max_chars,
+            max_caps_ratio,
+            min_letters,
+            max_repeated_chars,
+            max_emoji,
+            max_lines,
+        } => pb::rule::Kind::Structure(pb::StructureRule {
+            max_chars,
+            max_caps_ratio,
+            min_letters: Some(min_letters),
+            max_repeated_chars,
+            max_emoji,
+            max_lines,
+        }),
+    };
+    pb::Rule {
+        rule_id: rule.id,
+        name: rule.name,
+        description: rule.description,
+        enabled: rule.enabled,
+        action: action as i32,
+        weight,
+        label,
+        kind: Some(kind),
+        revision: record.revision,
+        create_time: Some(timestamp(record.create_time)),
+        update_time: Some(timestamp(record.update_time)),
+    }
+}
+
+pub fn test_result(verdict: crate::pipeline::Verdict, body: &str) -> pb::TestRulesResponse {
+    pb::TestRulesResponse {
+        status: status(verdict.status) as i32,
+        spam_score: verdict.spam_score,
+        reasons: verdict.reasons.into_iter().map(reason).collect(),
+        published_body: verdict.masked_body.unwrap_or_else(|| body.to_owned()),
     }
 }

@@ -9,7 +9,7 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 use crate::domain::FieldViolation;
 use crate::moderation::{
     AdminError, AuthError, DecideError, GetCommentError, ListCommentsError, ListQueueError,
-    ReleaseError, SubmitError,
+    ReleaseError, RuleError, SubmitError,
 };
 use crate::storage::StoreError;
 
@@ -116,6 +116,18 @@ impl From<AdminError> for Status {
             AdminError::Invalid(violation) => violation.into(),
             AdminError::KeyNotFound => Status::not_found(err.to_string()),
             AdminError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<RuleError> for Status {
+    fn from(err: RuleError) -> Self {
+        match err {
+            RuleError::Invalid(violation) => violation.into(),
+            RuleError::AlreadyExists(_) => Status::already_exists(err.to_string()),
+            RuleError::NotFound(_) => Status::not_found(err.to_string()),
+            RuleError::RevisionMismatch { .. } => Status::aborted(err.to_string()),
+            RuleError::Store(err) => err.into(),
         }
     }
 }

@@ -125,6 +125,6 @@ pub async fn create_tenant_key(
     tenant: &TenantName,
     role: Role,
 ) -> Result<CreatedKey, StoreError> {
-    let (tenant_id, _) = store.ensure_tenant(tenant, now()).await?;
+    let (tenant_id, _) = super::rules::create_tenant(store, tenant).await?;
     create_key(store, tenant_id, role, &Actor::operator()).await
 }

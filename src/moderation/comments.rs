@@ -77,7 +77,11 @@ impl Moderation {
                 format!("is longer than {} characters", settings.max_body_chars),
             )));
         }
-        let verdict = self.inner.pipeline.evaluate(&comment, &settings);
+        let rules = self.rules_for(principal.tenant_id).await?;
+        let verdict = self
+            .inner
+            .pipeline
+            .evaluate(&comment, &settings, &rules.compiled);
         let actor = principal.actor();
         let record = NewCommentRecord {
             comment_id: CommentId::generate(),

@@ -9,6 +9,7 @@ mod admin;
 mod auth;
 mod comments;
 mod review;
+mod rules;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ pub use admin::{AdminError, CreatedKey, create_key, create_tenant_key};
 pub use auth::{AuthError, Credentials};
 pub use comments::{GetCommentError, ListCommentsError, Page, SubmitError};
 pub use review::{ClaimRequest, DecideError, ListQueueError, ReleaseError, ReviewActor};
+pub use rules::{RuleError, TenantRules, create_tenant, export_rules, import_rules};
 
 use crate::pipeline::Pipeline;
 use crate::storage::Store;
@@ -40,6 +42,7 @@ struct Inner {
     pipeline: Pipeline,
     keys: TtlCache<crate::domain::KeyHash, crate::domain::Principal>,
     settings: TtlCache<crate::domain::TenantId, Arc<crate::domain::TenantSettings>>,
+    rules: rules::RuleRegistry,
 }
 
 impl Moderation {
@@ -50,6 +53,7 @@ impl Moderation {
                 pipeline,
                 keys: TtlCache::new(CACHE_TTL),
                 settings: TtlCache::new(CACHE_TTL),
+                rules: rules::RuleRegistry::default(),
             }),
         }
     }

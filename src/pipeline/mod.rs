@@ -6,11 +6,14 @@
 //! findings; [`verdict::decide`] alone turns findings and policy into a status, so
 //! the order of precedence lives in one place.
 
+pub mod normalize;
+pub mod rules;
 mod verdict;
 
-pub use verdict::{Verdict, decide};
+pub use rules::CompiledRules;
+pub use verdict::{Verdict, decide, mask};
 
-use crate::domain::{NewComment, Reason, TenantSettings};
+use crate::domain::{NewComment, Reason, Span, TenantSettings};
 
 /// What a filter can ask for. Stronger actions win: `Reject` > `Review` > none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -28,6 +31,8 @@ pub struct Findings {
     pub spam_score: f64,
     /// Every finding, in the order filters reported them.
     pub reasons: Vec<Reason>,
+    /// Spans of the original body to publish as `***`.
+    pub masks: Vec<Span>,
 }
 
 impl Findings {
@@ -42,14 +47,16 @@ impl Findings {
         self.reasons.push(reason);
     }
 
-    /// Raises the spam score to at least `score`, clamped to [0, 1].
-    pub fn raise_score(&mut self, score: f64) {
-        let score = if score.is_nan() {
+    /// Adds independent evidence of spam: scores combine as a noisy OR,
+    /// `1 − (1 − s)(1 − w)`, so the result stays in [0, 1] and grows with every
+    /// contribution.
+    pub fn add_score(&mut self, weight: f64) {
+        let weight = if weight.is_nan() {
             0.0
         } else {
-            score.clamp(0.0, 1.0)
+            weight.clamp(0.0, 1.0)
         };
-        self.spam_score = self.spam_score.max(score);
+        self.spam_score = 1.0 - (1.0 - self.spam_score) * (1.0 - weight);
     }
 }
 
@@ -60,7 +67,7 @@ pub trait Filter: Send + Sync {
     fn inspect(&self, comment: &NewComment, settings: &TenantSettings, findings: &mut Findings);
 }
 
-/// The filters a tenant's comments pass through, in order.
+/// The filters every comment passes through after its tenant's rules.
 #[derive(Default)]
 pub struct Pipeline {
     filters: Vec<Box<dyn Filter>>,
@@ -71,12 +78,22 @@ impl Pipeline {
         Pipeline { filters }
     }
 
-    pub fn evaluate(&self, comment: &NewComment, settings: &TenantSettings) -> Verdict {
+    /// The tenant's rules first, then the shared filters, then [`decide`].
+    pub fn evaluate(
+        &self,
+        comment: &NewComment,
+        settings: &TenantSettings,
+        rules: &CompiledRules,
+    ) -> Verdict {
         let mut findings = Findings::default();
+        rules.inspect(comment.body.as_str(), &mut findings);
         for filter in &self.filters {
             filter.inspect(comment, settings, &mut findings);
         }
-        decide(findings, settings)
+        let masks = std::mem::take(&mut findings.masks);
+        let mut verdict = decide(findings, settings);
+        verdict.masked_body = mask(comment.body.as_str(), &masks);
+        verdict
     }
 }
 
@@ -90,7 +107,7 @@ mod tests {
     struct FixedScore(f64);
     impl Filter for FixedScore {
         fn inspect(&self, _: &NewComment, _: &TenantSettings, findings: &mut Findings) {
-            findings.raise_score(self.0);
+            findings.add_score(self.0);
         }
     }
 
@@ -129,28 +146,35 @@ mod tests {
             Box::new(Asks(Action::Reject)),
         ]);
         assert_eq!(
-            a.evaluate(&comment(), &settings()).status,
+            a.evaluate(&comment(), &settings(), &CompiledRules::empty())
+                .status,
             CommentStatus::Rejected
         );
         assert_eq!(
-            b.evaluate(&comment(), &settings()).status,
+            b.evaluate(&comment(), &settings(), &CompiledRules::empty())
+                .status,
             CommentStatus::Rejected
         );
     }
 
     #[test]
-    fn scores_are_clamped() {
+    fn scores_combine_and_stay_in_range() {
+        let none = CompiledRules::empty();
         let p = Pipeline::new(vec![Box::new(FixedScore(7.0))]);
-        assert_eq!(p.evaluate(&comment(), &settings()).spam_score, 1.0);
+        assert_eq!(p.evaluate(&comment(), &settings(), &none).spam_score, 1.0);
         let p = Pipeline::new(vec![Box::new(FixedScore(f64::NAN))]);
-        assert_eq!(p.evaluate(&comment(), &settings()).spam_score, 0.0);
+        assert_eq!(p.evaluate(&comment(), &settings(), &none).spam_score, 0.0);
+        let p = Pipeline::new(vec![Box::new(FixedScore(0.3)), Box::new(FixedScore(0.3))]);
+        let score = p.evaluate(&comment(), &settings(), &none).spam_score;
+        assert!((score - 0.51).abs() < 1e-9, "{score}");
     }
 
     #[test]
     fn an_empty_pipeline_follows_the_moderation_mode() {
         let p = Pipeline::default();
         assert_eq!(
-            p.evaluate(&comment(), &settings()).status,
+            p.evaluate(&comment(), &settings(), &CompiledRules::empty())
+                .status,
             CommentStatus::Approved
         );
         let pre = TenantSettings {
@@ -158,7 +182,7 @@ mod tests {
             ..settings()
         };
         assert_eq!(
-            p.evaluate(&comment(), &pre).status,
+            p.evaluate(&comment(), &pre, &CompiledRules::empty()).status,
             CommentStatus::PendingReview
         );
     }

@@ -10,6 +10,8 @@ pub struct Verdict {
     pub reasons: Vec<Reason>,
     /// Queue priority when held for review: higher is reviewed first.
     pub review_priority: i32,
+    /// The body to publish when a mask rule matched.
+    pub masked_body: Option<String>,
 }
 
 /// Precedence, strongest first: a filter's `Reject`; a score at or above
@@ -63,7 +65,34 @@ pub fn decide(mut findings: Findings, settings: &TenantSettings) -> Verdict {
         spam_score: score,
         review_priority: review_priority(&findings, score),
         reasons: findings.reasons,
+        masked_body: None,
     }
+}
+
+/// `body` with every span replaced by `***` (overlapping spans merged), or
+/// `None` when there is nothing to mask.
+pub fn mask(body: &str, spans: &[crate::domain::Span]) -> Option<String> {
+    if spans.is_empty() {
+        return None;
+    }
+    let mut spans: Vec<(usize, usize)> = spans
+        .iter()
+        .map(|s| (s.start as usize, s.end as usize))
+        .collect();
+    spans.sort_unstable();
+    let mut out = String::with_capacity(body.len());
+    let mut at = 0;
+    for (start, end) in spans {
+        if end <= at {
+            continue;
+        }
+        let start = start.max(at);
+        out.push_str(&body[at..start]);
+        out.push_str("***");
+        at = end;
+    }
+    out.push_str(&body[at..]);
+    Some(out)
 }
 
 /// Comments a filter flagged come before plain pre-moderation; within each band
@@ -87,7 +116,7 @@ mod tests {
 
     fn scored(score: f64) -> Findings {
         let mut f = Findings::default();
-        f.raise_score(score);
+        f.add_score(score);
         f
     }
 
@@ -103,6 +132,19 @@ mod tests {
         assert_eq!(decide(scored(0.9), &s).status, CommentStatus::Rejected);
         let held = decide(scored(0.7), &s);
         assert_eq!(held.reasons[0].code, "spam.score");
+    }
+
+    #[test]
+    fn masks_merge_overlapping_spans() {
+        use crate::domain::Span;
+        let body = "tu es un gros connard de raciste";
+        let spans = [
+            Span { start: 14, end: 21 },
+            Span { start: 9, end: 13 },
+            Span { start: 17, end: 21 },
+        ];
+        assert_eq!(mask(body, &spans).unwrap(), "tu es un *** *** de raciste");
+        assert_eq!(mask(body, &[]), None);
     }
 
     #[test]

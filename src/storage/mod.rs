@@ -31,7 +31,7 @@ pub use sqlite::SqliteStore;
 
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
-    NewComment, Principal, ReviewDecision, ReviewId, ReviewItem, Role, TenantId, TenantName,
+    NewComment, Principal, ReviewDecision, ReviewId, ReviewItem, Role, Rule, TenantId, TenantName,
     TenantSettings, TenantSettingsPatch,
 };
 use crate::pipeline::Verdict;
@@ -83,7 +83,16 @@ impl NewCommentRecord<'_> {
             comment_id: self.comment_id,
             article_id: self.comment.article_id.as_str().to_owned(),
             author_id: self.comment.author_id.as_str().to_owned(),
-            body: self.comment.body.as_str().to_owned(),
+            body: self
+                .verdict
+                .masked_body
+                .clone()
+                .unwrap_or_else(|| self.comment.body.as_str().to_owned()),
+            original_body: self
+                .verdict
+                .masked_body
+                .as_ref()
+                .map(|_| self.comment.body.as_str().to_owned()),
             status: self.verdict.status,
             spam_score: self.verdict.spam_score,
             reasons: self.verdict.reasons.clone(),
@@ -211,6 +220,46 @@ pub struct NewApiKey {
     pub key_prefix: String,
 }
 
+/// A stored rule with its revision (1 on creation, +1 on every update).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleRecord {
+    pub rule: Rule,
+    pub revision: i64,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+/// A change to a tenant's rules, applied atomically with its history rows,
+/// its audit rows and a bump of the tenant's rules version.
+#[derive(Debug, Clone)]
+pub enum RuleChange {
+    Create(Rule),
+    /// `expected_revision`: refuse the update unless the rule is at it.
+    Update {
+        rule: Rule,
+        expected_revision: Option<i64>,
+    },
+    Delete {
+        rule_id: String,
+    },
+    /// Upserts every rule; with `replace`, also deletes the rules not listed.
+    Import {
+        rules: Vec<Rule>,
+        replace: bool,
+    },
+}
+
+/// Why a rule change was not applied (nothing was).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleRejection {
+    AlreadyExists(String),
+    NotFound(String),
+    RevisionMismatch { rule_id: String, current: i64 },
+}
+
+/// The channel on which Postgres announces rule changes (payload: tenant id).
+pub const RULES_CHANNEL: &str = "moderato_rules";
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations; safe when several replicas start at once.
@@ -311,6 +360,23 @@ pub trait Store: Send + Sync + 'static {
         subject_id: Option<&str>,
     ) -> Result<Vec<AuditRecord>, StoreError>;
 
+    /// The tenant's rules, in id order, with the tenant's rules version.
+    async fn load_rules(&self, tenant: TenantId) -> Result<(i64, Vec<RuleRecord>), StoreError>;
+    /// Every tenant's rules version, for replicas polling for changes.
+    async fn rules_versions(&self) -> Result<Vec<(TenantId, i64)>, StoreError>;
+    /// Applies `change`; returns the rules it wrote (none for a deletion).
+    async fn change_rules(
+        &self,
+        tenant: TenantId,
+        change: &RuleChange,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Vec<RuleRecord>, RuleRejection>, StoreError>;
+    /// Sends the tenant of every rule change announced by other replicas, for
+    /// as long as the store lives. Backends without notifications never send
+    /// (replicas then rely on polling [`Store::rules_versions`]).
+    async fn listen_rule_changes(&self, changes: tokio::sync::mpsc::UnboundedSender<TenantId>);
+
     /// Open review items across all tenants, for the `/metrics` gauge.
     async fn queue_depth(&self) -> Result<i64, StoreError>;
 }
@@ -404,4 +470,128 @@ pub(crate) fn settings_change_detail(
         })
     };
     serde_json::json!({ "before": view(before), "after": view(after) })
+}
+
+/// One write a rule change makes.
+pub(crate) enum RuleStep<'a> {
+    Put {
+        rule: &'a Rule,
+        revision: i64,
+        /// `None` for a new rule.
+        create_time: Option<DateTime<Utc>>,
+    },
+    Delete {
+        rule_id: String,
+        revision: i64,
+    },
+}
+
+impl RuleStep<'_> {
+    /// The `rule_revisions` row: id, revision, definition (`None` = deleted).
+    pub(crate) fn history(&self) -> (&str, i64, Option<&Rule>) {
+        match self {
+            RuleStep::Put { rule, revision, .. } => (&rule.id, *revision, Some(rule)),
+            RuleStep::Delete { rule_id, revision } => (rule_id, *revision, None),
+        }
+    }
+
+    pub(crate) fn audit_event<'b>(&self, actor: &'b Actor) -> AuditEvent<'b> {
+        let (action, from, to) = match self {
+            RuleStep::Put {
+                create_time: None, ..
+            } => ("rule.created", None, Some("active")),
+            RuleStep::Put { .. } => ("rule.updated", Some("active"), Some("active")),
+            RuleStep::Delete { .. } => ("rule.deleted", Some("active"), None),
+        };
+        let (rule_id, revision, definition) = self.history();
+        AuditEvent {
+            actor,
+            action,
+            subject_type: "rule",
+            subject_id: rule_id.to_owned(),
+            from_state: from,
+            to_state: to,
+            detail: serde_json::json!({ "revision": revision, "rule": definition }),
+        }
+    }
+}
+
+/// Decides the writes of `change` given the stored `(revision, create_time)`
+/// of each rule id, or why it cannot apply. Shared by both backends.
+pub(crate) fn plan_rule_change<'a>(
+    change: &'a RuleChange,
+    existing: &std::collections::HashMap<String, (i64, DateTime<Utc>)>,
+) -> Result<Vec<RuleStep<'a>>, RuleRejection> {
+    match change {
+        RuleChange::Create(rule) => {
+            if existing.contains_key(&rule.id) {
+                return Err(RuleRejection::AlreadyExists(rule.id.clone()));
+            }
+            Ok(vec![RuleStep::Put {
+                rule,
+                revision: 1,
+                create_time: None,
+            }])
+        }
+        RuleChange::Update {
+            rule,
+            expected_revision,
+        } => {
+            let Some(&(current, created)) = existing.get(&rule.id) else {
+                return Err(RuleRejection::NotFound(rule.id.clone()));
+            };
+            if expected_revision.is_some_and(|expected| expected != current) {
+                return Err(RuleRejection::RevisionMismatch {
+                    rule_id: rule.id.clone(),
+                    current,
+                });
+            }
+            Ok(vec![RuleStep::Put {
+                rule,
+                revision: current + 1,
+                create_time: Some(created),
+            }])
+        }
+        RuleChange::Delete { rule_id } => {
+            let Some(&(current, _)) = existing.get(rule_id) else {
+                return Err(RuleRejection::NotFound(rule_id.clone()));
+            };
+            Ok(vec![RuleStep::Delete {
+                rule_id: rule_id.clone(),
+                revision: current + 1,
+            }])
+        }
+        RuleChange::Import { rules, replace } => {
+            let mut steps: Vec<RuleStep<'a>> = rules
+                .iter()
+                .map(|rule| match existing.get(&rule.id) {
+                    Some(&(current, created)) => RuleStep::Put {
+                        rule,
+                        revision: current + 1,
+                        create_time: Some(created),
+                    },
+                    None => RuleStep::Put {
+                        rule,
+                        revision: 1,
+                        create_time: None,
+                    },
+                })
+                .collect();
+            if *replace {
+                let listed: std::collections::HashSet<&str> =
+                    rules.iter().map(|r| r.id.as_str()).collect();
+                let mut doomed: Vec<_> = existing
+                    .iter()
+                    .filter(|(id, _)| !listed.contains(id.as_str()))
+                    .map(|(id, (current, _))| RuleStep::Delete {
+                        rule_id: id.clone(),
+                        revision: current + 1,
+                    })
+                    .collect();
+                doomed.sort_by(|a, b| a.history().0.cmp(b.history().0));
+                steps.extend(doomed);
+            }
+            Ok(steps)
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! moderators and replicas can claim from one queue without waiting on each
 //! other or ever sharing an item.
 
+use std::collections::HashMap;
 use std::str::FromStr as _;
 
 use anyhow::Context as _;
@@ -14,12 +15,12 @@ use uuid::Uuid;
 
 use super::{
     AuditEvent, AuditRecord, Claim, CommentCursor, CommentQuery, DbOptions, DecideRejection,
-    Decision, InsertOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, Store,
-    StoreError, decided_status, decision_reason,
+    Decision, InsertOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange,
+    RuleRecord, RuleRejection, Store, StoreError, decided_status, decision_reason,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
-    ModerationMode, Principal, Reason, ReviewId, ReviewItem, Role, TenantId, TenantName,
+    ModerationMode, Principal, Reason, ReviewId, ReviewItem, Role, Rule, TenantId, TenantName,
     TenantSettings, TenantSettingsPatch,
 };
 
@@ -28,9 +29,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// The columns `comment_from_row` reads, for `concat!` into static queries.
 macro_rules! comment_columns {
     () => {
-        "c.comment_id, c.article_id, c.author_id, c.body, c.status, c.spam_score, c.reasons, \
-         c.create_time, c.update_time, c.client_comment_id, c.author_display_name, \
-         c.parent_comment_id, c.language"
+        "c.comment_id, c.article_id, c.author_id, c.body, c.original_body, c.status, \
+         c.spam_score, c.reasons, c.create_time, c.update_time, c.client_comment_id, \
+         c.author_display_name, c.parent_comment_id, c.language"
     };
 }
 
@@ -89,6 +90,7 @@ fn comment_from_row(row: &PgRow) -> Result<Comment, StoreError> {
         article_id: row.try_get("article_id")?,
         author_id: row.try_get("author_id")?,
         body: row.try_get("body")?,
+        original_body: row.try_get("original_body")?,
         status: CommentStatus::from_db(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
         spam_score: row.try_get("spam_score")?,
@@ -112,6 +114,16 @@ fn review_item_from_row(row: &PgRow) -> Result<ReviewItem, StoreError> {
         enqueue_time: row.try_get("enqueue_time")?,
         lease_expire_time: row.try_get("lease_expire_time")?,
         claimed_by: row.try_get("claimed_by")?,
+    })
+}
+
+fn rule_from_row(row: &PgRow) -> Result<RuleRecord, StoreError> {
+    let Json(rule): Json<Rule> = row.try_get("definition")?;
+    Ok(RuleRecord {
+        rule,
+        revision: row.try_get("revision")?,
+        create_time: row.try_get("create_time")?,
+        update_time: row.try_get("update_time")?,
     })
 }
 
@@ -435,8 +447,8 @@ impl Store for PostgresStore {
         let inserted = sqlx::query(
             "INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
              author_display_name, author_ip, parent_comment_id, language, body, status, spam_score, \
-             reasons, create_time, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+             reasons, create_time, update_time, original_body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) \
              ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL DO NOTHING",
         )
         .bind(tenant.as_uuid())
@@ -453,6 +465,7 @@ impl Store for PostgresStore {
         .bind(comment.spam_score)
         .bind(Json(&comment.reasons))
         .bind(record.now)
+        .bind(comment.original_body.as_deref())
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -815,6 +828,156 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn load_rules(&self, tenant: TenantId) -> Result<(i64, Vec<RuleRecord>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let version: i64 =
+            sqlx::query_scalar("SELECT rules_version FROM tenants WHERE tenant_id = $1")
+                .bind(tenant.as_uuid())
+                .fetch_one(&mut *tx)
+                .await?;
+        let rows = sqlx::query(
+            "SELECT rule_id, revision, definition, create_time, update_time FROM rules \
+             WHERE tenant_id = $1 ORDER BY rule_id",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let rules = rows.iter().map(rule_from_row).collect::<Result<_, _>>()?;
+        Ok((version, rules))
+    }
+
+    async fn rules_versions(&self) -> Result<Vec<(TenantId, i64)>, StoreError> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as("SELECT tenant_id, rules_version FROM tenants")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, v)| (TenantId::from_uuid(t), v))
+            .collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn change_rules(
+        &self,
+        tenant: TenantId,
+        change: &RuleChange,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Vec<RuleRecord>, RuleRejection>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // One writer per tenant's rules at a time: revisions stay gap-free.
+        sqlx::query("SELECT 1 FROM tenants WHERE tenant_id = $1 FOR UPDATE")
+            .bind(tenant.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        let existing: HashMap<String, (i64, DateTime<Utc>)> =
+            sqlx::query_as::<_, (String, i64, DateTime<Utc>)>(
+                "SELECT rule_id, revision, create_time FROM rules WHERE tenant_id = $1",
+            )
+            .bind(tenant.as_uuid())
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(id, revision, created)| (id, (revision, created)))
+            .collect();
+        let plan = match super::plan_rule_change(change, &existing) {
+            Ok(plan) => plan,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let mut written = Vec::new();
+        for step in &plan {
+            match step {
+                super::RuleStep::Put {
+                    rule,
+                    revision,
+                    create_time,
+                } => {
+                    sqlx::query(
+                        "INSERT INTO rules (tenant_id, rule_id, revision, definition, create_time, update_time) \
+                         VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (tenant_id, rule_id) DO UPDATE \
+                         SET revision = EXCLUDED.revision, definition = EXCLUDED.definition, \
+                             update_time = EXCLUDED.update_time",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(&rule.id)
+                    .bind(revision)
+                    .bind(Json(rule))
+                    .bind(create_time.unwrap_or(now))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    written.push(RuleRecord {
+                        rule: (*rule).clone(),
+                        revision: *revision,
+                        create_time: create_time.unwrap_or(now),
+                        update_time: now,
+                    });
+                }
+                super::RuleStep::Delete { rule_id, .. } => {
+                    sqlx::query("DELETE FROM rules WHERE tenant_id = $1 AND rule_id = $2")
+                        .bind(tenant.as_uuid())
+                        .bind(rule_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            let (rule_id, revision, definition) = step.history();
+            sqlx::query(
+                "INSERT INTO rule_revisions (tenant_id, rule_id, revision, definition, actor, create_time) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(tenant.as_uuid())
+            .bind(rule_id)
+            .bind(revision)
+            .bind(definition.map(Json))
+            .bind(actor.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            audit(&mut tx, tenant, now, step.audit_event(actor)).await?;
+        }
+        sqlx::query("UPDATE tenants SET rules_version = rules_version + 1 WHERE tenant_id = $1")
+            .bind(tenant.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        // Delivered to every listening replica when (and only if) this commits.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(super::RULES_CHANNEL)
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(written))
+    }
+
+    async fn listen_rule_changes(&self, changes: tokio::sync::mpsc::UnboundedSender<TenantId>) {
+        loop {
+            let result: Result<(), sqlx::Error> = async {
+                let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+                listener.listen(super::RULES_CHANNEL).await?;
+                loop {
+                    let notification = listener.recv().await?;
+                    if let Ok(id) = Uuid::try_parse(notification.payload())
+                        && changes.send(TenantId::from_uuid(id)).is_err()
+                    {
+                        return Ok(());
+                    }
+                }
+            }
+            .await;
+            if changes.is_closed() || self.pool.is_closed() {
+                return;
+            }
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "rule change listener lost its connection; retrying");
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
     }
 
     async fn queue_depth(&self) -> Result<i64, StoreError> {

@@ -3,6 +3,7 @@
 //! the write lock up front and waits (busy timeout) instead of failing half-way
 //! when another writer, such as the CLI, got there first.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -20,12 +21,12 @@ use uuid::Uuid;
 
 use super::{
     AuditEvent, AuditRecord, Claim, CommentQuery, DbOptions, DecideRejection, Decision,
-    InsertOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, Store, StoreError,
-    decided_status, decision_reason,
+    InsertOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange,
+    RuleRecord, RuleRejection, Store, StoreError, decided_status, decision_reason,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
-    ModerationMode, Principal, Reason, ReviewId, ReviewItem, Role, TenantId, TenantName,
+    ModerationMode, Principal, Reason, ReviewId, ReviewItem, Role, Rule, TenantId, TenantName,
     TenantSettings, TenantSettingsPatch,
 };
 
@@ -34,9 +35,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// The columns `comment_from_row` reads, for `concat!` into static queries.
 macro_rules! comment_columns {
     () => {
-        "c.comment_id, c.article_id, c.author_id, c.body, c.status, c.spam_score, c.reasons, \
-         c.create_time, c.update_time, c.client_comment_id, c.author_display_name, \
-         c.parent_comment_id, c.language"
+        "c.comment_id, c.article_id, c.author_id, c.body, c.original_body, c.status, \
+         c.spam_score, c.reasons, c.create_time, c.update_time, c.client_comment_id, \
+         c.author_display_name, c.parent_comment_id, c.language"
     };
 }
 
@@ -156,6 +157,7 @@ fn comment_from_row(row: &SqliteRow) -> Result<Comment, StoreError> {
         article_id: row.try_get("article_id")?,
         author_id: row.try_get("author_id")?,
         body: row.try_get("body")?,
+        original_body: row.try_get("original_body")?,
         status: CommentStatus::from_db(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
         spam_score: row.try_get("spam_score")?,
@@ -179,6 +181,16 @@ fn review_item_from_row(row: &SqliteRow) -> Result<ReviewItem, StoreError> {
         enqueue_time: time_column(row, "enqueue_time")?,
         lease_expire_time: optional_time_column(row, "lease_expire_time")?,
         claimed_by: row.try_get("claimed_by")?,
+    })
+}
+
+fn rule_from_row(row: &SqliteRow) -> Result<RuleRecord, StoreError> {
+    let Json(rule): Json<Rule> = row.try_get("definition")?;
+    Ok(RuleRecord {
+        rule,
+        revision: row.try_get("revision")?,
+        create_time: time_column(row, "create_time")?,
+        update_time: time_column(row, "update_time")?,
     })
 }
 
@@ -511,8 +523,8 @@ impl Store for SqliteStore {
         let inserted = sqlx::query(
             "INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
              author_display_name, author_ip, parent_comment_id, language, body, status, spam_score, \
-             reasons, create_time, update_time) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14) \
+             reasons, create_time, update_time, original_body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15) \
              ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL DO NOTHING",
         )
         .bind(tenant.as_uuid())
@@ -529,6 +541,7 @@ impl Store for SqliteStore {
         .bind(comment.spam_score)
         .bind(Json(&comment.reasons))
         .bind(to_micros(record.now))
+        .bind(comment.original_body.as_deref())
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -878,6 +891,126 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn load_rules(&self, tenant: TenantId) -> Result<(i64, Vec<RuleRecord>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let version: i64 =
+            sqlx::query_scalar("SELECT rules_version FROM tenants WHERE tenant_id = ?1")
+                .bind(tenant.as_uuid())
+                .fetch_one(&mut *tx)
+                .await?;
+        let rows = sqlx::query(
+            "SELECT rule_id, revision, definition, create_time, update_time FROM rules \
+             WHERE tenant_id = ?1 ORDER BY rule_id",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let rules = rows.iter().map(rule_from_row).collect::<Result<_, _>>()?;
+        Ok((version, rules))
+    }
+
+    async fn rules_versions(&self) -> Result<Vec<(TenantId, i64)>, StoreError> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as("SELECT tenant_id, rules_version FROM tenants")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, v)| (TenantId::from_uuid(t), v))
+            .collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn change_rules(
+        &self,
+        tenant: TenantId,
+        change: &RuleChange,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Vec<RuleRecord>, RuleRejection>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let existing: HashMap<String, (i64, DateTime<Utc>)> =
+            sqlx::query_as::<_, (String, i64, i64)>(
+                "SELECT rule_id, revision, create_time FROM rules WHERE tenant_id = ?1",
+            )
+            .bind(tenant.as_uuid())
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(id, revision, created)| Ok((id, (revision, from_micros(created)?))))
+            .collect::<Result<_, StoreError>>()?;
+        let plan = match super::plan_rule_change(change, &existing) {
+            Ok(plan) => plan,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let mut written = Vec::new();
+        for step in &plan {
+            match step {
+                super::RuleStep::Put {
+                    rule,
+                    revision,
+                    create_time,
+                } => {
+                    sqlx::query(
+                        "INSERT INTO rules (tenant_id, rule_id, revision, definition, create_time, update_time) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                         ON CONFLICT (tenant_id, rule_id) DO UPDATE \
+                         SET revision = excluded.revision, definition = excluded.definition, \
+                             update_time = excluded.update_time",
+                    )
+                    .bind(tenant.as_uuid())
+                    .bind(&rule.id)
+                    .bind(revision)
+                    .bind(Json(rule))
+                    .bind(to_micros(create_time.unwrap_or(now)))
+                    .bind(to_micros(now))
+                    .execute(&mut *tx)
+                    .await?;
+                    written.push(RuleRecord {
+                        rule: (*rule).clone(),
+                        revision: *revision,
+                        create_time: create_time.unwrap_or(now),
+                        update_time: now,
+                    });
+                }
+                super::RuleStep::Delete { rule_id, .. } => {
+                    sqlx::query("DELETE FROM rules WHERE tenant_id = ?1 AND rule_id = ?2")
+                        .bind(tenant.as_uuid())
+                        .bind(rule_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            let (rule_id, revision, definition) = step.history();
+            sqlx::query(
+                "INSERT INTO rule_revisions (tenant_id, rule_id, revision, definition, actor, create_time) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .bind(tenant.as_uuid())
+            .bind(rule_id)
+            .bind(revision)
+            .bind(definition.map(Json))
+            .bind(actor.as_str())
+            .bind(to_micros(now))
+            .execute(&mut *tx)
+            .await?;
+            audit(&mut tx, tenant, now, step.audit_event(actor)).await?;
+        }
+        sqlx::query("UPDATE tenants SET rules_version = rules_version + 1 WHERE tenant_id = ?1")
+            .bind(tenant.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(written))
+    }
+
+    async fn listen_rule_changes(&self, _changes: tokio::sync::mpsc::UnboundedSender<TenantId>) {
+        // SQLite has no notifications: this process applies its own changes
+        // at once, and replicas poll `rules_versions`.
+        std::future::pending::<()>().await
     }
 
     async fn queue_depth(&self) -> Result<i64, StoreError> {

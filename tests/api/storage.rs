@@ -84,10 +84,14 @@ fn verdict(status: CommentStatus, priority: i32) -> Verdict {
         reasons: vec![Reason {
             code: "rule.words".into(),
             rule_id: "r-42".into(),
+            rule_name: "Mots suspects".into(),
+            action: "review".into(),
             message: "mot suspect « débile »".into(),
             span: Some(Span { start: 3, end: 10 }),
+            score: Some(0.25),
         }],
         review_priority: priority,
+        masked_body: None,
     }
 }
 

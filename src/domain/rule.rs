@@ -1,0 +1,338 @@
+//! Publisher rules: what a tenant asks the pipeline to look for, and what to do
+//! when it is found. This is the stored and exchanged form (TOML files, the
+//! API, the database); `pipeline::rules` compiles it for matching.
+
+use serde::{Deserialize, Serialize};
+
+use super::FieldViolation;
+
+/// Longest accepted regex pattern, in bytes, before compilation limits apply.
+pub const MAX_PATTERN_BYTES: usize = 4_096;
+/// Most entries in one word list.
+pub const MAX_WORDS: usize = 200_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    /// Stable id chosen by the publisher: `a-z 0-9 . _ -`, at most 64 characters.
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub action: RuleAction,
+    #[serde(flatten)]
+    pub kind: RuleKind,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// What happens when a rule matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum RuleAction {
+    /// Refuse the comment.
+    Reject,
+    /// Hold it for a moderator.
+    Review,
+    /// Add `weight` (0–1] to the spam score.
+    Score { weight: f64 },
+    /// Attach `label` to the reasons only.
+    Tag { label: String },
+    /// Publish the body with each match replaced by `***`.
+    Mask,
+}
+
+impl RuleAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RuleAction::Reject => "reject",
+            RuleAction::Review => "review",
+            RuleAction::Score { .. } => "score",
+            RuleAction::Tag { .. } => "tag",
+            RuleAction::Mask => "mask",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RuleKind {
+    /// Whole words or phrases, matched on the normalised text. A leading or
+    /// trailing `*` makes an entry a suffix or prefix (`connard*`).
+    Words { words: Vec<String> },
+    /// A Rust `regex` pattern, on the original text or on the normalised one.
+    Regex {
+        pattern: String,
+        #[serde(default)]
+        normalized: bool,
+    },
+    /// Links: how many, to which domains (subdomains included), shorteners.
+    Links {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_links: Option<u32>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        deny_domains: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        allow_domains: Vec<String>,
+        #[serde(default)]
+        shorteners: bool,
+    },
+    /// Shape of the text.
+    Structure {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_chars: Option<u32>,
+        /// Share of upper-case letters, checked once the text has `min_letters` letters.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_caps_ratio: Option<f64>,
+        #[serde(default = "default_min_letters")]
+        min_letters: u32,
+        /// Longest run of one repeated character.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_repeated_chars: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_emoji: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_lines: Option<u32>,
+    },
+}
+
+fn default_min_letters() -> u32 {
+    12
+}
+
+impl RuleKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RuleKind::Words { .. } => "words",
+            RuleKind::Regex { .. } => "regex",
+            RuleKind::Links { .. } => "links",
+            RuleKind::Structure { .. } => "structure",
+        }
+    }
+}
+
+impl Rule {
+    /// Checks what can be checked without compiling: ids, names, weights,
+    /// non-empty lists, limits that make sense. Regexes are checked when compiled.
+    pub fn validate(&self) -> Result<(), FieldViolation> {
+        let field = |f: &str| format!("rule {}: {f}", self.id);
+        let id_ok = !self.id.is_empty()
+            && self.id.len() <= 64
+            && self.id.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            });
+        if !id_ok {
+            return Err(FieldViolation::new(
+                "rule.id",
+                format!(
+                    "{:?} must be 1 to 64 characters of a-z, 0-9, '.', '_' or '-'",
+                    self.id
+                ),
+            ));
+        }
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
+            return Err(FieldViolation::new(
+                field("name"),
+                "is required (at most 200 characters)",
+            ));
+        }
+        match &self.action {
+            RuleAction::Score { weight } if !(*weight > 0.0 && *weight <= 1.0) => {
+                return Err(FieldViolation::new(
+                    field("weight"),
+                    "must be in (0, 1] for a score rule",
+                ));
+            }
+            RuleAction::Tag { label } if label.trim().is_empty() || label.len() > 64 => {
+                return Err(FieldViolation::new(
+                    field("label"),
+                    "is required for a tag rule (at most 64 bytes)",
+                ));
+            }
+            RuleAction::Mask if matches!(self.kind, RuleKind::Structure { .. }) => {
+                return Err(FieldViolation::new(
+                    field("action"),
+                    "mask needs a rule that matches text (words, regex, links)",
+                ));
+            }
+            _ => {}
+        }
+        match &self.kind {
+            RuleKind::Words { words } => {
+                if words.iter().all(|w| w.trim_matches(['*', ' ']).is_empty()) {
+                    return Err(FieldViolation::new(
+                        field("words"),
+                        "must hold at least one word",
+                    ));
+                }
+                if words.len() > MAX_WORDS {
+                    return Err(FieldViolation::new(
+                        field("words"),
+                        format!("holds more than {MAX_WORDS} entries"),
+                    ));
+                }
+            }
+            RuleKind::Regex { pattern, .. } => {
+                if pattern.is_empty() {
+                    return Err(FieldViolation::new(field("pattern"), "is required"));
+                }
+                if pattern.len() > MAX_PATTERN_BYTES {
+                    return Err(FieldViolation::new(
+                        field("pattern"),
+                        format!("is longer than {MAX_PATTERN_BYTES} bytes"),
+                    ));
+                }
+            }
+            RuleKind::Links {
+                max_links,
+                deny_domains,
+                allow_domains,
+                shorteners,
+            } => {
+                if max_links.is_none()
+                    && deny_domains.is_empty()
+                    && allow_domains.is_empty()
+                    && !shorteners
+                {
+                    return Err(FieldViolation::new(
+                        field("links"),
+                        "needs max_links, deny_domains, allow_domains or shorteners",
+                    ));
+                }
+                for domain in deny_domains.iter().chain(allow_domains) {
+                    let ok = !domain.is_empty()
+                        && domain.len() <= 253
+                        && domain.contains('.')
+                        && domain
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+                    if !ok {
+                        return Err(FieldViolation::new(
+                            field("domains"),
+                            format!("{domain:?} is not a domain name"),
+                        ));
+                    }
+                }
+            }
+            RuleKind::Structure {
+                max_chars,
+                max_caps_ratio,
+                max_repeated_chars,
+                max_emoji,
+                max_lines,
+                ..
+            } => {
+                if max_chars.is_none()
+                    && max_caps_ratio.is_none()
+                    && max_repeated_chars.is_none()
+                    && max_emoji.is_none()
+                    && max_lines.is_none()
+                {
+                    return Err(FieldViolation::new(
+                        field("structure"),
+                        "needs at least one limit",
+                    ));
+                }
+                if let Some(r) = max_caps_ratio
+                    && !(0.0..=1.0).contains(r)
+                {
+                    return Err(FieldViolation::new(
+                        field("max_caps_ratio"),
+                        "must be between 0 and 1",
+                    ));
+                }
+                if max_repeated_chars == &Some(0) {
+                    return Err(FieldViolation::new(
+                        field("max_repeated_chars"),
+                        "must be at least 1",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A rule file: `[[rule]]` tables, as read by `moderato rules import`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuleFile {
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<Rule>,
+}
+
+impl RuleFile {
+    pub fn from_toml(text: &str) -> Result<Self, FieldViolation> {
+        toml::from_str(text).map_err(|e| FieldViolation::new("file", e.to_string()))
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("rules serialise to TOML")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_files_round_trip() {
+        let text = r#"
+[[rule]]
+id = "fr-insults"
+name = "Insultes"
+action = "reject"
+kind = "words"
+words = ["connard", "salope"]
+
+[[rule]]
+id = "spam-phrases"
+name = "Phrases de spam"
+action = "score"
+weight = 0.4
+kind = "regex"
+pattern = "(?i)gagne[rz] de l'argent"
+
+[[rule]]
+id = "links"
+name = "Raccourcisseurs"
+action = "tag"
+label = "shortener"
+kind = "links"
+shorteners = true
+"#;
+        let file = RuleFile::from_toml(text).unwrap();
+        assert_eq!(file.rules.len(), 3);
+        assert_eq!(file.rules[1].action, RuleAction::Score { weight: 0.4 });
+        assert!(file.rules.iter().all(|r| r.enabled && r.validate().is_ok()));
+        let again = RuleFile::from_toml(&file.to_toml()).unwrap();
+        assert_eq!(again, file);
+        let json = serde_json::to_string(&file.rules[0]).unwrap();
+        assert_eq!(serde_json::from_str::<Rule>(&json).unwrap(), file.rules[0]);
+    }
+
+    #[test]
+    fn invalid_rules_name_the_problem() {
+        let mut rule = Rule {
+            id: "empty".into(),
+            name: "Vide".into(),
+            description: String::new(),
+            enabled: true,
+            action: RuleAction::Reject,
+            kind: RuleKind::Words {
+                words: vec![" ".into()],
+            },
+        };
+        assert!(rule.validate().unwrap_err().field.contains("words"));
+        rule.kind = RuleKind::Words {
+            words: vec!["ok".into()],
+        };
+        rule.action = RuleAction::Score { weight: 2.0 };
+        assert!(rule.validate().unwrap_err().field.contains("weight"));
+        rule.id = "Bad Id".into();
+        assert_eq!(rule.validate().unwrap_err().field, "rule.id");
+    }
+}

@@ -1,0 +1,392 @@
+//! Text normalisation for matching: the one place that decides when two
+//! spellings are "the same word".
+//!
+//! Word lists are matched on a folded form of the body, while every span we
+//! report points into the original bytes. Folding, in order, per character:
+//!
+//! 1. invisible characters (zero-width space/joiner/non-joiner, U+FEFF, U+2060–U+2064,
+//!    soft hyphen, bidi controls, combining grapheme joiner) are dropped; they
+//!    never split a word, so `con\u{200B}nard` is `connard`;
+//! 2. Unicode NFKD compatibility decomposition (full-width forms, ligatures,
+//!    superscripts), then combining marks are dropped: accent folding, so
+//!    `débile` and `debile` are one word;
+//! 3. lower-casing (with `ß` → `ss`);
+//! 4. Cyrillic and Greek look-alikes of Latin letters become those letters;
+//! 5. in a token that holds at least one letter, leetspeak digits and symbols
+//!    become letters (`0→o 1→i 3→e 4→a 5→s 7→t 8→b 9→g @→a $→s`, and `!`/`|`
+//!    → `i` between two letters); a token of digits alone stays a number;
+//! 6. three or more one-letter tokens in a row are joined (`c.o.n`, `c o n`,
+//!    `c-o-n` → `con`), which undoes spacing tricks without joining ordinary
+//!    words;
+//! 7. runs of one letter are collapsed to a single letter; the run length is
+//!    kept, so matching can tell stretching (`connnnard`, three or more) from
+//!    a different word (`salle` is not `sale`).
+//!
+//! Everything that is not a letter or digit is a separator; separators become
+//! one ASCII space. Word boundaries are therefore Unicode-aware: accented
+//! letters, and letters of any script, are letters.
+
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+
+/// A folded text with, for every byte of `text`, where it came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Normalized {
+    /// Folded words separated by single spaces, no leading or trailing space.
+    pub text: String,
+    /// Per byte of `text`: the original byte range of the character it came from.
+    origin: Vec<(u32, u32)>,
+    /// Per byte of `text`: how many times the letter was repeated (1 for spaces).
+    runs: Vec<u16>,
+}
+
+impl Normalized {
+    /// The span in the original text covered by `text[start..end]`.
+    pub fn original_span(&self, start: usize, end: usize) -> (u32, u32) {
+        debug_assert!(start < end && end <= self.text.len());
+        (self.origin[start].0, self.origin[end - 1].1)
+    }
+
+    /// Run length of the character starting at byte `at`.
+    pub fn run(&self, at: usize) -> u16 {
+        self.runs[at]
+    }
+
+    /// Whether `at` is the start or end of a word (an edge or a space).
+    pub fn is_boundary(&self, at: usize) -> bool {
+        at == 0
+            || at >= self.text.len()
+            || self.text.as_bytes()[at] == b' '
+            || self.text.as_bytes()[at - 1] == b' '
+    }
+
+    pub fn is_word_start(&self, at: usize) -> bool {
+        at == 0 || self.text.as_bytes()[at - 1] == b' '
+    }
+
+    pub fn is_word_end(&self, at: usize) -> bool {
+        at >= self.text.len() || self.text.as_bytes()[at] == b' '
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Letter,
+    Digit,
+    /// `@ $ ! |`: a letter in disguise or punctuation, decided by context.
+    Symbol,
+    Separator,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Atom {
+    ch: char,
+    class: Class,
+    start: u32,
+    end: u32,
+}
+
+/// Folds `original` as described in the module documentation.
+pub fn normalize(original: &str) -> Normalized {
+    let atoms = fold_atoms(original);
+    let tokens = tokens(&atoms);
+    let tokens = join_spelled_out(tokens);
+    emit(&tokens)
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FE00}'..='\u{FE0F}'
+    )
+}
+
+/// Cyrillic and Greek letters that look like Latin ones, lower-cased first.
+fn homoglyph(c: char) -> char {
+    match c {
+        'а' => 'a',
+        'в' => 'b',
+        'е' | 'ё' | 'є' => 'e',
+        'з' => '3',
+        'і' | 'ї' => 'i',
+        'ј' => 'j',
+        'к' => 'k',
+        'м' => 'm',
+        'н' => 'h',
+        'о' => 'o',
+        'р' => 'p',
+        'с' => 'c',
+        'т' => 't',
+        'у' => 'y',
+        'х' => 'x',
+        'ѕ' => 's',
+        'ԁ' => 'd',
+        'ӏ' => 'l',
+        'ԛ' => 'q',
+        'ԝ' => 'w',
+        'ь' => 'b',
+        'α' => 'a',
+        'β' => 'b',
+        'γ' => 'y',
+        'ε' => 'e',
+        'ζ' => 'z',
+        'η' => 'n',
+        'ι' => 'i',
+        'κ' => 'k',
+        'μ' => 'u',
+        'ν' => 'v',
+        'ο' => 'o',
+        'ρ' => 'p',
+        'τ' => 't',
+        'υ' => 'u',
+        'χ' => 'x',
+        'ω' => 'w',
+        'ς' => 's',
+        'ı' => 'i',
+        'ɡ' => 'g',
+        'ɑ' => 'a',
+        'ℓ' => 'l',
+        other => other,
+    }
+}
+
+fn leet(c: char) -> Option<char> {
+    Some(match c {
+        '0' => 'o',
+        '1' | '!' | '|' => 'i',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' => 't',
+        '8' => 'b',
+        '9' => 'g',
+        _ => return None,
+    })
+}
+
+fn classify(c: char) -> Class {
+    if c.is_alphabetic() {
+        Class::Letter
+    } else if c.is_numeric() {
+        Class::Digit
+    } else if matches!(c, '@' | '$' | '!' | '|') {
+        Class::Symbol
+    } else {
+        Class::Separator
+    }
+}
+
+/// Steps 1–4: one atom per folded character, each knowing its source span.
+fn fold_atoms(original: &str) -> Vec<Atom> {
+    let mut atoms = Vec::with_capacity(original.len());
+    for (start, c) in original.char_indices() {
+        let end = (start + c.len_utf8()) as u32;
+        let start = start as u32;
+        if c.is_ascii() {
+            let ch = c.to_ascii_lowercase();
+            atoms.push(Atom {
+                ch,
+                class: classify(ch),
+                start,
+                end,
+            });
+            continue;
+        }
+        if is_invisible(c) {
+            continue;
+        }
+        decompose_compatible(c, |d| {
+            if is_combining_mark(d) || is_invisible(d) {
+                return;
+            }
+            for lower in d.to_lowercase() {
+                if lower == 'ß' {
+                    for s in ['s', 's'] {
+                        atoms.push(Atom {
+                            ch: s,
+                            class: Class::Letter,
+                            start,
+                            end,
+                        });
+                    }
+                    continue;
+                }
+                let ch = homoglyph(lower);
+                atoms.push(Atom {
+                    ch,
+                    class: classify(ch),
+                    start,
+                    end,
+                });
+            }
+        });
+    }
+    atoms
+}
+
+/// Step 5: maximal runs of letters, digits and in-word symbols, with leetspeak
+/// resolved. Separators are dropped here.
+fn tokens(atoms: &[Atom]) -> Vec<Vec<Atom>> {
+    let is_wordish = |i: usize| {
+        atoms
+            .get(i)
+            .is_some_and(|a| matches!(a.class, Class::Letter | Class::Digit))
+    };
+    let mut tokens: Vec<Vec<Atom>> = Vec::new();
+    let mut current: Vec<Atom> = Vec::new();
+    for (i, atom) in atoms.iter().enumerate() {
+        let keep = match atom.class {
+            Class::Letter | Class::Digit => true,
+            Class::Symbol => {
+                let before = i > 0 && is_wordish(i - 1);
+                let after = is_wordish(i + 1);
+                match atom.ch {
+                    '@' | '$' => before || after,
+                    _ => before && after,
+                }
+            }
+            Class::Separator => false,
+        };
+        if keep {
+            current.push(*atom);
+        } else if !current.is_empty() {
+            tokens.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    for token in &mut tokens {
+        let has_letter = token.iter().any(|a| a.class == Class::Letter);
+        if has_letter {
+            for atom in token.iter_mut() {
+                if atom.class != Class::Letter
+                    && let Some(letter) = leet(atom.ch)
+                {
+                    atom.ch = letter;
+                    atom.class = Class::Letter;
+                }
+            }
+        }
+        // Symbols that did not turn into letters are punctuation after all.
+        token.retain(|a| a.class != Class::Symbol);
+    }
+    tokens.retain(|t| !t.is_empty());
+    tokens
+}
+
+/// Step 6: `c o n n a r d` → `connard` (three or more one-letter tokens).
+fn join_spelled_out(tokens: Vec<Vec<Atom>>) -> Vec<Vec<Atom>> {
+    const MIN_LETTERS: usize = 3;
+    let mut out: Vec<Vec<Atom>> = Vec::with_capacity(tokens.len());
+    let mut singles: Vec<Vec<Atom>> = Vec::new();
+    let flush = |singles: &mut Vec<Vec<Atom>>, out: &mut Vec<Vec<Atom>>| {
+        if singles.len() >= MIN_LETTERS {
+            out.push(singles.drain(..).flatten().collect());
+        } else {
+            out.append(singles);
+        }
+    };
+    for token in tokens {
+        if token.len() == 1 && token[0].class == Class::Letter {
+            singles.push(token);
+        } else {
+            flush(&mut singles, &mut out);
+            out.push(token);
+        }
+    }
+    flush(&mut singles, &mut out);
+    out
+}
+
+/// Step 7 and output: collapse letter runs, join tokens with single spaces.
+fn emit(tokens: &[Vec<Atom>]) -> Normalized {
+    let mut n = Normalized::default();
+    for (t, token) in tokens.iter().enumerate() {
+        if t > 0 {
+            let at = n.origin.last().map(|o| o.1).unwrap_or(0);
+            n.text.push(' ');
+            n.origin.push((at, at));
+            n.runs.push(1);
+        }
+        let mut i = 0;
+        while i < token.len() {
+            let first = token[i];
+            let mut j = i + 1;
+            if first.class == Class::Letter {
+                while j < token.len() && token[j].ch == first.ch {
+                    j += 1;
+                }
+            }
+            let run = u16::try_from(j - i).unwrap_or(u16::MAX);
+            let span = (first.start, token[j - 1].end);
+            n.text.push(first.ch);
+            for _ in 0..first.ch.len_utf8() {
+                n.origin.push(span);
+                n.runs.push(run);
+            }
+            i = j;
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folded(s: &str) -> String {
+        normalize(s).text
+    }
+
+    #[test]
+    fn folds_case_accents_and_compatibility_forms() {
+        assert_eq!(folded("Débile"), "debile");
+        assert_eq!(folded("ÉLÈVE"), "eleve");
+        assert_eq!(folded("ＣＯＮＮＡＲＤ"), "conard");
+        assert_eq!(folded("ﬁlle"), "file");
+        assert_eq!(folded("Straße"), "strase");
+        assert_eq!(folded("İdiot"), "idiot");
+    }
+
+    #[test]
+    fn drops_invisible_characters_without_splitting_words() {
+        assert_eq!(folded("con\u{200B}na\u{00AD}rd"), "conard");
+        assert_eq!(folded("\u{FEFF}idiot\u{2060}"), "idiot");
+        assert_eq!(folded("sa\u{202E}lope"), "salope");
+    }
+
+    #[test]
+    fn maps_homoglyphs_and_leetspeak() {
+        assert_eq!(folded("соnnаrd"), "conard"); // Cyrillic с, о, а
+        assert_eq!(folded("ΙDΙΟΤ"), "idiot"); // Greek capitals
+        assert_eq!(folded("c0nn4rd"), "conard");
+        assert_eq!(folded("$alope"), "salope");
+        assert_eq!(folded("id!ot"), "idiot");
+        assert_eq!(folded("5 000 francs en 2026"), "5 000 francs en 2026");
+        assert_eq!(folded("idiot!"), "idiot");
+        assert_eq!(folded("a@b.example"), "ab example");
+    }
+
+    #[test]
+    fn joins_spelled_out_words_but_not_ordinary_ones() {
+        assert_eq!(folded("c.o.n.n.a.r.d"), "conard");
+        assert_eq!(folded("c o n n a r d !"), "conard");
+        assert_eq!(folded("c-o-n"), "con");
+        assert_eq!(folded("il y a du monde"), "il y a du monde");
+    }
+
+    #[test]
+    fn keeps_run_lengths_and_original_spans() {
+        let n = normalize("Quel connnnard !");
+        assert_eq!(n.text, "quel conard");
+        let at = n.text.find("conard").unwrap();
+        assert_eq!(n.run(at + 2), 4);
+        assert_eq!(n.original_span(at, at + 6), (5, 14));
+        let n = normalize("Très  débile");
+        let at = n.text.find("debile").unwrap();
+        let (s, e) = n.original_span(at, at + 6);
+        assert_eq!(&"Très  débile"[s as usize..e as usize], "débile");
+    }
+}
