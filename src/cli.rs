@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{DEFAULT_DATABASE_URL, Settings, default_admin_key_file};
-use crate::domain::{KeyId, Role, TenantName};
+use crate::domain::{KeyId, Role, RuleFile, TenantName};
 use crate::startup::Application;
 use crate::storage::{self, DbOptions};
 use crate::telemetry::LogFormat;
@@ -64,6 +64,28 @@ pub enum Command {
     /// Manage API keys (the operator's way to create tenants).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Import or export a tenant's rules as a TOML file.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Add or update every rule of FILE (`-` for stdin); with --replace, also
+    /// delete the tenant's rules that FILE does not list. All or nothing.
+    Import {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        replace: bool,
+        file: PathBuf,
+    },
+    /// Write the tenant's rules to FILE (stdout when omitted or `-`).
+    Export {
+        #[arg(long)]
+        tenant: String,
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Keys(command)) => keys(command, &database_url).await,
+        Some(Command::Rules(command)) => rules(command, &database_url).await,
     }
 }
 
@@ -138,14 +161,65 @@ async fn serve(args: ServeArgs, database_url: String, db: DbOptions) -> anyhow::
     app.run_until_stopped(shutdown_signal()).await
 }
 
-async fn keys(command: KeysCommand, database_url: &str) -> anyhow::Result<()> {
-    // A short-lived command: few connections, and patience if a running
-    // server holds SQLite's write lock.
+/// Opens the store for a short-lived command: few connections, and patience
+/// if a running server holds SQLite's write lock.
+async fn open_for_command(
+    database_url: &str,
+) -> anyhow::Result<std::sync::Arc<dyn storage::Store>> {
     let db = DbOptions {
         max_connections: 2,
         acquire_timeout: Duration::from_secs(10),
     };
-    let store = storage::connect(database_url, &db).await?;
+    storage::connect(database_url, &db).await
+}
+
+async fn rules(command: RulesCommand, database_url: &str) -> anyhow::Result<()> {
+    let store = open_for_command(database_url).await?;
+    let result = async {
+        match command {
+            RulesCommand::Import {
+                tenant,
+                replace,
+                file,
+            } => {
+                let tenant = TenantName::parse(&tenant)?;
+                let tenant_id = find_tenant(store.as_ref(), &tenant).await?;
+                let text = if file.as_os_str() == "-" {
+                    std::io::read_to_string(std::io::stdin())?
+                } else {
+                    std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?
+                };
+                let parsed = RuleFile::from_toml(&text)?;
+                let written =
+                    crate::moderation::import_rules(store.as_ref(), tenant_id, parsed, replace)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                eprintln!("imported {} rules into {}", written.len(), tenant.as_str());
+                Ok(())
+            }
+            RulesCommand::Export { tenant, file } => {
+                let tenant = TenantName::parse(&tenant)?;
+                let tenant_id = find_tenant(store.as_ref(), &tenant).await?;
+                let text = crate::moderation::export_rules(store.as_ref(), tenant_id)
+                    .await?
+                    .to_toml();
+                match file {
+                    Some(path) if path.as_os_str() != "-" => std::fs::write(&path, text)
+                        .with_context(|| format!("writing {}", path.display()))?,
+                    _ => print!("{text}"),
+                }
+                Ok(())
+            }
+        }
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+async fn keys(command: KeysCommand, database_url: &str) -> anyhow::Result<()> {
+    let store = open_for_command(database_url).await?;
     let result = async {
         match command {
             KeysCommand::Create { tenant, role } => {

@@ -7,4 +7,5 @@ mod comments;
 mod helpers;
 mod operations;
 mod review;
+mod rules;
 mod storage;

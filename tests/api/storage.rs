@@ -12,7 +12,7 @@ use moderato::domain::{
 use moderato::pipeline::Verdict;
 use moderato::storage::{
     Claim, CommentQuery, DbOptions, DecideRejection, Decision, InsertOutcome, NewApiKey,
-    NewCommentRecord, QueueQuery, ReleaseRejection, Store,
+    NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange, RuleRejection, Store,
 };
 use sqlx::{Connection as _, Executor as _};
 
@@ -32,6 +32,7 @@ backend_tests!(
     revoked_keys_do_not_authenticate,
     the_audit_trail_is_append_only,
     migrations_are_idempotent_and_safe_in_parallel,
+    rule_changes_are_atomic_and_versioned,
 );
 
 struct Fixture {
@@ -674,4 +675,133 @@ async fn migrations_are_idempotent_and_safe_in_parallel(backend: Backend) {
     a.migrate().await.unwrap();
     b.ping().await.unwrap();
     assert_eq!(b.count_tenants().await.unwrap(), 0);
+}
+
+fn rule(id: &str, word: &str) -> moderato::domain::Rule {
+    moderato::domain::Rule {
+        id: id.into(),
+        name: id.into(),
+        description: String::new(),
+        enabled: true,
+        action: moderato::domain::RuleAction::Review,
+        kind: moderato::domain::RuleKind::Words {
+            words: vec![word.into()],
+        },
+    }
+}
+
+async fn rule_changes_are_atomic_and_versioned(backend: Backend) {
+    let f = fixture(backend).await;
+    let actor = Actor::system();
+    let (v0, none) = f.store.load_rules(f.tenant).await.unwrap();
+    assert!(none.is_empty());
+
+    let created = f
+        .store
+        .change_rules(
+            f.tenant,
+            &RuleChange::Create(rule("a", "alpha")),
+            &actor,
+            now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(created[0].revision, 1);
+    let again = f
+        .store
+        .change_rules(f.tenant, &RuleChange::Create(rule("a", "x")), &actor, now())
+        .await
+        .unwrap();
+    assert_eq!(again, Err(RuleRejection::AlreadyExists("a".into())));
+    let stale = f
+        .store
+        .change_rules(
+            f.tenant,
+            &RuleChange::Update {
+                rule: rule("a", "beta"),
+                expected_revision: Some(7),
+            },
+            &actor,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stale,
+        Err(RuleRejection::RevisionMismatch {
+            rule_id: "a".into(),
+            current: 1
+        })
+    );
+    let updated = f
+        .store
+        .change_rules(
+            f.tenant,
+            &RuleChange::Update {
+                rule: rule("a", "beta"),
+                expected_revision: Some(1),
+            },
+            &actor,
+            now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated[0].revision, 2);
+    assert_eq!(updated[0].create_time, created[0].create_time);
+
+    let imported = f
+        .store
+        .change_rules(
+            f.tenant,
+            &RuleChange::Import {
+                rules: vec![rule("b", "gamma"), rule("c", "delta")],
+                replace: true,
+            },
+            &actor,
+            now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(imported.len(), 2);
+    let (version, rules) = f.store.load_rules(f.tenant).await.unwrap();
+    assert_eq!(
+        rules.iter().map(|r| r.rule.id.as_str()).collect::<Vec<_>>(),
+        ["b", "c"]
+    );
+    assert_eq!(
+        version,
+        v0 + 3,
+        "one version per applied change, none for refused ones"
+    );
+    let deleted = f
+        .store
+        .list_audit_events(f.tenant, Some("a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted
+            .iter()
+            .map(|e| e.action.as_str())
+            .collect::<Vec<_>>(),
+        ["rule.created", "rule.updated", "rule.deleted"]
+    );
+    assert_eq!(
+        f.store
+            .change_rules(
+                f.tenant,
+                &RuleChange::Delete {
+                    rule_id: "a".into()
+                },
+                &actor,
+                now()
+            )
+            .await
+            .unwrap(),
+        Err(RuleRejection::NotFound("a".into()))
+    );
+    let versions = f.store.rules_versions().await.unwrap();
+    assert!(versions.contains(&(f.tenant, version)));
 }
