@@ -1,5 +1,11 @@
 use clap::Parser as _;
 
+/// mimalloc: compiling large rule sets leaves glibc's allocator with long free
+/// lists that slow every later allocation on the request path (measured in
+/// BENCHMARKS.md); mimalloc does not degrade that way.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = moderato::cli::Cli::parse();

@@ -87,10 +87,9 @@ struct Atom {
 
 /// Folds `original` as described in the module documentation.
 pub fn normalize(original: &str) -> Normalized {
-    let atoms = fold_atoms(original);
-    let tokens = tokens(&atoms);
-    let tokens = join_spelled_out(tokens);
-    emit(&tokens)
+    let mut builder = Builder::with_capacity(original.len());
+    fold(original, |atom| builder.push(atom));
+    builder.finish()
 }
 
 fn is_invisible(c: char) -> bool {
@@ -178,14 +177,13 @@ fn classify(c: char) -> Class {
 }
 
 /// Steps 1–4: one atom per folded character, each knowing its source span.
-fn fold_atoms(original: &str) -> Vec<Atom> {
-    let mut atoms = Vec::with_capacity(original.len());
+fn fold(original: &str, mut push: impl FnMut(Atom)) {
     for (start, c) in original.char_indices() {
         let end = (start + c.len_utf8()) as u32;
         let start = start as u32;
         if c.is_ascii() {
             let ch = c.to_ascii_lowercase();
-            atoms.push(Atom {
+            push(Atom {
                 ch,
                 class: classify(ch),
                 start,
@@ -202,18 +200,22 @@ fn fold_atoms(original: &str) -> Vec<Atom> {
             }
             for lower in d.to_lowercase() {
                 if lower == 'ß' {
-                    for s in ['s', 's'] {
-                        atoms.push(Atom {
-                            ch: s,
-                            class: Class::Letter,
-                            start,
-                            end,
-                        });
-                    }
+                    push(Atom {
+                        ch: 's',
+                        class: Class::Letter,
+                        start,
+                        end,
+                    });
+                    push(Atom {
+                        ch: 's',
+                        class: Class::Letter,
+                        start,
+                        end,
+                    });
                     continue;
                 }
                 let ch = homoglyph(lower);
-                atoms.push(Atom {
+                push(Atom {
                     ch,
                     class: classify(ch),
                     start,
@@ -222,25 +224,66 @@ fn fold_atoms(original: &str) -> Vec<Atom> {
             }
         });
     }
-    atoms
 }
 
-/// Step 5: maximal runs of letters, digits and in-word symbols, with leetspeak
-/// resolved. Separators are dropped here.
-fn tokens(atoms: &[Atom]) -> Vec<Vec<Atom>> {
-    let is_wordish = |i: usize| {
-        atoms
-            .get(i)
-            .is_some_and(|a| matches!(a.class, Class::Letter | Class::Digit))
-    };
-    let mut tokens: Vec<Vec<Atom>> = Vec::new();
-    let mut current: Vec<Atom> = Vec::new();
-    for (i, atom) in atoms.iter().enumerate() {
+/// Steps 5–7 in one streaming pass over the atoms, with one atom of
+/// lookahead (is a symbol between two letters?) and small reused buffers for
+/// the current token and pending one-letter tokens.
+struct Builder {
+    out: Normalized,
+    /// The current token's atoms and whether one of them is a real letter.
+    token: Vec<Atom>,
+    has_letter: bool,
+    /// One-letter tokens in a row, joined when there are three or more.
+    singles: Vec<Atom>,
+    /// The atom before `pending`, whatever its class.
+    previous: Option<Atom>,
+    /// The atom waiting for its successor to be known.
+    pending: Option<Atom>,
+}
+
+impl Builder {
+    fn with_capacity(bytes: usize) -> Self {
+        Builder {
+            out: Normalized {
+                text: String::with_capacity(bytes),
+                origin: Vec::with_capacity(bytes),
+                runs: Vec::with_capacity(bytes),
+            },
+            token: Vec::with_capacity(32),
+            has_letter: false,
+            singles: Vec::new(),
+            previous: None,
+            pending: None,
+        }
+    }
+
+    fn push(&mut self, next: Atom) {
+        if let Some(atom) = self.pending.take() {
+            self.decide(atom, Some(&next));
+        }
+        self.pending = Some(next);
+    }
+
+    fn finish(mut self) -> Normalized {
+        if let Some(atom) = self.pending.take() {
+            self.decide(atom, None);
+        }
+        self.close_token();
+        self.flush_singles();
+        self.out
+    }
+
+    /// Step 5: letters and digits belong to tokens; `@ $` when next to one;
+    /// `! |` only between two; everything else separates.
+    fn decide(&mut self, atom: Atom, next: Option<&Atom>) {
+        let wordish =
+            |a: Option<&Atom>| a.is_some_and(|a| matches!(a.class, Class::Letter | Class::Digit));
         let keep = match atom.class {
             Class::Letter | Class::Digit => true,
             Class::Symbol => {
-                let before = i > 0 && is_wordish(i - 1);
-                let after = is_wordish(i + 1);
+                let before = wordish(self.previous.as_ref());
+                let after = wordish(next);
                 match atom.ch {
                     '@' | '$' => before || after,
                     _ => before && after,
@@ -248,19 +291,21 @@ fn tokens(atoms: &[Atom]) -> Vec<Vec<Atom>> {
             }
             Class::Separator => false,
         };
+        self.previous = Some(atom);
         if keep {
-            current.push(*atom);
-        } else if !current.is_empty() {
-            tokens.push(std::mem::take(&mut current));
+            self.has_letter |= atom.class == Class::Letter;
+            self.token.push(atom);
+        } else {
+            self.close_token();
         }
     }
-    if !current.is_empty() {
-        tokens.push(current);
-    }
-    for token in &mut tokens {
-        let has_letter = token.iter().any(|a| a.class == Class::Letter);
-        if has_letter {
-            for atom in token.iter_mut() {
+
+    fn close_token(&mut self) {
+        if self.token.is_empty() {
+            return;
+        }
+        if self.has_letter {
+            for atom in &mut self.token {
                 if atom.class != Class::Letter
                     && let Some(letter) = leet(atom.ch)
                 {
@@ -269,67 +314,56 @@ fn tokens(atoms: &[Atom]) -> Vec<Vec<Atom>> {
                 }
             }
         }
-        // Symbols that did not turn into letters are punctuation after all.
-        token.retain(|a| a.class != Class::Symbol);
+        if self.token.len() == 1 && self.token[0].class == Class::Letter {
+            self.singles.push(self.token[0]);
+        } else {
+            self.flush_singles();
+            emit(&mut self.out, &self.token);
+        }
+        self.token.clear();
+        self.has_letter = false;
     }
-    tokens.retain(|t| !t.is_empty());
-    tokens
+
+    /// Step 6: `c o n n a r d` → `connard` (three or more one-letter tokens).
+    fn flush_singles(&mut self) {
+        const MIN_LETTERS: usize = 3;
+        if self.singles.len() >= MIN_LETTERS {
+            emit(&mut self.out, &self.singles);
+        } else {
+            for i in 0..self.singles.len() {
+                emit(&mut self.out, &self.singles[i..=i]);
+            }
+        }
+        self.singles.clear();
+    }
 }
 
-/// Step 6: `c o n n a r d` → `connard` (three or more one-letter tokens).
-fn join_spelled_out(tokens: Vec<Vec<Atom>>) -> Vec<Vec<Atom>> {
-    const MIN_LETTERS: usize = 3;
-    let mut out: Vec<Vec<Atom>> = Vec::with_capacity(tokens.len());
-    let mut singles: Vec<Vec<Atom>> = Vec::new();
-    let flush = |singles: &mut Vec<Vec<Atom>>, out: &mut Vec<Vec<Atom>>| {
-        if singles.len() >= MIN_LETTERS {
-            out.push(singles.drain(..).flatten().collect());
-        } else {
-            out.append(singles);
-        }
-    };
-    for token in tokens {
-        if token.len() == 1 && token[0].class == Class::Letter {
-            singles.push(token);
-        } else {
-            flush(&mut singles, &mut out);
-            out.push(token);
-        }
+/// Step 7 and output: one token, its letter runs collapsed, after a space.
+fn emit(n: &mut Normalized, token: &[Atom]) {
+    if !n.text.is_empty() {
+        let at = n.origin.last().map(|o| o.1).unwrap_or(0);
+        n.text.push(' ');
+        n.origin.push((at, at));
+        n.runs.push(1);
     }
-    flush(&mut singles, &mut out);
-    out
-}
-
-/// Step 7 and output: collapse letter runs, join tokens with single spaces.
-fn emit(tokens: &[Vec<Atom>]) -> Normalized {
-    let mut n = Normalized::default();
-    for (t, token) in tokens.iter().enumerate() {
-        if t > 0 {
-            let at = n.origin.last().map(|o| o.1).unwrap_or(0);
-            n.text.push(' ');
-            n.origin.push((at, at));
-            n.runs.push(1);
-        }
-        let mut i = 0;
-        while i < token.len() {
-            let first = token[i];
-            let mut j = i + 1;
-            if first.class == Class::Letter {
-                while j < token.len() && token[j].ch == first.ch {
-                    j += 1;
-                }
+    let mut i = 0;
+    while i < token.len() {
+        let first = token[i];
+        let mut j = i + 1;
+        if first.class == Class::Letter {
+            while j < token.len() && token[j].ch == first.ch {
+                j += 1;
             }
-            let run = u16::try_from(j - i).unwrap_or(u16::MAX);
-            let span = (first.start, token[j - 1].end);
-            n.text.push(first.ch);
-            for _ in 0..first.ch.len_utf8() {
-                n.origin.push(span);
-                n.runs.push(run);
-            }
-            i = j;
         }
+        let run = u16::try_from(j - i).unwrap_or(u16::MAX);
+        let span = (first.start, token[j - 1].end);
+        n.text.push(first.ch);
+        for _ in 0..first.ch.len_utf8() {
+            n.origin.push(span);
+            n.runs.push(run);
+        }
+        i = j;
     }
-    n
 }
 
 #[cfg(test)]

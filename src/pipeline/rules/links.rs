@@ -40,15 +40,17 @@ const SHORTENERS: &[&str] = &[
 ];
 
 /// `scheme://host…`, `www.host…`, or a bare `host.tld/…` with a common TLD.
+/// Word boundaries are ASCII (`(?-u:\b)`): host names are ASCII, and it keeps
+/// the regex on its fast DFA path for accented text.
 static LINK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?xi)
-        (?: \b(?:https?|ftp)://[^\s<>()\[\]{}]+ )
-      | (?: \bwww\.[^\s<>()\[\]{}]+ )
-      | (?: \b[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?
+        (?: (?-u:\b)(?:https?|ftp)://[^\s<>()\[\]{}]+ )
+      | (?: (?-u:\b)www\.[^\s<>()\[\]{}]+ )
+      | (?: (?-u:\b)[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?
             (?:\.[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)*
             \.(?:com|net|org|info|biz|xyz|top|online|site|club|shop|store|live|link|click|io|co|me|ly|gl|gd|cc|tk|ml|ga|cf|gq|ru|cn|fr|ci|sn|cm|bf|ne|tg|bj|cd|ma|dz|tn|be|ch|us|uk|de|es|nl|pro|app|dev|tv|ws|ai)
-            (?:/[^\s<>()\[\]{}]*)?\b )
+            (?:/[^\s<>()\[\]{}]*)?(?-u:\b) )
         ",
     )
     .expect("link pattern compiles")

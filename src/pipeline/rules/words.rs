@@ -1,5 +1,12 @@
-//! Word lists: one Aho-Corasick automaton over the normalised forms of every
-//! entry of every word rule of a tenant.
+//! Word lists: every entry of every word rule of a tenant in one trie over
+//! normalised forms.
+//!
+//! Whole-word entries can only match where a word starts, so the trie is
+//! walked from each word start of the normalised text (a few nodes per word)
+//! instead of scanning every byte through a large automaton: the cost per
+//! comment stays flat from a hundred entries to hundreds of thousands. The
+//! rare `*suffix` entries, which can start inside a word, go to a small
+//! Aho-Corasick automaton scanned over the whole text.
 
 use std::collections::HashMap;
 
@@ -22,9 +29,106 @@ struct Entry {
 }
 
 pub(super) struct WordMatcher {
-    automaton: AhoCorasick,
-    /// Per automaton pattern, every entry that normalises to it.
+    trie: Trie,
+    /// Entries that may start inside a word (`*suffix`), and their automaton.
+    suffixes: Option<(AhoCorasick, Vec<Vec<Entry>>)>,
+    /// Per trie slot, every entry that normalises to it.
     entries: Vec<Vec<Entry>>,
+}
+
+const NO_SLOT: u32 = u32::MAX;
+
+#[derive(Clone, Copy)]
+struct Node {
+    edges_start: u32,
+    edges_len: u32,
+    slot: u32,
+}
+
+/// A byte trie: the root's children in a direct table, other nodes' children
+/// as sorted edge lists in one array.
+struct Trie {
+    root: Box<[u32; 256]>,
+    nodes: Vec<Node>,
+    edges: Vec<(u8, u32)>,
+}
+
+impl Trie {
+    /// Builds from patterns without a per-node allocation: patterns are
+    /// visited in sorted order, so each shares a prefix path with the one
+    /// before it and new nodes are only ever appended. (Hundreds of thousands
+    /// of small temporary vectors would leave the allocator fragmented and
+    /// slow down every later request.)
+    fn build(patterns: &[String]) -> Trie {
+        let mut order: Vec<usize> = (0..patterns.len()).collect();
+        order.sort_unstable_by(|&a, &b| patterns[a].as_bytes().cmp(patterns[b].as_bytes()));
+        let mut slots: Vec<u32> = vec![NO_SLOT];
+        // (parent, byte, child), in creation order.
+        let mut links: Vec<(u32, u8, u32)> = Vec::new();
+        let mut path: Vec<u32> = vec![0];
+        let mut previous: &[u8] = &[];
+        for slot in order {
+            let pattern = patterns[slot].as_bytes();
+            let shared = pattern
+                .iter()
+                .zip(previous)
+                .take_while(|(a, b)| a == b)
+                .count();
+            path.truncate(shared + 1);
+            for &byte in &pattern[shared..] {
+                let parent = *path.last().expect("the root stays on the path");
+                let child = slots.len() as u32;
+                slots.push(NO_SLOT);
+                links.push((parent, byte, child));
+                path.push(child);
+            }
+            slots[*path.last().expect("non-empty path") as usize] = slot as u32;
+            previous = pattern;
+        }
+        // Group each node's children: stable by parent keeps them in byte order.
+        links.sort_by_key(|&(parent, _, _)| parent);
+        let mut root = Box::new([0u32; 256]);
+        let mut nodes: Vec<Node> = slots
+            .iter()
+            .map(|&slot| Node {
+                edges_start: 0,
+                edges_len: 0,
+                slot,
+            })
+            .collect();
+        let mut edges = Vec::with_capacity(links.len());
+        for &(parent, byte, child) in &links {
+            if parent == 0 {
+                root[byte as usize] = child;
+            }
+            let node = &mut nodes[parent as usize];
+            if node.edges_len == 0 {
+                node.edges_start = edges.len() as u32;
+            }
+            node.edges_len += 1;
+            edges.push((byte, child));
+        }
+        Trie { root, nodes, edges }
+    }
+
+    fn child(&self, node: u32, byte: u8) -> Option<u32> {
+        if node == 0 {
+            return Some(self.root[byte as usize]).filter(|&n| n != 0);
+        }
+        let n = self.nodes[node as usize];
+        let edges = &self.edges[n.edges_start as usize..(n.edges_start + n.edges_len) as usize];
+        if edges.len() <= 8 {
+            edges
+                .iter()
+                .find(|(b, _)| *b == byte)
+                .map(|&(_, next)| next)
+        } else {
+            edges
+                .binary_search_by_key(&byte, |&(b, _)| b)
+                .ok()
+                .map(|i| edges[i].1)
+        }
+    }
 }
 
 impl WordMatcher {
@@ -32,6 +136,9 @@ impl WordMatcher {
         let mut patterns: Vec<String> = Vec::new();
         let mut entries: Vec<Vec<Entry>> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
+        let mut suffix_patterns: Vec<String> = Vec::new();
+        let mut suffix_entries: Vec<Vec<Entry>> = Vec::new();
+        let mut suffix_index: HashMap<String, usize> = HashMap::new();
         for (rule, words) in lists {
             for word in words.iter() {
                 let prefix = word.trim_end().ends_with('*');
@@ -49,6 +156,11 @@ impl WordMatcher {
                     forms.push(folded.text.replace('l', "i"));
                 }
                 for form in forms {
+                    let (patterns, entries, index) = if suffix {
+                        (&mut suffix_patterns, &mut suffix_entries, &mut suffix_index)
+                    } else {
+                        (&mut patterns, &mut entries, &mut index)
+                    };
                     let slot = *index.entry(form.clone()).or_insert_with(|| {
                         patterns.push(form);
                         entries.push(Vec::new());
@@ -64,42 +176,83 @@ impl WordMatcher {
                 }
             }
         }
-        if patterns.is_empty() {
+        if patterns.is_empty() && suffix_patterns.is_empty() {
             return Ok(None);
         }
-        let automaton = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .build(&patterns)
-            .map_err(|e| FieldViolation::new("rules", format!("word lists too large: {e}")))?;
-        Ok(Some(WordMatcher { automaton, entries }))
+        let suffixes = if suffix_patterns.is_empty() {
+            None
+        } else {
+            let automaton = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .build(&suffix_patterns)
+                .map_err(|e| FieldViolation::new("rules", format!("word lists too large: {e}")))?;
+            Some((automaton, suffix_entries))
+        };
+        Ok(Some(WordMatcher {
+            trie: Trie::build(&patterns),
+            suffixes,
+            entries,
+        }))
     }
 
-    /// Calls `hit(rule, start, end, entry)` for each whole-word match, with
-    /// `start..end` a byte range of `text.text`.
+    /// Calls `hit(rule, start, end, entry)` for each match on word
+    /// boundaries, with `start..end` a byte range of `text.text`.
     pub(super) fn find(&self, text: &Normalized, hit: &mut dyn FnMut(usize, usize, usize, &str)) {
-        for m in self.automaton.find_overlapping_iter(&text.text) {
-            let (start, end) = (m.start(), m.end());
-            for entry in &self.entries[m.pattern().as_usize()] {
-                if (entry.suffix || text.is_word_start(start))
-                    && (entry.prefix || text.is_word_end(end))
-                    && runs_agree(text, start, entry)
-                {
-                    // An open entry reports (and masks) the whole word.
-                    let bytes = text.text.as_bytes();
-                    let mut word_start = start;
-                    if entry.suffix {
-                        while word_start > 0 && bytes[word_start - 1] != b' ' {
-                            word_start -= 1;
-                        }
-                    }
-                    let mut word_end = end;
-                    if entry.prefix {
-                        while word_end < bytes.len() && bytes[word_end] != b' ' {
-                            word_end += 1;
-                        }
-                    }
-                    hit(entry.rule, word_start, word_end, &entry.original);
+        let bytes = text.text.as_bytes();
+        for start in (0..bytes.len()).filter(|&i| text.is_word_start(i) && bytes[i] != b' ') {
+            let mut node = 0u32;
+            for (i, &byte) in bytes.iter().enumerate().skip(start) {
+                let Some(next) = self.trie.child(node, byte) else {
+                    break;
+                };
+                node = next;
+                let slot = self.trie.nodes[node as usize].slot;
+                if slot != NO_SLOT {
+                    self.report(&self.entries[slot as usize], text, start, i + 1, hit);
                 }
+            }
+        }
+        if let Some((automaton, entries)) = &self.suffixes {
+            for m in automaton.find_overlapping_iter(&text.text) {
+                self.report(
+                    &entries[m.pattern().as_usize()],
+                    text,
+                    m.start(),
+                    m.end(),
+                    hit,
+                );
+            }
+        }
+    }
+
+    fn report(
+        &self,
+        entries: &[Entry],
+        text: &Normalized,
+        start: usize,
+        end: usize,
+        hit: &mut dyn FnMut(usize, usize, usize, &str),
+    ) {
+        for entry in entries {
+            if (entry.suffix || text.is_word_start(start))
+                && (entry.prefix || text.is_word_end(end))
+                && runs_agree(text, start, entry)
+            {
+                // An open entry reports (and masks) the whole word.
+                let bytes = text.text.as_bytes();
+                let mut word_start = start;
+                if entry.suffix {
+                    while word_start > 0 && bytes[word_start - 1] != b' ' {
+                        word_start -= 1;
+                    }
+                }
+                let mut word_end = end;
+                if entry.prefix {
+                    while word_end < bytes.len() && bytes[word_end] != b' ' {
+                        word_end += 1;
+                    }
+                }
+                hit(entry.rule, word_start, word_end, &entry.original);
             }
         }
     }
