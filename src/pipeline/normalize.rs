@@ -33,22 +33,29 @@ use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 pub struct Normalized {
     /// Folded words separated by single spaces, no leading or trailing space.
     pub text: String,
-    /// Per byte of `text`: the original byte range of the character it came from.
-    origin: Vec<(u32, u32)>,
-    /// Per byte of `text`: how many times the letter was repeated (1 for spaces).
-    runs: Vec<u16>,
+    /// Per byte of `text`: where it came from and how often it was repeated.
+    bytes: Vec<Origin>,
+}
+
+/// The original byte range of the character a folded byte came from, and how
+/// many times that letter was repeated there (1 for spaces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Origin {
+    start: u32,
+    end: u32,
+    run: u16,
 }
 
 impl Normalized {
     /// The span in the original text covered by `text[start..end]`.
     pub fn original_span(&self, start: usize, end: usize) -> (u32, u32) {
         debug_assert!(start < end && end <= self.text.len());
-        (self.origin[start].0, self.origin[end - 1].1)
+        (self.bytes[start].start, self.bytes[end - 1].end)
     }
 
     /// Run length of the character starting at byte `at`.
     pub fn run(&self, at: usize) -> u16 {
-        self.runs[at]
+        self.bytes[at].run
     }
 
     /// Whether `at` is the start or end of a word (an edge or a space).
@@ -164,7 +171,26 @@ fn leet(c: char) -> Option<char> {
     })
 }
 
+/// Classes of the ASCII characters, looked up instead of computed.
+const ASCII_CLASS: [Class; 128] = {
+    let mut table = [Class::Separator; 128];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = match b as u8 {
+            b'a'..=b'z' | b'A'..=b'Z' => Class::Letter,
+            b'0'..=b'9' => Class::Digit,
+            b'@' | b'$' | b'!' | b'|' => Class::Symbol,
+            _ => Class::Separator,
+        };
+        b += 1;
+    }
+    table
+};
+
 fn classify(c: char) -> Class {
+    if c.is_ascii() {
+        return ASCII_CLASS[c as usize];
+    }
     if c.is_alphabetic() {
         Class::Letter
     } else if c.is_numeric() {
@@ -247,8 +273,7 @@ impl Builder {
         Builder {
             out: Normalized {
                 text: String::with_capacity(bytes),
-                origin: Vec::with_capacity(bytes),
-                runs: Vec::with_capacity(bytes),
+                bytes: Vec::with_capacity(bytes),
             },
             token: Vec::with_capacity(32),
             has_letter: false,
@@ -341,10 +366,13 @@ impl Builder {
 /// Step 7 and output: one token, its letter runs collapsed, after a space.
 fn emit(n: &mut Normalized, token: &[Atom]) {
     if !n.text.is_empty() {
-        let at = n.origin.last().map(|o| o.1).unwrap_or(0);
+        let at = n.bytes.last().map(|o| o.end).unwrap_or(0);
         n.text.push(' ');
-        n.origin.push((at, at));
-        n.runs.push(1);
+        n.bytes.push(Origin {
+            start: at,
+            end: at,
+            run: 1,
+        });
     }
     let mut i = 0;
     while i < token.len() {
@@ -356,11 +384,14 @@ fn emit(n: &mut Normalized, token: &[Atom]) {
             }
         }
         let run = u16::try_from(j - i).unwrap_or(u16::MAX);
-        let span = (first.start, token[j - 1].end);
+        let origin = Origin {
+            start: first.start,
+            end: token[j - 1].end,
+            run,
+        };
         n.text.push(first.ch);
         for _ in 0..first.ch.len_utf8() {
-            n.origin.push(span);
-            n.runs.push(run);
+            n.bytes.push(origin);
         }
         i = j;
     }

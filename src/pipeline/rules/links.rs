@@ -40,8 +40,7 @@ const SHORTENERS: &[&str] = &[
 ];
 
 /// `scheme://host…`, `www.host…`, or a bare `host.tld/…` with a common TLD.
-/// Word boundaries are ASCII (`(?-u:\b)`): host names are ASCII, and it keeps
-/// the regex on its fast DFA path for accented text.
+/// Word boundaries are ASCII (`(?-u:\b)`), like host names.
 static LINK: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?xi)

@@ -60,10 +60,30 @@ impl std::fmt::Debug for CompiledRules {
 }
 
 /// One match, before it is turned into a reason.
-struct Hit {
+struct Hit<'a> {
     rule: usize,
     span: Option<Span>,
-    detail: String,
+    detail: Detail<'a>,
+}
+
+/// What matched; formatted only for the hits that become reasons.
+#[derive(PartialEq)]
+enum Detail<'a> {
+    Word(&'a str),
+    Pattern,
+    NormalizedPattern,
+    Text(String),
+}
+
+impl std::fmt::Display for Detail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Detail::Word(entry) => write!(f, "matched the word list entry {entry:?}"),
+            Detail::Pattern => f.write_str("matched the pattern"),
+            Detail::NormalizedPattern => f.write_str("matched the pattern on the normalised text"),
+            Detail::Text(text) => f.write_str(text),
+        }
+    }
 }
 
 impl CompiledRules {
@@ -157,7 +177,7 @@ impl CompiledRules {
                 hits.push(Hit {
                     rule,
                     span: Some(Span { start: s, end: e }),
-                    detail: format!("matched the word list entry {entry:?}"),
+                    detail: Detail::Word(entry),
                 });
             });
         }
@@ -169,7 +189,7 @@ impl CompiledRules {
                         start: s as u32,
                         end: e as u32,
                     }),
-                    detail: "matched the pattern".to_owned(),
+                    detail: Detail::Pattern,
                 })
             });
         }
@@ -179,7 +199,7 @@ impl CompiledRules {
                 hits.push(Hit {
                     rule,
                     span: Some(Span { start: s, end: e }),
-                    detail: "matched the pattern on the normalised text".to_owned(),
+                    detail: Detail::NormalizedPattern,
                 })
             });
         }
@@ -190,7 +210,7 @@ impl CompiledRules {
                     hits.push(Hit {
                         rule: *rule,
                         span,
-                        detail,
+                        detail: Detail::Text(detail),
                     })
                 });
             }
@@ -202,7 +222,7 @@ impl CompiledRules {
                     hits.push(Hit {
                         rule: *rule,
                         span: None,
-                        detail,
+                        detail: Detail::Text(detail),
                     })
                 });
             }
@@ -212,7 +232,7 @@ impl CompiledRules {
 
     /// Turns hits into reasons and actions: one score contribution per rule,
     /// at most a few reasons per rule, every masked span.
-    fn record(&self, mut hits: Vec<Hit>, findings: &mut Findings) {
+    fn record(&self, mut hits: Vec<Hit<'_>>, findings: &mut Findings) {
         hits.sort_by_key(|h| (h.rule, h.span.map(|s| (s.start, s.end))));
         // The same match found twice (an entry and its leetspeak variant).
         hits.dedup_by(|a, b| a.rule == b.rule && a.span == b.span && a.detail == b.detail);

@@ -43,14 +43,20 @@ struct Node {
     edges_start: u32,
     edges_len: u32,
     slot: u32,
+    /// Index into `Trie::dense` for nodes with many children, else `NO_SLOT`.
+    dense: u32,
 }
 
-/// A byte trie: the root's children in a direct table, other nodes' children
-/// as sorted edge lists in one array.
+/// Nodes with more children than this get a direct 256-entry table.
+const DENSE_CHILDREN: u32 = 16;
+
+/// A byte trie: the root's and other busy nodes' children in direct tables,
+/// the rest as sorted edge lists in one array. Busy nodes sit near the root,
+/// where every walk passes, so the tables are few and hot.
 struct Trie {
-    root: Box<[u32; 256]>,
     nodes: Vec<Node>,
     edges: Vec<(u8, u32)>,
+    dense: Vec<[u32; 256]>,
 }
 
 impl Trie {
@@ -87,20 +93,17 @@ impl Trie {
         }
         // Group each node's children: stable by parent keeps them in byte order.
         links.sort_by_key(|&(parent, _, _)| parent);
-        let mut root = Box::new([0u32; 256]);
         let mut nodes: Vec<Node> = slots
             .iter()
             .map(|&slot| Node {
                 edges_start: 0,
                 edges_len: 0,
                 slot,
+                dense: NO_SLOT,
             })
             .collect();
         let mut edges = Vec::with_capacity(links.len());
         for &(parent, byte, child) in &links {
-            if parent == 0 {
-                root[byte as usize] = child;
-            }
             let node = &mut nodes[parent as usize];
             if node.edges_len == 0 {
                 node.edges_start = edges.len() as u32;
@@ -108,14 +111,30 @@ impl Trie {
             node.edges_len += 1;
             edges.push((byte, child));
         }
-        Trie { root, nodes, edges }
+        let mut dense = Vec::new();
+        for (index, node) in nodes.iter_mut().enumerate() {
+            if index == 0 || node.edges_len > DENSE_CHILDREN {
+                let mut table = [0u32; 256];
+                let start = node.edges_start as usize;
+                for &(byte, child) in &edges[start..start + node.edges_len as usize] {
+                    table[byte as usize] = child;
+                }
+                node.dense = dense.len() as u32;
+                dense.push(table);
+            }
+        }
+        Trie {
+            nodes,
+            edges,
+            dense,
+        }
     }
 
     fn child(&self, node: u32, byte: u8) -> Option<u32> {
-        if node == 0 {
-            return Some(self.root[byte as usize]).filter(|&n| n != 0);
-        }
         let n = self.nodes[node as usize];
+        if n.dense != NO_SLOT {
+            return Some(self.dense[n.dense as usize][byte as usize]).filter(|&c| c != 0);
+        }
         let edges = &self.edges[n.edges_start as usize..(n.edges_start + n.edges_len) as usize];
         if edges.len() <= 8 {
             edges
@@ -197,7 +216,11 @@ impl WordMatcher {
 
     /// Calls `hit(rule, start, end, entry)` for each match on word
     /// boundaries, with `start..end` a byte range of `text.text`.
-    pub(super) fn find(&self, text: &Normalized, hit: &mut dyn FnMut(usize, usize, usize, &str)) {
+    pub(super) fn find<'a>(
+        &'a self,
+        text: &Normalized,
+        hit: &mut dyn FnMut(usize, usize, usize, &'a str),
+    ) {
         let bytes = text.text.as_bytes();
         for start in (0..bytes.len()).filter(|&i| text.is_word_start(i) && bytes[i] != b' ') {
             let mut node = 0u32;
@@ -225,13 +248,13 @@ impl WordMatcher {
         }
     }
 
-    fn report(
+    fn report<'a>(
         &self,
-        entries: &[Entry],
+        entries: &'a [Entry],
         text: &Normalized,
         start: usize,
         end: usize,
-        hit: &mut dyn FnMut(usize, usize, usize, &str),
+        hit: &mut dyn FnMut(usize, usize, usize, &'a str),
     ) {
         for entry in entries {
             if (entry.suffix || text.is_word_start(start))
