@@ -58,14 +58,6 @@ impl Normalized {
         self.bytes[at].run
     }
 
-    /// Whether `at` is the start or end of a word (an edge or a space).
-    pub fn is_boundary(&self, at: usize) -> bool {
-        at == 0
-            || at >= self.text.len()
-            || self.text.as_bytes()[at] == b' '
-            || self.text.as_bytes()[at - 1] == b' '
-    }
-
     pub fn is_word_start(&self, at: usize) -> bool {
         at == 0 || self.text.as_bytes()[at - 1] == b' '
     }

@@ -1,7 +1,7 @@
 //! A tenant's rules compiled for matching.
 //!
 //! Compilation does every expensive step once, when rules change: all word
-//! lists of a tenant become one Aho-Corasick automaton over normalised text,
+//! lists of a tenant become one trie over normalised text (see `words.rs`),
 //! all regexes become two `RegexSet`s (original and normalised text). Matching
 //! a comment then costs time proportional to the comment, not to the number of
 //! rules or words. A rule that does not compile never reaches a live set:
