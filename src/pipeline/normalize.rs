@@ -196,19 +196,25 @@ fn classify(c: char) -> Class {
 
 /// Steps 1–4: one atom per folded character, each knowing its source span.
 fn fold(original: &str, mut push: impl FnMut(Atom)) {
-    for (start, c) in original.char_indices() {
-        let end = (start + c.len_utf8()) as u32;
-        let start = start as u32;
-        if c.is_ascii() {
-            let ch = c.to_ascii_lowercase();
+    let bytes = original.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        let start = at as u32;
+        if byte.is_ascii() {
+            let ch = byte.to_ascii_lowercase();
             push(Atom {
-                ch,
-                class: classify(ch),
+                ch: ch as char,
+                class: ASCII_CLASS[ch as usize],
                 start,
-                end,
+                end: start + 1,
             });
+            at += 1;
             continue;
         }
+        let c = original[at..].chars().next().expect("a char starts here");
+        at += c.len_utf8();
+        let end = at as u32;
         if is_invisible(c) {
             continue;
         }
@@ -249,9 +255,11 @@ fn fold(original: &str, mut push: impl FnMut(Atom)) {
 /// the current token and pending one-letter tokens.
 struct Builder {
     out: Normalized,
-    /// The current token's atoms and whether one of them is a real letter.
+    /// The current token's atoms, whether one of them is a real letter, and
+    /// whether one is not (a leetspeak candidate).
     token: Vec<Atom>,
     has_letter: bool,
+    has_other: bool,
     /// One-letter tokens in a row, joined when there are three or more.
     singles: Vec<Atom>,
     /// The atom before `pending`, whatever its class.
@@ -269,6 +277,7 @@ impl Builder {
             },
             token: Vec::with_capacity(32),
             has_letter: false,
+            has_other: false,
             singles: Vec::new(),
             previous: None,
             pending: None,
@@ -279,7 +288,12 @@ impl Builder {
         if let Some(atom) = self.pending.take() {
             self.decide(atom, Some(&next));
         }
-        self.pending = Some(next);
+        // Only symbols need to see their successor.
+        if next.class == Class::Symbol {
+            self.pending = Some(next);
+        } else {
+            self.decide(next, None);
+        }
     }
 
     fn finish(mut self) -> Normalized {
@@ -310,7 +324,9 @@ impl Builder {
         };
         self.previous = Some(atom);
         if keep {
-            self.has_letter |= atom.class == Class::Letter;
+            let letter = atom.class == Class::Letter;
+            self.has_letter |= letter;
+            self.has_other |= !letter;
             self.token.push(atom);
         } else {
             self.close_token();
@@ -321,7 +337,7 @@ impl Builder {
         if self.token.is_empty() {
             return;
         }
-        if self.has_letter {
+        if self.has_letter && self.has_other {
             for atom in &mut self.token {
                 if atom.class != Class::Letter
                     && let Some(letter) = leet(atom.ch)
@@ -339,6 +355,7 @@ impl Builder {
         }
         self.token.clear();
         self.has_letter = false;
+        self.has_other = false;
     }
 
     /// Step 6: `c o n n a r d` → `connard` (three or more one-letter tokens).
@@ -357,6 +374,10 @@ impl Builder {
 
 /// Step 7 and output: one token, its letter runs collapsed, after a space.
 fn emit(n: &mut Normalized, token: &[Atom]) {
+    // Folded characters are at most 4 bytes; reserving once keeps the pushes
+    // below on their no-grow path.
+    n.text.reserve(token.len() * 4 + 1);
+    n.bytes.reserve(token.len() * 4 + 1);
     if !n.text.is_empty() {
         let at = n.bytes.last().map(|o| o.end).unwrap_or(0);
         n.text.push(' ');
@@ -375,15 +396,18 @@ fn emit(n: &mut Normalized, token: &[Atom]) {
                 j += 1;
             }
         }
-        let run = u16::try_from(j - i).unwrap_or(u16::MAX);
         let origin = Origin {
             start: first.start,
             end: token[j - 1].end,
-            run,
+            run: u16::try_from(j - i).unwrap_or(u16::MAX),
         };
         n.text.push(first.ch);
-        for _ in 0..first.ch.len_utf8() {
+        if first.ch.is_ascii() {
             n.bytes.push(origin);
+        } else {
+            for _ in 0..first.ch.len_utf8() {
+                n.bytes.push(origin);
+            }
         }
         i = j;
     }
