@@ -8,6 +8,7 @@
 
 pub mod normalize;
 pub mod rules;
+pub mod spam;
 mod verdict;
 
 pub use rules::CompiledRules;
