@@ -43,6 +43,31 @@ pub struct Page<T> {
     pub next_page_token: String,
 }
 
+impl<T> Page<T> {
+    /// `items` were fetched with one row more than `limit`: that extra row
+    /// only tells that a next page exists, and is dropped.
+    pub(crate) fn from_overfetch<C: serde::Serialize>(
+        mut items: Vec<T>,
+        limit: u32,
+        scope: &str,
+        cursor_after: impl Fn(&T) -> C,
+    ) -> Self {
+        let next_page_token = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items
+                .last()
+                .map(|last| PageToken::encode(scope, &cursor_after(last)))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Page {
+            items,
+            next_page_token,
+        }
+    }
+}
+
 impl Moderation {
     /// The tenant's settings, cached for [`super::CACHE_TTL`].
     pub(crate) async fn settings(
@@ -141,7 +166,7 @@ impl Moderation {
         let after: Option<CommentCursor> = PageToken::decode("page_token", page_token, &scope)
             .map_err(ListCommentsError::Invalid)?;
         let limit = page_size.get();
-        let mut items = self
+        let items = self
             .inner
             .store
             .list_comments(
@@ -154,18 +179,11 @@ impl Moderation {
                 },
             )
             .await?;
-        let next_page_token = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items
-                .last()
-                .map(|last| PageToken::encode(&scope, &CommentCursor::after(last)))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok(Page {
+        Ok(Page::from_overfetch(
             items,
-            next_page_token,
-        })
+            limit,
+            &scope,
+            CommentCursor::after,
+        ))
     }
 }

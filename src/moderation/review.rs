@@ -74,7 +74,7 @@ impl Moderation {
         let after: Option<QueueCursor> =
             PageToken::decode("page_token", page_token, &scope).map_err(ListQueueError::Invalid)?;
         let limit = page_size.get();
-        let mut items = self
+        let items = self
             .inner
             .store
             .list_review_queue(
@@ -86,19 +86,12 @@ impl Moderation {
                 },
             )
             .await?;
-        let next_page_token = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items
-                .last()
-                .map(|last| PageToken::encode(&scope, &QueueCursor::after(last)))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok(Page {
+        Ok(Page::from_overfetch(
             items,
-            next_page_token,
-        })
+            limit,
+            &scope,
+            QueueCursor::after,
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
