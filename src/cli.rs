@@ -1,4 +1,5 @@
-//! The `moderato` command line: `serve` (the default), `migrate`, `keys`.
+//! The `moderato` command line: `serve` (the default), `migrate`, `keys`,
+//! `rules`, `train`, `eval`.
 //! Every flag has an environment variable; every command that opens the
 //! database migrates it first.
 
@@ -67,6 +68,132 @@ pub enum Command {
     /// Import or export a tenant's rules as a TOML file.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Train a tenant's spam model on a labelled file; successive imports
+    /// accumulate, and running servers pick the result up within a second.
+    Train(LabelledFile),
+    /// Measure a tenant's decisions on a labelled file (nothing is stored).
+    Eval {
+        #[command(flatten)]
+        file: LabelledFile,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also print every ham held or rejected and every spam approved,
+        /// with its score and reason codes (to stderr).
+        #[arg(long)]
+        show_errors: bool,
+        #[command(flatten)]
+        options: EvalOptions,
+    },
+}
+
+/// What-if settings for `moderato eval`; the tenant's own by default.
+#[derive(Debug, Args)]
+pub struct EvalOptions {
+    /// Evaluate with this review threshold instead of the tenant's.
+    #[arg(long)]
+    pub review_threshold: Option<f64>,
+    /// Evaluate with this reject threshold instead of the tenant's.
+    #[arg(long)]
+    pub reject_threshold: Option<f64>,
+    /// Leave the tenant's rules out: measure the spam score alone.
+    #[arg(long)]
+    pub without_rules: bool,
+}
+
+/// A labelled CSV (or TSV) file: `spam`/`ham`, `1`/`0`, `true`/`false` labels.
+#[derive(Debug, Args)]
+pub struct LabelledFile {
+    #[arg(long)]
+    pub tenant: String,
+    /// The file (`-` for stdin).
+    #[arg(long)]
+    pub csv: PathBuf,
+    /// Column holding the text: a header name, or a 1-based position with --no-header.
+    #[arg(long, default_value = "text")]
+    pub text_column: String,
+    /// Column holding the label: a header name, or a 1-based position with --no-header.
+    #[arg(long, default_value = "label")]
+    pub label_column: String,
+    /// Field delimiter; `\t` for tab-separated files (read without quoting).
+    #[arg(long, default_value = ",")]
+    pub delimiter: String,
+    /// The file has no header line.
+    #[arg(long)]
+    pub no_header: bool,
+}
+
+impl LabelledFile {
+    /// The labelled texts; blank texts are skipped (and counted).
+    fn read(&self) -> anyhow::Result<(Vec<(String, bool)>, usize)> {
+        let delimiter = match self.delimiter.as_str() {
+            "\\t" | "tab" => b'\t',
+            d if d.len() == 1 => d.as_bytes()[0],
+            d => anyhow::bail!("--delimiter must be one character or \\t, not {d:?}"),
+        };
+        let input: Box<dyn std::io::Read> = if self.csv.as_os_str() == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(
+                std::fs::File::open(&self.csv)
+                    .with_context(|| format!("opening {}", self.csv.display()))?,
+            )
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .quoting(delimiter != b'\t')
+            .has_headers(!self.no_header)
+            .flexible(true)
+            .from_reader(input);
+        let column = |name: &str, headers: Option<&csv::StringRecord>| -> anyhow::Result<usize> {
+            match headers {
+                Some(headers) => headers
+                    .iter()
+                    .position(|h| h.trim() == name)
+                    .with_context(|| {
+                        format!(
+                            "no column {name:?}; the columns are {:?}",
+                            headers.iter().collect::<Vec<_>>()
+                        )
+                    }),
+                None => name
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .map(|n| n - 1)
+                    .with_context(|| {
+                        format!("with --no-header, columns are positions from 1, not {name:?}")
+                    }),
+            }
+        };
+        let headers = if self.no_header {
+            None
+        } else {
+            Some(reader.headers()?.clone())
+        };
+        let text_at = column(&self.text_column, headers.as_ref())?;
+        let label_at = column(&self.label_column, headers.as_ref())?;
+        let mut examples = Vec::new();
+        let mut blank = 0;
+        for (i, record) in reader.records().enumerate() {
+            let line = i + if self.no_header { 1 } else { 2 };
+            let record = record.with_context(|| format!("reading record {line}"))?;
+            let (Some(text), Some(label)) = (record.get(text_at), record.get(label_at)) else {
+                anyhow::bail!("record {line} has {} fields", record.len());
+            };
+            let label = crate::pipeline::spam::parse_label(label).with_context(|| {
+                format!("record {line}: label {label:?} is not spam/ham, 1/0, true/false or yes/no")
+            })?;
+            // Exports often carry byte-order marks inside fields.
+            let text = text.replace('\u{feff}', "");
+            if text.trim().is_empty() {
+                blank += 1;
+                continue;
+            }
+            examples.push((text, label));
+        }
+        Ok((examples, blank))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +270,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Keys(command)) => keys(command, &database_url).await,
         Some(Command::Rules(command)) => rules(command, &database_url).await,
+        Some(Command::Train(file)) => train(file, &database_url).await,
+        Some(Command::Eval {
+            file,
+            json,
+            show_errors,
+            options,
+        }) => eval(file, json, show_errors, options, &database_url).await,
     }
 }
 
@@ -212,6 +346,132 @@ async fn rules(command: RulesCommand, database_url: &str) -> anyhow::Result<()> 
                 Ok(())
             }
         }
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+async fn train(file: LabelledFile, database_url: &str) -> anyhow::Result<()> {
+    let (examples, blank) = file.read()?;
+    anyhow::ensure!(
+        !examples.is_empty(),
+        "no labelled text in {}",
+        file.csv.display()
+    );
+    let store = open_for_command(database_url).await?;
+    let result = async {
+        let tenant = TenantName::parse(&file.tenant)?;
+        let tenant_id = find_tenant(store.as_ref(), &tenant).await?;
+        let report = crate::moderation::train(store.as_ref(), tenant_id, examples).await?;
+        eprintln!(
+            "trained {} on {} spam and {} ham ({} blank skipped): {} weights changed, model version {}",
+            tenant.as_str(),
+            report.spam_examples,
+            report.ham_examples,
+            blank,
+            report.features_changed,
+            report.version
+        );
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+async fn eval(
+    file: LabelledFile,
+    json: bool,
+    show_errors: bool,
+    options: EvalOptions,
+    database_url: &str,
+) -> anyhow::Result<()> {
+    let (examples, blank) = file.read()?;
+    anyhow::ensure!(
+        !examples.is_empty(),
+        "no labelled text in {}",
+        file.csv.display()
+    );
+    let store = open_for_command(database_url).await?;
+    let result = async {
+        let tenant = TenantName::parse(&file.tenant)?;
+        let tenant_id = find_tenant(store.as_ref(), &tenant).await?;
+        let stored = store
+            .tenant_settings(tenant_id)
+            .await?
+            .context("the tenant has no settings")?;
+        let settings = stored
+            .apply(&crate::domain::TenantSettingsPatch {
+                review_threshold: options.review_threshold,
+                reject_threshold: options.reject_threshold,
+                ..Default::default()
+            })
+            .map_err(|v| anyhow::anyhow!("--{}: {}", v.field.replace('_', "-"), v.reason))?;
+        let mut bodies = Vec::with_capacity(examples.len());
+        let mut labels = Vec::with_capacity(examples.len());
+        for (i, (text, label)) in examples.into_iter().enumerate() {
+            let body = crate::domain::CommentBody::parse("text", text)
+                .with_context(|| format!("labelled text number {}", i + 1))?;
+            bodies.push(body);
+            labels.push(label);
+        }
+        let texts: Vec<String> = if show_errors {
+            bodies.iter().map(|b| b.as_str().to_owned()).collect()
+        } else {
+            Vec::new()
+        };
+        let verdicts = crate::moderation::evaluate(
+            store.as_ref(),
+            tenant_id,
+            &settings,
+            !options.without_rules,
+            bodies,
+        )
+        .await?;
+        if show_errors {
+            for ((verdict, spam), text) in verdicts.iter().zip(&labels).zip(&texts) {
+                let wrong = match verdict.status {
+                    crate::domain::CommentStatus::Approved => *spam,
+                    _ => !*spam,
+                };
+                if wrong {
+                    let codes: Vec<&str> =
+                        verdict.reasons.iter().map(|r| r.code.as_str()).collect();
+                    eprintln!(
+                        "{} -> {} {:.2} [{}] {}",
+                        if *spam { "spam" } else { "ham" },
+                        verdict.status.as_str(),
+                        verdict.spam_score,
+                        codes.join(","),
+                        text.replace('\n', " ")
+                    );
+                }
+            }
+        }
+        let outcomes: Vec<_> = verdicts
+            .iter()
+            .zip(labels)
+            .map(|(v, spam)| crate::evaluation::Outcome {
+                spam,
+                status: v.status,
+                score: v.spam_score,
+            })
+            .collect();
+        let report = crate::evaluation::Report::compute(
+            &outcomes,
+            settings.review_threshold,
+            settings.reject_threshold,
+        );
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", report.to_text());
+            if blank > 0 {
+                println!("({blank} blank texts skipped)");
+            }
+        }
+        Ok(())
     }
     .await;
     store.close().await;

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod evaluation;
 pub mod grpc;
 pub mod http;
 pub mod moderation;

@@ -70,6 +70,17 @@ pub fn record_decision(status: CommentStatus) {
     metrics::counter!("moderato_decisions_total", "status" => status.as_str()).increment(1);
 }
 
+/// A label taught to a tenant's spam model (`learned` false: already known).
+pub fn record_label(source: crate::storage::LabelSource, spam: bool, learned: bool) {
+    metrics::counter!(
+        "moderato_spam_labels_total",
+        "source" => source.as_str(),
+        "label" => if spam { "spam" } else { "ham" },
+        "learned" => if learned { "true" } else { "false" },
+    )
+    .increment(1);
+}
+
 pub fn set_queue_depth(depth: i64) {
     metrics::gauge!("moderato_review_queue_depth").set(depth as f64);
 }

@@ -40,11 +40,14 @@ impl Role {
             Role::Admin => true,
             Role::Publisher => matches!(
                 permission,
-                Permission::SubmitComments | Permission::ReadComments
+                Permission::SubmitComments | Permission::ReadComments | Permission::LabelSpam
             ),
             Role::Moderator => matches!(
                 permission,
-                Permission::ReadComments | Permission::ReadAnyStatus | Permission::Review
+                Permission::ReadComments
+                    | Permission::ReadAnyStatus
+                    | Permission::Review
+                    | Permission::LabelSpam
             ),
         }
     }
@@ -65,6 +68,8 @@ pub enum Permission {
     /// List comments that are held or rejected.
     ReadAnyStatus,
     Review,
+    /// Teach the spam model (`MarkSpam`, `MarkHam`).
+    LabelSpam,
     Administer,
 }
 

@@ -21,6 +21,6 @@ pub use comment::{
 pub use error::FieldViolation;
 pub use ids::{CommentId, KeyId, ReviewId, TenantId};
 pub use page::{PageSize, PageToken};
-pub use review::{ModeratorId, ReviewDecision, ReviewItem};
+pub use review::{ModeratorId, ReviewDecision, ReviewItem, SpamLabel};
 pub use rule::{Rule, RuleAction, RuleFile, RuleKind};
 pub use tenant::{ModerationMode, TenantName, TenantSettings, TenantSettingsPatch};

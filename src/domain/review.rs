@@ -18,6 +18,30 @@ impl ReviewDecision {
     }
 }
 
+/// What a review decision teaches the tenant's spam model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SpamLabel {
+    /// Approving teaches ham, rejecting teaches spam.
+    #[default]
+    FromDecision,
+    Spam,
+    Ham,
+    /// Teach nothing (e.g. rejected as abusive, which is not spam).
+    Skip,
+}
+
+impl SpamLabel {
+    /// Whether the decision is spam, or `None` when it teaches nothing.
+    pub fn teaches(self, decision: ReviewDecision) -> Option<bool> {
+        match self {
+            SpamLabel::FromDecision => Some(decision == ReviewDecision::Reject),
+            SpamLabel::Spam => Some(true),
+            SpamLabel::Ham => Some(false),
+            SpamLabel::Skip => None,
+        }
+    }
+}
+
 /// A moderator's identity inside the publisher's platform. Platforms usually
 /// hold one moderator key and act for many people; this tells them apart in
 /// claims and in the audit trail.

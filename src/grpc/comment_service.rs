@@ -3,7 +3,7 @@ use tonic::{Request, Response, Status};
 use super::pb::comment_service_server::CommentService;
 use super::{auth::credentials, convert, observe, pb};
 use crate::domain::{CommentId, PageSize, Permission};
-use crate::moderation::Moderation;
+use crate::moderation::{Marked, Moderation};
 
 pub struct CommentApi {
     moderation: Moderation,
@@ -82,5 +82,56 @@ impl CommentService for CommentApi {
             })
         })
         .await
+    }
+
+    async fn mark_spam(
+        &self,
+        request: Request<pb::MarkSpamRequest>,
+    ) -> Result<Response<pb::MarkSpamResponse>, Status> {
+        observe("MarkSpam", async {
+            let marked = self
+                .mark(&request, &request.get_ref().comment_id, true)
+                .await?;
+            Ok(pb::MarkSpamResponse {
+                learned: marked.learned,
+                model_version: marked.model_version,
+            })
+        })
+        .await
+    }
+
+    async fn mark_ham(
+        &self,
+        request: Request<pb::MarkHamRequest>,
+    ) -> Result<Response<pb::MarkHamResponse>, Status> {
+        observe("MarkHam", async {
+            let marked = self
+                .mark(&request, &request.get_ref().comment_id, false)
+                .await?;
+            Ok(pb::MarkHamResponse {
+                learned: marked.learned,
+                model_version: marked.model_version,
+            })
+        })
+        .await
+    }
+}
+
+impl CommentApi {
+    async fn mark<T>(
+        &self,
+        request: &Request<T>,
+        comment_id: &str,
+        is_spam: bool,
+    ) -> Result<Marked, Status> {
+        let principal = self
+            .moderation
+            .authorize(credentials(request), Permission::LabelSpam)
+            .await?;
+        let id = CommentId::parse("comment_id", comment_id)?;
+        Ok(self
+            .moderation
+            .mark_comment(&principal, id, is_spam)
+            .await?)
     }
 }

@@ -8,7 +8,7 @@ use super::pb;
 use crate::domain::{
     ApiKeyInfo, ArticleId, AuthorId, ClientCommentId, Comment, CommentBody, CommentId,
     CommentStatus, DisplayName, FieldViolation, LanguageTag, ModerationMode, ModeratorId,
-    NewComment, Reason, ReviewDecision, ReviewId, ReviewItem, Role, TenantSettings,
+    NewComment, Reason, ReviewDecision, ReviewId, ReviewItem, Role, SpamLabel, TenantSettings,
     TenantSettingsPatch,
 };
 
@@ -95,6 +95,19 @@ pub fn decision(value: i32) -> Result<ReviewDecision, FieldViolation> {
         )),
         Err(_) => Err(FieldViolation::new(
             "decision",
+            format!("unknown value {value}"),
+        )),
+    }
+}
+
+pub fn spam_label(value: i32) -> Result<SpamLabel, FieldViolation> {
+    match pb::SpamLabel::try_from(value) {
+        Ok(pb::SpamLabel::Unspecified) => Ok(SpamLabel::FromDecision),
+        Ok(pb::SpamLabel::Spam) => Ok(SpamLabel::Spam),
+        Ok(pb::SpamLabel::Ham) => Ok(SpamLabel::Ham),
+        Ok(pb::SpamLabel::Skip) => Ok(SpamLabel::Skip),
+        Err(_) => Err(FieldViolation::new(
+            "spam_label",
             format!("unknown value {value}"),
         )),
     }

@@ -84,6 +84,7 @@ impl ReviewService for ReviewApi {
             let request = request.into_inner();
             let review_id = ReviewId::parse("review_id", &request.review_id)?;
             let decision = convert::decision(request.decision)?;
+            let label = convert::spam_label(request.spam_label)?;
             let note = convert::note(request.note)?;
             let moderator = convert::moderator_id(request.moderator_id)?;
             let comment = self
@@ -92,6 +93,7 @@ impl ReviewService for ReviewApi {
                     &principal,
                     review_id,
                     decision,
+                    label,
                     note,
                     ReviewActor::of(&principal, moderator),
                 )

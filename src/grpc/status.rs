@@ -9,7 +9,7 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 use crate::domain::FieldViolation;
 use crate::moderation::{
     AdminError, AuthError, DecideError, GetCommentError, ListCommentsError, ListQueueError,
-    ReleaseError, RuleError, SubmitError,
+    MarkError, ReleaseError, RuleError, SubmitError,
 };
 use crate::storage::StoreError;
 
@@ -65,6 +65,15 @@ impl From<GetCommentError> for Status {
         match err {
             GetCommentError::NotFound => Status::not_found(err.to_string()),
             GetCommentError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<MarkError> for Status {
+    fn from(err: MarkError) -> Self {
+        match err {
+            MarkError::NotFound => Status::not_found(err.to_string()),
+            MarkError::Store(err) => err.into(),
         }
     }
 }

@@ -72,6 +72,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::ReadComments => "read comments",
         Permission::ReadAnyStatus => "list comments that are not approved",
         Permission::Review => "work the review queue",
+        Permission::LabelSpam => "teach the spam model",
         Permission::Administer => "administer the tenant",
     }
 }

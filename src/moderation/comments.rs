@@ -5,6 +5,7 @@ use crate::domain::{
     ArticleId, Comment, CommentId, CommentStatus, FieldViolation, NewComment, PageSize, PageToken,
     Permission, Principal, TenantId, TenantSettings,
 };
+use crate::pipeline::spam::{Features, SpamInput, history};
 use crate::storage::{CommentCursor, CommentQuery, InsertOutcome, NewCommentRecord, StoreError};
 use crate::telemetry;
 
@@ -103,17 +104,40 @@ impl Moderation {
             )));
         }
         let rules = self.rules_for(principal.tenant_id).await?;
-        let verdict = self
+        let model = self.spam_model_for(principal.tenant_id).await?;
+        let features = Features::extract(comment.body.as_str());
+        let at = now();
+        // The one extra round trip the spam score costs.
+        let history = self
             .inner
-            .pipeline
-            .evaluate(&comment, &settings, &rules.compiled);
+            .store
+            .author_history(
+                principal.tenant_id,
+                comment.author_id.as_str(),
+                features.fingerprint.exact,
+                at - history::DUPLICATE_WINDOW,
+                history::RECENT_LIMIT,
+            )
+            .await?;
+        let verdict = self.inner.pipeline.evaluate(
+            &comment,
+            &settings,
+            &rules.compiled,
+            SpamInput {
+                features: &features,
+                model: &model.model,
+                history: &history,
+                now: at,
+            },
+        );
         let actor = principal.actor();
         let record = NewCommentRecord {
             comment_id: CommentId::generate(),
             comment: &comment,
             verdict: &verdict,
+            fingerprint: features.fingerprint,
             actor: &actor,
-            now: now(),
+            now: at,
         };
         match self
             .inner

@@ -10,6 +10,7 @@ mod auth;
 mod comments;
 mod review;
 mod rules;
+mod spam;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub use auth::{AuthError, Credentials};
 pub use comments::{GetCommentError, ListCommentsError, Page, SubmitError};
 pub use review::{ClaimRequest, DecideError, ListQueueError, ReleaseError, ReviewActor};
 pub use rules::{RuleError, TenantRules, create_tenant, export_rules, import_rules};
+pub use spam::{MarkError, Marked, TenantModel, TrainReport, evaluate, train};
 
 use crate::pipeline::Pipeline;
 use crate::storage::Store;
@@ -43,6 +45,7 @@ struct Inner {
     keys: TtlCache<crate::domain::KeyHash, crate::domain::Principal>,
     settings: TtlCache<crate::domain::TenantId, Arc<crate::domain::TenantSettings>>,
     rules: rules::RuleRegistry,
+    spam: spam::SpamRegistry,
 }
 
 impl Moderation {
@@ -54,6 +57,7 @@ impl Moderation {
                 keys: TtlCache::new(CACHE_TTL),
                 settings: TtlCache::new(CACHE_TTL),
                 rules: rules::RuleRegistry::default(),
+                spam: spam::SpamRegistry::default(),
             }),
         }
     }

@@ -5,10 +5,11 @@ use super::comments::Page;
 use super::{Moderation, now};
 use crate::domain::{
     Actor, ArticleId, Comment, FieldViolation, ModeratorId, PageSize, PageToken, Principal,
-    ReviewDecision, ReviewId, ReviewItem,
+    ReviewDecision, ReviewId, ReviewItem, SpamLabel,
 };
 use crate::storage::{
-    Claim, DecideRejection, Decision, QueueCursor, QueueQuery, ReleaseRejection, StoreError,
+    Claim, DecideRejection, Decision, LabelSource, QueueCursor, QueueQuery, ReleaseRejection,
+    StoreError,
 };
 
 /// Who works an item: the platform's moderator id when given, else the key.
@@ -122,6 +123,7 @@ impl Moderation {
         principal: &Principal,
         review_id: ReviewId,
         decision: ReviewDecision,
+        label: SpamLabel,
         note: String,
         actor: Actor,
     ) -> Result<Comment, DecideError> {
@@ -134,7 +136,7 @@ impl Moderation {
                     review_id,
                     decision,
                     note,
-                    actor,
+                    actor: actor.clone(),
                     now: now(),
                 },
             )
@@ -142,6 +144,22 @@ impl Moderation {
         match outcome {
             Ok(comment) => {
                 crate::telemetry::record_decision(comment.status);
+                // The decision is committed whatever happens here: a label
+                // that cannot be stored now is logged, not turned into an
+                // error the caller would retry.
+                if let Some(is_spam) = label.teaches(decision)
+                    && let Err(err) = self
+                        .learn_comment(
+                            principal.tenant_id,
+                            &comment,
+                            is_spam,
+                            LabelSource::Review,
+                            &actor,
+                        )
+                        .await
+                {
+                    tracing::warn!(error = %err, "the decision was stored but not learned");
+                }
                 Ok(comment)
             }
             Err(DecideRejection::NotFound) => Err(DecideError::NotFound),

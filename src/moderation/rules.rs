@@ -105,7 +105,7 @@ async fn compile(rules: Vec<Rule>) -> Result<CompiledRules, FieldViolation> {
 
 /// Stored rules always compiled when they were written; if a later version
 /// of moderato refuses one, the others keep working and the log says why.
-async fn compile_stored(tenant: TenantId, rules: Vec<Rule>) -> CompiledRules {
+pub(super) async fn compile_stored(tenant: TenantId, rules: Vec<Rule>) -> CompiledRules {
     match compile(rules.clone()).await {
         Ok(compiled) => compiled,
         Err(_) => {
@@ -226,21 +226,36 @@ impl Moderation {
     ) -> Result<Verdict, RuleError> {
         let settings = self.settings(principal.tenant_id).await?;
         let rules = self.rules_for(principal.tenant_id).await?;
-        let comment = NewComment {
-            article_id: ArticleId::parse("article_id", "rules-test".into()).expect("valid"),
-            author_id: AuthorId::parse("author_id", "rules-test".into()).expect("valid"),
-            body,
-            client_comment_id: None,
-            author_display_name: DisplayName::parse("author_display_name", String::new())
-                .expect("valid"),
-            author_ip: None,
-            parent_comment_id: None,
-            language: None,
-        };
-        Ok(self
-            .inner
-            .pipeline
-            .evaluate(&comment, &settings, &rules.compiled))
+        let model = self.spam_model_for(principal.tenant_id).await?;
+        let comment = probe_comment(body);
+        let features = crate::pipeline::spam::Features::extract(comment.body.as_str());
+        Ok(self.inner.pipeline.evaluate(
+            &comment,
+            &settings,
+            &rules.compiled,
+            crate::pipeline::spam::SpamInput {
+                features: &features,
+                model: &model.model,
+                history: &crate::pipeline::spam::AuthorHistory::unknown(),
+                now: now(),
+            },
+        ))
+    }
+}
+
+/// A comment with `body` and placeholder ids, for dry runs and evaluation
+/// (no author history applies to it).
+pub(super) fn probe_comment(body: CommentBody) -> NewComment {
+    NewComment {
+        article_id: ArticleId::parse("article_id", "probe".into()).expect("valid"),
+        author_id: AuthorId::parse("author_id", "probe".into()).expect("valid"),
+        body,
+        client_comment_id: None,
+        author_display_name: DisplayName::parse("author_display_name", String::new())
+            .expect("valid"),
+        author_ip: None,
+        parent_comment_id: None,
+        language: None,
     }
 }
 

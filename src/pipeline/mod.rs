@@ -79,15 +79,18 @@ impl Pipeline {
         Pipeline { filters }
     }
 
-    /// The tenant's rules first, then the shared filters, then [`decide`].
+    /// The tenant's rules first, then the spam score, then the shared
+    /// filters, then [`decide`].
     pub fn evaluate(
         &self,
         comment: &NewComment,
         settings: &TenantSettings,
         rules: &CompiledRules,
+        spam: spam::SpamInput<'_>,
     ) -> Verdict {
         let mut findings = Findings::default();
         rules.inspect(comment.body.as_str(), &mut findings);
+        spam::inspect(spam, &mut findings);
         for filter in &self.filters {
             filter.inspect(comment, settings, &mut findings);
         }
@@ -132,6 +135,27 @@ mod tests {
         }
     }
 
+    /// Runs the pipeline with a spam model that is sure nothing is spam, so
+    /// only the test filters move the score.
+    fn run(p: &Pipeline, settings: &TenantSettings, rules: &CompiledRules) -> Verdict {
+        let mut model = spam::Model::default();
+        model.set_bias(-60.0);
+        let comment = comment();
+        let features = spam::Features::extract(comment.body.as_str());
+        let history = spam::AuthorHistory::unknown();
+        p.evaluate(
+            &comment,
+            settings,
+            rules,
+            spam::SpamInput {
+                features: &features,
+                model: &model,
+                history: &history,
+                now: chrono::Utc::now(),
+            },
+        )
+    }
+
     fn settings() -> TenantSettings {
         TenantSettings::defaults(&TenantName::parse("t").unwrap())
     }
@@ -147,13 +171,11 @@ mod tests {
             Box::new(Asks(Action::Reject)),
         ]);
         assert_eq!(
-            a.evaluate(&comment(), &settings(), &CompiledRules::empty())
-                .status,
+            run(&a, &settings(), &CompiledRules::empty()).status,
             CommentStatus::Rejected
         );
         assert_eq!(
-            b.evaluate(&comment(), &settings(), &CompiledRules::empty())
-                .status,
+            run(&b, &settings(), &CompiledRules::empty()).status,
             CommentStatus::Rejected
         );
     }
@@ -162,11 +184,11 @@ mod tests {
     fn scores_combine_and_stay_in_range() {
         let none = CompiledRules::empty();
         let p = Pipeline::new(vec![Box::new(FixedScore(7.0))]);
-        assert_eq!(p.evaluate(&comment(), &settings(), &none).spam_score, 1.0);
+        assert_eq!(run(&p, &settings(), &none).spam_score, 1.0);
         let p = Pipeline::new(vec![Box::new(FixedScore(f64::NAN))]);
-        assert_eq!(p.evaluate(&comment(), &settings(), &none).spam_score, 0.0);
+        assert!(run(&p, &settings(), &none).spam_score < 1e-9);
         let p = Pipeline::new(vec![Box::new(FixedScore(0.3)), Box::new(FixedScore(0.3))]);
-        let score = p.evaluate(&comment(), &settings(), &none).spam_score;
+        let score = run(&p, &settings(), &none).spam_score;
         assert!((score - 0.51).abs() < 1e-9, "{score}");
     }
 
@@ -174,8 +196,7 @@ mod tests {
     fn an_empty_pipeline_follows_the_moderation_mode() {
         let p = Pipeline::default();
         assert_eq!(
-            p.evaluate(&comment(), &settings(), &CompiledRules::empty())
-                .status,
+            run(&p, &settings(), &CompiledRules::empty()).status,
             CommentStatus::Approved
         );
         let pre = TenantSettings {
@@ -183,7 +204,7 @@ mod tests {
             ..settings()
         };
         assert_eq!(
-            p.evaluate(&comment(), &pre, &CompiledRules::empty()).status,
+            run(&p, &pre, &CompiledRules::empty()).status,
             CommentStatus::PendingReview
         );
     }

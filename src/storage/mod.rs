@@ -35,6 +35,7 @@ use crate::domain::{
     TenantSettings, TenantSettingsPatch,
 };
 use crate::pipeline::Verdict;
+use crate::pipeline::spam::{AuthorHistory, Fingerprint, Update};
 
 /// Connection settings shared by both backends.
 #[derive(Debug, Clone)]
@@ -72,6 +73,8 @@ pub struct NewCommentRecord<'a> {
     pub comment_id: CommentId,
     pub comment: &'a NewComment,
     pub verdict: &'a Verdict,
+    /// Stored for later author-history look-ups.
+    pub fingerprint: Fingerprint,
     pub actor: &'a Actor,
     pub now: DateTime<Utc>,
 }
@@ -257,6 +260,92 @@ pub enum RuleRejection {
     RevisionMismatch { rule_id: String, current: i64 },
 }
 
+/// A tenant's stored spam model: offsets from the seed model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredSpamModel {
+    /// 0 while the tenant has learned nothing.
+    pub version: i64,
+    pub bias: f64,
+    pub spam_examples: i64,
+    pub ham_examples: i64,
+    /// `(feature, offset)` for every feature written after the version asked
+    /// for (absolute offsets, so loading twice is harmless).
+    pub weights: Vec<(u32, f64)>,
+}
+
+/// Where a label came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelSource {
+    /// A moderator's decision on a held comment.
+    Review,
+    /// `MarkSpam` / `MarkHam`.
+    Mark,
+    /// `moderato train`.
+    Import,
+}
+
+impl LabelSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabelSource::Review => "review",
+            LabelSource::Mark => "mark",
+            LabelSource::Import => "import",
+        }
+    }
+}
+
+/// Something the tenant's model learns, applied atomically: the weight
+/// deltas, the example counts, the label (once per comment and label) and
+/// an audit row.
+#[derive(Debug, Clone)]
+pub struct SpamLesson<'a> {
+    pub source: LabelSource,
+    /// The labelled comment and its label; `None` for an import.
+    pub comment: Option<(CommentId, bool)>,
+    pub spam_examples: i64,
+    pub ham_examples: i64,
+    pub update: &'a Update,
+    pub actor: &'a Actor,
+    pub now: DateTime<Utc>,
+}
+
+impl SpamLesson<'_> {
+    pub(crate) fn audit_event(&self, version: i64) -> AuditEvent<'_> {
+        let (subject_type, subject_id, to_state) = match self.comment {
+            Some((id, spam)) => (
+                "comment",
+                id.to_string(),
+                Some(if spam { "spam" } else { "ham" }),
+            ),
+            None => ("spam_model", "import".to_owned(), None),
+        };
+        AuditEvent {
+            actor: self.actor,
+            action: "spam.learned",
+            subject_type,
+            subject_id,
+            from_state: None,
+            to_state,
+            detail: serde_json::json!({
+                "source": self.source.as_str(),
+                "spam_examples": self.spam_examples,
+                "ham_examples": self.ham_examples,
+                "features": self.update.weights.len(),
+                "version": version,
+            }),
+        }
+    }
+}
+
+/// What a lesson did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LearnOutcome {
+    /// Applied; the tenant's model is now at `version`.
+    Learned { version: i64 },
+    /// The comment already carried this label: nothing changed.
+    AlreadyLearned,
+}
+
 /// The channel on which Postgres announces rule changes (payload: tenant id).
 pub const RULES_CHANNEL: &str = "moderato_rules";
 
@@ -376,6 +465,33 @@ pub trait Store: Send + Sync + 'static {
     /// as long as the store lives. Backends without notifications never send
     /// (replicas then rely on polling [`Store::rules_versions`]).
     async fn listen_rule_changes(&self, changes: tokio::sync::mpsc::UnboundedSender<TenantId>);
+
+    /// What the store knows about `author` and the text fingerprinted `exact`,
+    /// in one indexed round trip: the author's latest `limit` comments and
+    /// the number of other authors' comments with this text since `since`.
+    async fn author_history(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        exact: i64,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<AuthorHistory, StoreError>;
+    /// The tenant's model row and the weights written after `after_version`.
+    async fn load_spam_model(
+        &self,
+        tenant: TenantId,
+        after_version: i64,
+    ) -> Result<StoredSpamModel, StoreError>;
+    /// Every tenant's spam model version, for replicas polling for changes.
+    async fn spam_versions(&self) -> Result<Vec<(TenantId, i64)>, StoreError>;
+    /// Adds `lesson` to the tenant's model (`weight = weight + delta`, so
+    /// concurrent lessons from several replicas all count).
+    async fn learn_spam(
+        &self,
+        tenant: TenantId,
+        lesson: &SpamLesson<'_>,
+    ) -> Result<LearnOutcome, StoreError>;
 
     /// Open review items across all tenants, for the `/metrics` gauge.
     async fn queue_depth(&self) -> Result<i64, StoreError>;

@@ -15,14 +15,16 @@ use uuid::Uuid;
 
 use super::{
     AuditEvent, AuditRecord, Claim, CommentCursor, CommentQuery, DbOptions, DecideRejection,
-    Decision, InsertOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange,
-    RuleRecord, RuleRejection, Store, StoreError, decided_status, decision_reason,
+    Decision, InsertOutcome, LearnOutcome, NewApiKey, NewCommentRecord, QueueQuery,
+    ReleaseRejection, RuleChange, RuleRecord, RuleRejection, SpamLesson, Store, StoreError,
+    StoredSpamModel, decided_status, decision_reason,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
     ModerationMode, Principal, Reason, ReviewId, ReviewItem, Role, Rule, TenantId, TenantName,
     TenantSettings, TenantSettingsPatch,
 };
+use crate::pipeline::spam::{AuthorHistory, RecentComment};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -447,8 +449,8 @@ impl Store for PostgresStore {
         let inserted = sqlx::query(
             "INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
              author_display_name, author_ip, parent_comment_id, language, body, status, spam_score, \
-             reasons, create_time, update_time, original_body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) \
+             reasons, create_time, update_time, original_body, text_hash, simhash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17) \
              ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL DO NOTHING",
         )
         .bind(tenant.as_uuid())
@@ -466,6 +468,8 @@ impl Store for PostgresStore {
         .bind(Json(&comment.reasons))
         .bind(record.now)
         .bind(comment.original_body.as_deref())
+        .bind(record.fingerprint.exact)
+        .bind(record.fingerprint.simhash)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -978,6 +982,172 @@ impl Store for PostgresStore {
             }
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         }
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn author_history(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        exact: i64,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<AuthorHistory, StoreError> {
+        // The author's rows, then one row carrying the count (kind = 1).
+        let rows = sqlx::query(
+            "SELECT 0 AS kind, text_hash, simhash, create_time, status, 0::bigint AS others FROM ( \
+                SELECT text_hash, simhash, create_time, status FROM comments \
+                WHERE tenant_id = $1 AND author_id = $2 ORDER BY create_time DESC LIMIT $5) recent \
+             UNION ALL \
+             SELECT 1, NULL, NULL, NULL, NULL, count(*) FROM comments \
+                WHERE tenant_id = $1 AND text_hash = $3 AND create_time >= $4 AND author_id <> $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .bind(exact)
+        .bind(since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut history = AuthorHistory {
+            known: true,
+            ..AuthorHistory::default()
+        };
+        for row in rows {
+            if row.try_get::<i32, _>("kind")? == 1 {
+                history.same_text_by_others = row.try_get::<i64, _>("others")? as u32;
+                continue;
+            }
+            let status: String = row.try_get("status")?;
+            history.recent.push(RecentComment {
+                // Comments stored before fingerprints existed match nothing.
+                exact: row.try_get::<Option<i64>, _>("text_hash")?.unwrap_or(0),
+                simhash: row.try_get::<Option<i64>, _>("simhash")?.unwrap_or(0),
+                create_time: row.try_get("create_time")?,
+                status: CommentStatus::from_db(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
+            });
+        }
+        Ok(history)
+    }
+
+    async fn load_spam_model(
+        &self,
+        tenant: TenantId,
+        after_version: i64,
+    ) -> Result<StoredSpamModel, StoreError> {
+        // The model row first: weights read afterwards may be newer than its
+        // version, never older, and are read again at the next load.
+        let Some((version, bias, spam_examples, ham_examples)) =
+            sqlx::query_as::<_, (i64, f64, i64, i64)>(
+                "SELECT version, bias, spam_examples, ham_examples FROM spam_models WHERE tenant_id = $1",
+            )
+            .bind(tenant.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(StoredSpamModel::default());
+        };
+        let weights = sqlx::query_as::<_, (i32, f64)>(
+            "SELECT feature, weight FROM spam_weights WHERE tenant_id = $1 AND version > $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(after_version)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|(f, w)| (f as u32, w))
+        .collect();
+        Ok(StoredSpamModel {
+            version,
+            bias,
+            spam_examples,
+            ham_examples,
+            weights,
+        })
+    }
+
+    async fn spam_versions(&self) -> Result<Vec<(TenantId, i64)>, StoreError> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as("SELECT tenant_id, version FROM spam_models")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, v)| (TenantId::from_uuid(t), v))
+            .collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn learn_spam(
+        &self,
+        tenant: TenantId,
+        lesson: &SpamLesson<'_>,
+    ) -> Result<LearnOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some((comment_id, spam)) = lesson.comment {
+            // Inserting or changing the label row locks it: two replicas
+            // teaching the same label for one comment teach it once.
+            let changed = sqlx::query(
+                "INSERT INTO spam_labels (tenant_id, comment_id, spam, source, actor, create_time) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (tenant_id, comment_id) DO UPDATE \
+                 SET spam = EXCLUDED.spam, source = EXCLUDED.source, actor = EXCLUDED.actor, \
+                     create_time = EXCLUDED.create_time \
+                 WHERE spam_labels.spam <> EXCLUDED.spam",
+            )
+            .bind(tenant.as_uuid())
+            .bind(comment_id.as_uuid())
+            .bind(spam)
+            .bind(lesson.source.as_str())
+            .bind(lesson.actor.as_str())
+            .bind(lesson.now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                return Ok(LearnOutcome::AlreadyLearned);
+            }
+        }
+        // The model row's lock serialises the tenant's updates, so versions
+        // are handed out in commit order.
+        let version: i64 = sqlx::query_scalar(
+            "INSERT INTO spam_models (tenant_id, version, bias, spam_examples, ham_examples, update_time) \
+             VALUES ($1, 1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id) DO UPDATE \
+             SET version = spam_models.version + 1, bias = spam_models.bias + EXCLUDED.bias, \
+                 spam_examples = spam_models.spam_examples + EXCLUDED.spam_examples, \
+                 ham_examples = spam_models.ham_examples + EXCLUDED.ham_examples, \
+                 update_time = EXCLUDED.update_time \
+             RETURNING version",
+        )
+        .bind(tenant.as_uuid())
+        .bind(lesson.update.bias)
+        .bind(lesson.spam_examples)
+        .bind(lesson.ham_examples)
+        .bind(lesson.now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (features, deltas): (Vec<i32>, Vec<f64>) = lesson
+            .update
+            .weights
+            .iter()
+            .map(|&(f, d)| (f as i32, d))
+            .unzip();
+        sqlx::query(
+            "INSERT INTO spam_weights (tenant_id, feature, weight, version) \
+             SELECT $1, f, d, $4 FROM UNNEST($2::int4[], $3::float8[]) AS t(f, d) \
+             ON CONFLICT (tenant_id, feature) DO UPDATE \
+             SET weight = spam_weights.weight + EXCLUDED.weight, version = EXCLUDED.version",
+        )
+        .bind(tenant.as_uuid())
+        .bind(&features)
+        .bind(&deltas)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        audit(&mut tx, tenant, lesson.now, lesson.audit_event(version)).await?;
+        tx.commit().await?;
+        Ok(LearnOutcome::Learned { version })
     }
 
     async fn queue_depth(&self) -> Result<i64, StoreError> {

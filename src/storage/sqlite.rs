@@ -21,14 +21,16 @@ use uuid::Uuid;
 
 use super::{
     AuditEvent, AuditRecord, Claim, CommentQuery, DbOptions, DecideRejection, Decision,
-    InsertOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange,
-    RuleRecord, RuleRejection, Store, StoreError, decided_status, decision_reason,
+    InsertOutcome, LearnOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection,
+    RuleChange, RuleRecord, RuleRejection, SpamLesson, Store, StoreError, StoredSpamModel,
+    decided_status, decision_reason,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
     ModerationMode, Principal, Reason, ReviewId, ReviewItem, Role, Rule, TenantId, TenantName,
     TenantSettings, TenantSettingsPatch,
 };
+use crate::pipeline::spam::{AuthorHistory, RecentComment};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -523,8 +525,8 @@ impl Store for SqliteStore {
         let inserted = sqlx::query(
             "INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
              author_display_name, author_ip, parent_comment_id, language, body, status, spam_score, \
-             reasons, create_time, update_time, original_body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15) \
+             reasons, create_time, update_time, original_body, text_hash, simhash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17) \
              ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL DO NOTHING",
         )
         .bind(tenant.as_uuid())
@@ -542,6 +544,8 @@ impl Store for SqliteStore {
         .bind(Json(&comment.reasons))
         .bind(to_micros(record.now))
         .bind(comment.original_body.as_deref())
+        .bind(record.fingerprint.exact)
+        .bind(record.fingerprint.simhash)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -1011,6 +1015,166 @@ impl Store for SqliteStore {
         // SQLite has no notifications: this process applies its own changes
         // at once, and replicas poll `rules_versions`.
         std::future::pending::<()>().await
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn author_history(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        exact: i64,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<AuthorHistory, StoreError> {
+        // The author's rows, then one row carrying the count (kind = 1).
+        let rows = sqlx::query(
+            "SELECT 0 AS kind, text_hash, simhash, create_time, status, 0 AS others FROM ( \
+                SELECT text_hash, simhash, create_time, status FROM comments \
+                WHERE tenant_id = ?1 AND author_id = ?2 ORDER BY create_time DESC LIMIT ?5) \
+             UNION ALL \
+             SELECT 1, NULL, NULL, NULL, NULL, count(*) FROM comments \
+                WHERE tenant_id = ?1 AND text_hash = ?3 AND create_time >= ?4 AND author_id <> ?2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .bind(exact)
+        .bind(to_micros(since))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut history = AuthorHistory {
+            known: true,
+            ..AuthorHistory::default()
+        };
+        for row in rows {
+            if row.try_get::<i64, _>("kind")? == 1 {
+                history.same_text_by_others = row.try_get::<i64, _>("others")? as u32;
+                continue;
+            }
+            let status: String = row.try_get("status")?;
+            history.recent.push(RecentComment {
+                // Comments stored before fingerprints existed match nothing.
+                exact: row.try_get::<Option<i64>, _>("text_hash")?.unwrap_or(0),
+                simhash: row.try_get::<Option<i64>, _>("simhash")?.unwrap_or(0),
+                create_time: time_column(&row, "create_time")?,
+                status: CommentStatus::from_db(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
+            });
+        }
+        Ok(history)
+    }
+
+    async fn load_spam_model(
+        &self,
+        tenant: TenantId,
+        after_version: i64,
+    ) -> Result<StoredSpamModel, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let Some((version, bias, spam_examples, ham_examples)) =
+            sqlx::query_as::<_, (i64, f64, i64, i64)>(
+                "SELECT version, bias, spam_examples, ham_examples FROM spam_models WHERE tenant_id = ?1",
+            )
+            .bind(tenant.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(StoredSpamModel::default());
+        };
+        let weights = sqlx::query_as::<_, (i64, f64)>(
+            "SELECT feature, weight FROM spam_weights WHERE tenant_id = ?1 AND version > ?2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(after_version)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(f, w)| (f as u32, w))
+        .collect();
+        tx.commit().await?;
+        Ok(StoredSpamModel {
+            version,
+            bias,
+            spam_examples,
+            ham_examples,
+            weights,
+        })
+    }
+
+    async fn spam_versions(&self) -> Result<Vec<(TenantId, i64)>, StoreError> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as("SELECT tenant_id, version FROM spam_models")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, v)| (TenantId::from_uuid(t), v))
+            .collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn learn_spam(
+        &self,
+        tenant: TenantId,
+        lesson: &SpamLesson<'_>,
+    ) -> Result<LearnOutcome, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        if let Some((comment_id, spam)) = lesson.comment {
+            let changed = sqlx::query(
+                "INSERT INTO spam_labels (tenant_id, comment_id, spam, source, actor, create_time) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (tenant_id, comment_id) DO UPDATE \
+                 SET spam = excluded.spam, source = excluded.source, actor = excluded.actor, \
+                     create_time = excluded.create_time \
+                 WHERE spam_labels.spam <> excluded.spam",
+            )
+            .bind(tenant.as_uuid())
+            .bind(comment_id.as_uuid())
+            .bind(spam)
+            .bind(lesson.source.as_str())
+            .bind(lesson.actor.as_str())
+            .bind(to_micros(lesson.now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                return Ok(LearnOutcome::AlreadyLearned);
+            }
+        }
+        let version: i64 = sqlx::query_scalar(
+            "INSERT INTO spam_models (tenant_id, version, bias, spam_examples, ham_examples, update_time) \
+             VALUES (?1, 1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (tenant_id) DO UPDATE \
+             SET version = spam_models.version + 1, bias = spam_models.bias + excluded.bias, \
+                 spam_examples = spam_models.spam_examples + excluded.spam_examples, \
+                 ham_examples = spam_models.ham_examples + excluded.ham_examples, \
+                 update_time = excluded.update_time \
+             RETURNING version",
+        )
+        .bind(tenant.as_uuid())
+        .bind(lesson.update.bias)
+        .bind(lesson.spam_examples)
+        .bind(lesson.ham_examples)
+        .bind(to_micros(lesson.now))
+        .fetch_one(&mut *tx)
+        .await?;
+        // One statement for any number of weights: the deltas travel as a
+        // JSON array of [feature, delta] pairs.
+        let deltas = serde_json::to_string(&lesson.update.weights)
+            .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("encoding weights: {e}")))?;
+        sqlx::query(
+            "INSERT INTO spam_weights (tenant_id, feature, weight, version) \
+             SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?3 \
+             FROM json_each(?2) WHERE true \
+             ON CONFLICT (tenant_id, feature) DO UPDATE \
+             SET weight = spam_weights.weight + excluded.weight, version = excluded.version",
+        )
+        .bind(tenant.as_uuid())
+        .bind(deltas)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        audit(&mut tx, tenant, lesson.now, lesson.audit_event(version)).await?;
+        tx.commit().await?;
+        Ok(LearnOutcome::Learned { version })
     }
 
     async fn queue_depth(&self) -> Result<i64, StoreError> {

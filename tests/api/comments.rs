@@ -176,7 +176,11 @@ async fn list_comments_is_newest_first_and_paginates(backend: Backend) {
     let mut submitted = Vec::new();
     for i in 0..7 {
         let c = client
-            .submit_comment(comment("a1", "r1", &format!("commentaire {i}")))
+            .submit_comment(comment(
+                "a1",
+                &format!("r{i}"),
+                &format!("Le gouvernement doit répondre, point {i}"),
+            ))
             .await
             .unwrap()
             .into_inner()

@@ -8,4 +8,5 @@ mod helpers;
 mod operations;
 mod review;
 mod rules;
+mod spam;
 mod storage;

@@ -130,7 +130,7 @@ async fn two_replicas_on_one_database_never_share_a_claim(backend: Backend) {
     let mut submit = second.comments(&publisher).await;
     for i in 0..40 {
         let held = submit
-            .submit_comment(comment("a", "r", &format!("n° {i}")))
+            .submit_comment(comment("a", &format!("r{i}"), &format!("n° {i}")))
             .await
             .unwrap()
             .into_inner()

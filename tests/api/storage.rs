@@ -10,9 +10,11 @@ use moderato::domain::{
     Role, Span, TenantId, TenantName, TenantSettingsPatch,
 };
 use moderato::pipeline::Verdict;
+use moderato::pipeline::spam::{Features, Update};
 use moderato::storage::{
-    Claim, CommentQuery, DbOptions, DecideRejection, Decision, InsertOutcome, NewApiKey,
-    NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange, RuleRejection, Store,
+    Claim, CommentQuery, DbOptions, DecideRejection, Decision, InsertOutcome, LabelSource,
+    LearnOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange,
+    RuleRejection, SpamLesson, Store, StoredSpamModel,
 };
 use sqlx::{Connection as _, Executor as _};
 
@@ -33,6 +35,9 @@ backend_tests!(
     the_audit_trail_is_append_only,
     migrations_are_idempotent_and_safe_in_parallel,
     rule_changes_are_atomic_and_versioned,
+    spam_models_accumulate_and_load_incrementally,
+    a_comment_teaches_each_label_once,
+    author_history_is_one_scoped_look_up,
 );
 
 struct Fixture {
@@ -109,6 +114,7 @@ async fn insert(
                 comment_id: CommentId::generate(),
                 comment,
                 verdict,
+                fingerprint: Features::extract(comment.body.as_str()).fingerprint,
                 actor: &Actor::system(),
                 now: at,
             },
@@ -804,4 +810,256 @@ async fn rule_changes_are_atomic_and_versioned(backend: Backend) {
     );
     let versions = f.store.rules_versions().await.unwrap();
     assert!(versions.contains(&(f.tenant, version)));
+}
+
+fn update(weights: &[(u32, f64)], bias: f64) -> Update {
+    Update {
+        weights: weights.to_vec(),
+        bias,
+    }
+}
+
+fn import<'a>(update: &'a Update, actor: &'a Actor) -> SpamLesson<'a> {
+    SpamLesson {
+        source: LabelSource::Import,
+        comment: None,
+        spam_examples: 2,
+        ham_examples: 3,
+        update,
+        actor,
+        now: now(),
+    }
+}
+
+fn sorted(mut weights: Vec<(u32, f64)>) -> Vec<(u32, f64)> {
+    weights.sort_by_key(|w| w.0);
+    weights
+}
+
+async fn spam_models_accumulate_and_load_incrementally(backend: Backend) {
+    let f = fixture(backend).await;
+    let actor = Actor::operator();
+    assert_eq!(
+        f.store.load_spam_model(f.tenant, 0).await.unwrap(),
+        StoredSpamModel::default(),
+        "a tenant that learned nothing has version 0"
+    );
+    assert!(f.store.spam_versions().await.unwrap().is_empty());
+
+    let first = update(&[(5, 0.5), (7, -0.25), (262_150, 1.5)], 0.1);
+    assert_eq!(
+        f.store
+            .learn_spam(f.tenant, &import(&first, &actor))
+            .await
+            .unwrap(),
+        LearnOutcome::Learned { version: 1 }
+    );
+    let second = update(&[(7, 0.25), (9, 1.0)], -0.3);
+    assert_eq!(
+        f.store
+            .learn_spam(f.tenant, &import(&second, &actor))
+            .await
+            .unwrap(),
+        LearnOutcome::Learned { version: 2 }
+    );
+
+    let all = f.store.load_spam_model(f.tenant, 0).await.unwrap();
+    assert_eq!(all.version, 2);
+    assert!((all.bias - -0.2).abs() < 1e-12);
+    assert_eq!((all.spam_examples, all.ham_examples), (4, 6));
+    assert_eq!(
+        sorted(all.weights),
+        [(5, 0.5), (7, 0.0), (9, 1.0), (262_150, 1.5)],
+        "deltas add up"
+    );
+    let since_first = f.store.load_spam_model(f.tenant, 1).await.unwrap();
+    assert_eq!(
+        sorted(since_first.weights),
+        [(7, 0.0), (9, 1.0)],
+        "only what changed after version 1"
+    );
+    assert!(
+        f.store
+            .load_spam_model(f.tenant, 2)
+            .await
+            .unwrap()
+            .weights
+            .is_empty()
+    );
+    assert_eq!(f.store.spam_versions().await.unwrap(), [(f.tenant, 2)]);
+
+    // Concurrent lessons all count and get distinct versions.
+    let lessons = (0..8).map(|i| {
+        let store = f.store.clone();
+        let tenant = f.tenant;
+        tokio::spawn(async move {
+            let u = update(&[(100, 0.125), (101 + i, 1.0)], 0.0);
+            store
+                .learn_spam(tenant, &import(&u, &Actor::operator()))
+                .await
+                .unwrap()
+        })
+    });
+    let mut versions: Vec<i64> = futures::future::join_all(lessons)
+        .await
+        .into_iter()
+        .map(|r| match r.unwrap() {
+            LearnOutcome::Learned { version } => version,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    versions.sort();
+    assert_eq!(versions, (3..=10).collect::<Vec<_>>());
+    let after = f.store.load_spam_model(f.tenant, 0).await.unwrap();
+    assert!(after.weights.contains(&(100, 1.0)), "no lost update");
+
+    // Tenants never share a model.
+    let (other, _) = f
+        .store
+        .ensure_tenant(&TenantName::parse("t2").unwrap(), now())
+        .await
+        .unwrap();
+    assert_eq!(f.store.load_spam_model(other, 0).await.unwrap().version, 0);
+    let audit = f
+        .store
+        .list_audit_events(f.tenant, Some("import"))
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 10);
+    assert_eq!(audit[0].action, "spam.learned");
+    assert_eq!(audit[0].detail["features"], 3);
+}
+
+async fn a_comment_teaches_each_label_once(backend: Backend) {
+    let f = fixture(backend).await;
+    let stored = match insert(
+        &f,
+        &new_comment("a1", "Gagnez de l'argent facilement", None),
+        &verdict(CommentStatus::Approved, 0),
+        now(),
+    )
+    .await
+    {
+        InsertOutcome::Created(c) => c,
+        other => panic!("{other:?}"),
+    };
+    let actor = Actor::operator();
+    let u = update(&[(3, 0.5)], 0.05);
+    let lesson = |spam: bool| SpamLesson {
+        source: LabelSource::Mark,
+        comment: Some((stored.comment_id, spam)),
+        spam_examples: i64::from(spam),
+        ham_examples: i64::from(!spam),
+        update: &u,
+        actor: &actor,
+        now: now(),
+    };
+    assert_eq!(
+        f.store.learn_spam(f.tenant, &lesson(true)).await.unwrap(),
+        LearnOutcome::Learned { version: 1 }
+    );
+    assert_eq!(
+        f.store.learn_spam(f.tenant, &lesson(true)).await.unwrap(),
+        LearnOutcome::AlreadyLearned
+    );
+    let model = f.store.load_spam_model(f.tenant, 0).await.unwrap();
+    assert_eq!((model.version, model.weights), (1, vec![(3, 0.5)]));
+    assert_eq!(
+        f.store.learn_spam(f.tenant, &lesson(false)).await.unwrap(),
+        LearnOutcome::Learned { version: 2 },
+        "a different label is learned"
+    );
+    let model = f.store.load_spam_model(f.tenant, 0).await.unwrap();
+    assert_eq!((model.spam_examples, model.ham_examples), (1, 1));
+    let audit = f
+        .store
+        .list_audit_events(f.tenant, Some(&stored.comment_id.to_string()))
+        .await
+        .unwrap();
+    let learned: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "spam.learned")
+        .map(|e| e.to_state.as_deref())
+        .collect();
+    assert_eq!(learned, [Some("spam"), Some("ham")]);
+}
+
+async fn author_history_is_one_scoped_look_up(backend: Backend) {
+    let f = fixture(backend).await;
+    let t0 = now() - Duration::hours(2);
+    let text = "Rejoignez mon groupe pour des conseils en investissement";
+    let fingerprint = Features::extract(text).fingerprint;
+    let put = |author: &str, body: &str, minutes: i64, status: CommentStatus| {
+        let f = &f;
+        let comment = NewComment {
+            author_id: AuthorId::parse("a", author.into()).unwrap(),
+            ..new_comment("a1", body, None)
+        };
+        async move {
+            insert(
+                f,
+                &comment,
+                &verdict(status, 0),
+                t0 + Duration::minutes(minutes),
+            )
+            .await;
+        }
+    };
+    put("spammer", text, 0, CommentStatus::Approved).await;
+    put("spammer", "Autre chose", 30, CommentStatus::Rejected).await;
+    put("spammer", text, 60, CommentStatus::PendingReview).await;
+    put("echo", text, 90, CommentStatus::Approved).await;
+    put("echo", text, 100, CommentStatus::Approved).await;
+    put("old-echo", text, -2000, CommentStatus::Approved).await;
+
+    let since = now() - Duration::hours(24);
+    let history = f
+        .store
+        .author_history(f.tenant, "spammer", fingerprint.exact, since, 50)
+        .await
+        .unwrap();
+    assert!(history.known);
+    let times: Vec<_> = history.recent.iter().map(|c| c.create_time).collect();
+    assert_eq!(
+        times,
+        [t0 + Duration::minutes(60), t0 + Duration::minutes(30), t0],
+        "newest first"
+    );
+    assert_eq!(history.recent[0].exact, fingerprint.exact);
+    assert_eq!(history.recent[0].simhash, fingerprint.simhash);
+    assert_eq!(history.recent[1].status, CommentStatus::Rejected);
+    assert_eq!(
+        history.same_text_by_others, 2,
+        "other authors, within the window"
+    );
+
+    let limited = f
+        .store
+        .author_history(f.tenant, "spammer", fingerprint.exact, since, 2)
+        .await
+        .unwrap();
+    assert_eq!(limited.recent.len(), 2);
+
+    let newcomer = f
+        .store
+        .author_history(f.tenant, "nobody", fingerprint.exact, since, 50)
+        .await
+        .unwrap();
+    assert!(newcomer.recent.is_empty());
+    assert_eq!(
+        newcomer.same_text_by_others, 4,
+        "everyone else's, within the window"
+    );
+
+    let (other, _) = f
+        .store
+        .ensure_tenant(&TenantName::parse("t2").unwrap(), now())
+        .await
+        .unwrap();
+    let elsewhere = f
+        .store
+        .author_history(other, "spammer", fingerprint.exact, since, 50)
+        .await
+        .unwrap();
+    assert!(elsewhere.recent.is_empty() && elsewhere.same_text_by_others == 0);
 }

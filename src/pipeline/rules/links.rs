@@ -56,12 +56,12 @@ static LINK: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 #[derive(Debug, Clone)]
-pub(super) struct Link {
+pub(crate) struct Link {
     pub span: Span,
     pub host: String,
 }
 
-pub(super) fn find_links(text: &str) -> Vec<Link> {
+pub(crate) fn find_links(text: &str) -> Vec<Link> {
     LINK.find_iter(text)
         .filter_map(|m| {
             let raw = m.as_str();
@@ -85,6 +85,11 @@ pub(super) fn find_links(text: &str) -> Vec<Link> {
             })
         })
         .collect()
+}
+
+/// `host` belongs to a known link shortener.
+pub(crate) fn is_shortener(host: &str) -> bool {
+    SHORTENERS.iter().any(|d| within(host, d))
 }
 
 /// `host` is `domain` or one of its subdomains.
@@ -143,7 +148,7 @@ impl LinksCheck {
                     Some(link.span),
                     format!("link to {}, which is not an allowed domain", link.host),
                 );
-            } else if self.shorteners && SHORTENERS.iter().any(|d| within(&link.host, d)) {
+            } else if self.shorteners && is_shortener(&link.host) {
                 hit(
                     Some(link.span),
                     format!("link through the URL shortener {}", link.host),

@@ -7,8 +7,8 @@
 //! rules or words. A rule that does not compile never reaches a live set:
 //! [`CompiledRules::compile`] fails as a whole and names the rule.
 
-mod links;
-mod structure;
+pub(crate) mod links;
+pub(crate) mod structure;
 mod words;
 
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};

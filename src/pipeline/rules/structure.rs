@@ -2,13 +2,13 @@
 
 use crate::domain::RuleKind;
 
-pub(super) struct Stats {
-    chars: u32,
-    letters: u32,
-    upper: u32,
-    longest_run: u32,
-    emoji: u32,
-    lines: u32,
+pub(crate) struct Stats {
+    pub chars: u32,
+    pub letters: u32,
+    pub upper: u32,
+    pub longest_run: u32,
+    pub emoji: u32,
+    pub lines: u32,
 }
 
 /// Pictographic emoji blocks; enough for counting, not a full UTS #51 parser.
@@ -20,7 +20,7 @@ fn is_emoji(c: char) -> bool {
 }
 
 impl Stats {
-    pub(super) fn of(text: &str) -> Self {
+    pub(crate) fn of(text: &str) -> Self {
         let mut stats = Stats {
             chars: 0,
             letters: 0,
