@@ -33,14 +33,22 @@ impl Stats {
         let mut run = 0;
         for c in text.chars() {
             stats.chars += 1;
-            if c.is_alphabetic() {
-                stats.letters += 1;
-                if c.is_uppercase() {
-                    stats.upper += 1;
+            if c.is_ascii() {
+                // Most text is ASCII: skip the Unicode tables.
+                if c.is_ascii_alphabetic() {
+                    stats.letters += 1;
+                    stats.upper += u32::from(c.is_ascii_uppercase());
                 }
-            }
-            if is_emoji(c) {
-                stats.emoji += 1;
+            } else {
+                if c.is_alphabetic() {
+                    stats.letters += 1;
+                    if c.is_uppercase() {
+                        stats.upper += 1;
+                    }
+                }
+                if is_emoji(c) {
+                    stats.emoji += 1;
+                }
             }
             if c == '\n' {
                 stats.lines += 1;

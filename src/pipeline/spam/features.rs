@@ -142,6 +142,48 @@ fn hash64(seed: u64, parts: &[&[u8]]) -> u64 {
     h ^ (h >> 29)
 }
 
+/// For every byte value, ±1 per bit (+1 when set), for the simhash.
+static SIGNS: [[i32; 8]; 256] = {
+    let mut table = [[0i32; 8]; 256];
+    let mut value = 0;
+    while value < 256 {
+        let mut bit = 0;
+        while bit < 8 {
+            table[value][bit] = if value >> bit & 1 == 1 { 1 } else { -1 };
+            bit += 1;
+        }
+        value += 1;
+    }
+    table
+};
+
+/// The 3-, 4- and 5-grams of `<word>`: one FNV pass per start position,
+/// emitting the running hash after 3, 4 and 5 bytes (the length is mixed in
+/// so `abc` and `abcd` never share a prefix hash).
+fn char_ngrams(word: &[u8], mut emit: impl FnMut(u64)) {
+    let byte_at = |i: usize| -> u8 {
+        if i == 0 {
+            b'<'
+        } else if i <= word.len() {
+            word[i - 1]
+        } else {
+            b'>'
+        }
+    };
+    let padded = word.len() + 2;
+    for start in 0..padded.saturating_sub(2) {
+        let mut h = FNV_OFFSET ^ 13;
+        for n in 0..5.min(padded - start) {
+            h ^= u64::from(byte_at(start + n));
+            h = h.wrapping_mul(FNV_PRIME);
+            if n >= 2 {
+                let g = h ^ (n as u64) << 56;
+                emit(g ^ (g >> 29));
+            }
+        }
+    }
+}
+
 fn bucket(h: u64) -> u32 {
     (h % u64::from(BUCKETS)) as u32
 }
@@ -151,20 +193,21 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// International numbers (`+225 07 12 34 56 78`, `00221…`), numbers written
-/// in pairs (`07 12 34 56 78`), and long digit runs.
+/// in pairs (`07 12 34 56 78`), and long digit runs. ASCII digits and word
+/// boundaries (`(?-u:…)`) keep the regex on its fast DFA path.
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?x)
-          (?:\+|\b00)\d{1,3}[\s.-]?(?:\(?\d\)?[\s.-]?){6,12}\d\b
-        | \b\d{2}(?:[\s.-]\d{2}){3,5}\b
-        | \b\d{9,13}\b",
+        r"(?x-u)
+          (?:\+|\b00)[0-9]{1,3}[\ .-]?(?:\(?[0-9]\)?[\ .-]?){6,12}[0-9]\b
+        | \b[0-9]{2}(?:[\ .-][0-9]{2}){3,5}\b
+        | \b[0-9]{9,13}\b",
     )
     .expect("compiles")
 });
 
 /// `@handle` (not inside an e-mail address), or a messaging link.
 static HANDLE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:^|[\s(:])@[a-z0-9_.]{3,}|\b(?:wa\.me|t\.me|telegram\.me)/\S+")
+    Regex::new(r"(?i)(?:^|[\s(:])@[a-z0-9_.]{3,}|(?-u:\b)(?:wa\.me|t\.me|telegram\.me)/\S+")
         .expect("compiles")
 });
 
@@ -177,13 +220,17 @@ impl Features {
             text: Vec::with_capacity(text.len() * 4),
             ..Features::default()
         };
+        // Simhash over word unigrams and bigrams: per bit, +1 when a
+        // feature's hash has it set and −1 otherwise, a byte at a time.
         let mut simhash = [0i32; 64];
         let mut add_to_simhash = |h: u64| {
-            for (bit, count) in simhash.iter_mut().enumerate() {
-                *count += if h >> bit & 1 == 1 { 1 } else { -1 };
+            for (byte, counts) in simhash.chunks_exact_mut(8).enumerate() {
+                let signs = &SIGNS[((h >> (8 * byte)) & 0xff) as usize];
+                for (count, sign) in counts.iter_mut().zip(signs) {
+                    *count += sign;
+                }
             }
         };
-        let mut padded = Vec::with_capacity(64);
         let mut previous: Option<&str> = None;
         let mut offset = 0;
         for word in text.split(' ') {
@@ -206,18 +253,7 @@ impl Features {
                 add_to_simhash(bigram);
             }
             previous = Some(word);
-
-            padded.clear();
-            padded.push(b'<');
-            padded.extend_from_slice(word.as_bytes());
-            padded.push(b'>');
-            for n in 3..=5 {
-                for gram in padded.windows(n) {
-                    features
-                        .text
-                        .push((bucket(hash64(10 + n as u64, &[gram])), index));
-                }
-            }
+            char_ngrams(word.as_bytes(), |h| features.text.push((bucket(h), index)));
         }
         let simhash = simhash.iter().enumerate().fold(0u64, |acc, (bit, &count)| {
             acc | (u64::from(count > 0) << bit)
@@ -239,6 +275,15 @@ impl Features {
 
     pub fn signals(&self) -> impl Iterator<Item = Signal> + '_ {
         self.signals.iter().map(|(s, _)| *s)
+    }
+
+    /// Every feature's weight index, with repetitions: text buckets, then
+    /// signals (for other learners over the same features).
+    pub fn indices(&self) -> impl Iterator<Item = u32> + '_ {
+        self.text
+            .iter()
+            .map(|&(b, _)| b)
+            .chain(self.signals().map(Signal::index))
     }
 
     /// The indices of every feature with its value (for training).
@@ -325,6 +370,21 @@ mod tests {
             Features::extract("Check my CHANNEL").fingerprint,
             Features::extract("ch3ck  my  chánnel").fingerprint
         );
+    }
+
+    #[test]
+    fn every_character_ngram_is_hashed_once() {
+        let mut count = 0;
+        char_ngrams(b"abc", |_| count += 1);
+        // <abc> has 3 trigrams, 2 four-grams and 1 five-gram.
+        assert_eq!(count, 6);
+        let mut hashes = Vec::new();
+        char_ngrams(b"a", |h| hashes.push(h));
+        assert_eq!(hashes.len(), 1, "<a> is one trigram");
+        let mut x = Vec::new();
+        char_ngrams(b"ab", |h| x.push(h));
+        assert_eq!(x.len(), 3, "<ab, ab>, <ab>");
+        assert!(x.iter().all(|h| !hashes.contains(h)));
     }
 
     #[test]
