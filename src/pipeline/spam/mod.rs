@@ -47,7 +47,7 @@ pub fn inspect(input: SpamInput<'_>, findings: &mut Findings) {
     // What removing one contribution would change in the probability.
     let marginal = |contribution: f64| probability - sigmoid(logit - contribution);
 
-    let signals_logit: f64 = scored.signals.iter().map(|s| s.1).sum();
+    let signals_logit: f64 = scored.signals.iter().map(|s| s.1).sum::<f64>() + 0.0;
     findings.note(Reason {
         score: Some(probability),
         ..Reason::new(
@@ -55,7 +55,8 @@ pub fn inspect(input: SpamInput<'_>, findings: &mut Findings) {
             format!(
                 "spam probability {probability:.2}: words {:+.2}, signals {signals_logit:+.2}, \
                  author history {history_logit:+.2} (log-odds, with bias {:+.2})",
-                scored.logit - signals_logit - input.model.bias(),
+                // `+ 0.0` turns −0.0 into 0.0 for display.
+                scored.logit - signals_logit - input.model.bias() + 0.0,
                 input.model.bias()
             ),
         )
