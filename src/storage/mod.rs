@@ -337,6 +337,44 @@ impl SpamLesson<'_> {
     }
 }
 
+/// One row of the author-history query: the author's comments (`others`
+/// unset), then one row carrying the count of the same text by others.
+pub(crate) struct HistoryRow {
+    pub others: Option<i64>,
+    pub text_hash: Option<i64>,
+    pub simhash: Option<i64>,
+    pub create_time: Option<DateTime<Utc>>,
+    pub status: Option<String>,
+}
+
+/// Assembles the rows of either backend's author-history query.
+pub(crate) fn author_history_from_rows(
+    rows: impl IntoIterator<Item = HistoryRow>,
+) -> Result<AuthorHistory, StoreError> {
+    let mut history = AuthorHistory {
+        known: true,
+        ..AuthorHistory::default()
+    };
+    for row in rows {
+        if let Some(others) = row.others {
+            history.same_text_by_others = others as u32;
+            continue;
+        }
+        let status = row.status.unwrap_or_default();
+        history.recent.push(crate::pipeline::spam::RecentComment {
+            // Comments stored before fingerprints existed match nothing.
+            exact: row.text_hash.unwrap_or(0),
+            simhash: row.simhash.unwrap_or(0),
+            create_time: row
+                .create_time
+                .ok_or_else(|| StoreError::Corrupt("comment without a time".into()))?,
+            status: CommentStatus::from_db(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
+        });
+    }
+    Ok(history)
+}
+
 /// What a lesson did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LearnOutcome {

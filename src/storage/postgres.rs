@@ -24,7 +24,7 @@ use crate::domain::{
     ModerationMode, Principal, Reason, ReviewId, ReviewItem, Role, Rule, TenantId, TenantName,
     TenantSettings, TenantSettingsPatch,
 };
-use crate::pipeline::spam::{AuthorHistory, RecentComment};
+use crate::pipeline::spam::AuthorHistory;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -1009,26 +1009,24 @@ impl Store for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        let mut history = AuthorHistory {
-            known: true,
-            ..AuthorHistory::default()
-        };
-        for row in rows {
-            if row.try_get::<i32, _>("kind")? == 1 {
-                history.same_text_by_others = row.try_get::<i64, _>("others")? as u32;
-                continue;
-            }
-            let status: String = row.try_get("status")?;
-            history.recent.push(RecentComment {
-                // Comments stored before fingerprints existed match nothing.
-                exact: row.try_get::<Option<i64>, _>("text_hash")?.unwrap_or(0),
-                simhash: row.try_get::<Option<i64>, _>("simhash")?.unwrap_or(0),
-                create_time: row.try_get("create_time")?,
-                status: CommentStatus::from_db(&status)
-                    .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
-            });
-        }
-        Ok(history)
+        let rows = rows
+            .into_iter()
+            .map(|row| {
+                let count_row = row.try_get::<i32, _>("kind")? == 1;
+                Ok(super::HistoryRow {
+                    others: if count_row {
+                        Some(row.try_get("others")?)
+                    } else {
+                        None
+                    },
+                    text_hash: row.try_get("text_hash")?,
+                    simhash: row.try_get("simhash")?,
+                    create_time: row.try_get("create_time")?,
+                    status: row.try_get("status")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        super::author_history_from_rows(rows)
     }
 
     async fn load_spam_model(
