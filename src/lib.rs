@@ -11,6 +11,7 @@ pub mod domain;
 pub mod evaluation;
 pub mod grpc;
 pub mod http;
+pub mod loadgen;
 pub mod moderation;
 pub mod pipeline;
 pub mod startup;

@@ -14,8 +14,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
 
 use crate::config::Settings;
 use crate::domain::{Role, TenantName};
@@ -93,7 +91,7 @@ impl Application {
             .context("building reflection v1alpha")?;
 
         let m = &self.moderation;
-        let grpc_server = Server::builder()
+        let grpc_server = grpc::server()
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -110,7 +108,7 @@ impl Application {
                     .max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
             .serve_with_incoming_shutdown(
-                TcpListenerStream::new(self.grpc_listener),
+                grpc::incoming(self.grpc_listener),
                 stopped(stop_rx.clone()),
             );
         let http_server = axum::serve(self.http_listener, crate::http::router(m.clone()))

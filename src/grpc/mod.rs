@@ -9,6 +9,7 @@ mod admin_service;
 mod auth;
 mod comment_service;
 mod convert;
+pub mod echo;
 mod review_service;
 mod status;
 
@@ -29,6 +30,32 @@ pub mod pb {
     /// The encoded descriptors of `moderato.v1`, served by reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/moderato_descriptor.bin"));
+
+    /// `moderato.v1` plus the benchmark echo service: what the load
+    /// generator needs to encode a request for any method from JSON.
+    pub const BENCH_FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/bench_descriptor.bin"));
+}
+
+/// The transport settings every gRPC server of this crate uses (moderato
+/// and the benchmark echo server), so their throughput compares.
+pub fn server() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+}
+
+/// Accepted connections with Nagle's algorithm off. `Server::tcp_nodelay`
+/// only applies when tonic binds the socket itself; with our own listener
+/// (port 0 in tests, address printed before serving) small responses would
+/// otherwise wait for the peer's delayed ACK, up to 40 ms.
+pub fn incoming(
+    listener: tokio::net::TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt as _;
+    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
 }
 
 /// Largest request accepted on the wire; bodies are further bounded by policy.

@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod bench;
 mod comments;
 mod helpers;
 mod operations;

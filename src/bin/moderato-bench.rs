@@ -1,0 +1,215 @@
+//! `moderato-bench`: load tests with ghz's flags and report format (see
+//! `moderato::loadgen`), and `--echo-server` to measure the bare gRPC stack.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use moderato::loadgen::run::{Plan, Stop, resolve, run};
+use moderato::loadgen::template::Template;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "moderato-bench",
+    version,
+    about = "gRPC load generator with ghz's flags and JSON report, for moderato"
+)]
+struct Args {
+    /// Fully-qualified method: package.Service.Method (or package.Service/Method).
+    #[arg(long)]
+    call: Option<String>,
+    /// Request data as JSON; an array gives one message per call in turn.
+    /// ghz templates: {{.RequestNumber}}, {{.UUID}}, {{newUUID}}, {{randomString N}}, …
+    #[arg(short = 'd', long)]
+    data: Option<String>,
+    /// Read the request data from a file instead.
+    #[arg(short = 'D', long = "data-file")]
+    data_file: Option<PathBuf>,
+    /// Request metadata as a JSON object of strings (templates allowed).
+    #[arg(short = 'm', long)]
+    metadata: Option<String>,
+    /// Number of request workers.
+    #[arg(short = 'c', long, default_value_t = 50)]
+    concurrency: usize,
+    /// Number of connections the workers share.
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// Number of requests to run (ignored with --duration).
+    #[arg(short = 'n', long, default_value_t = 200)]
+    total: u64,
+    /// Run for this long, e.g. 30s, 1m, 500ms (ends with reason "timeout").
+    #[arg(short = 'z', long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Requests per second across all workers; 0 for no limit.
+    #[arg(short = 'r', long, default_value_t = 0.0)]
+    rps: f64,
+    /// Timeout of each call.
+    #[arg(short = 't', long, value_parser = parse_duration, default_value = "20s")]
+    timeout: Duration,
+    /// Plaintext connection (required: TLS is not supported).
+    #[arg(long)]
+    insecure: bool,
+    /// Output format: summary or json.
+    #[arg(short = 'O', long = "format", default_value = "summary")]
+    format: String,
+    /// Write the report to this file instead of stdout.
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
+    /// A name for the run, kept in the report.
+    #[arg(long, default_value = "")]
+    name: String,
+    /// Serve the bare echo service (moderato.bench.v1.EchoService) on this
+    /// address until interrupted, instead of running a load test.
+    #[arg(long)]
+    echo_server: Option<SocketAddr>,
+    /// host:port of the server to test.
+    host: Option<String>,
+}
+
+/// Go's duration syntax, as ghz takes it: `300ms`, `30s`, `1m30s`, `2h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let mut total = 0.0;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("{text:?}: a unit is required (ms, s, m, h)"))?;
+        let value: f64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("{text:?}: not a duration"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            unit => return Err(format!("{text:?}: unknown unit {unit:?}")),
+        };
+        total += value * seconds;
+        rest = &rest[unit_len..];
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(addr) = args.echo_server {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        eprintln!("echo server listening on {}", listener.local_addr()?);
+        moderato::grpc::echo::serve(listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+        return Ok(());
+    }
+    let (Some(call), Some(host)) = (args.call.as_deref(), args.host.as_deref()) else {
+        bail!("--call and a host:port are required (or --echo-server ADDR)");
+    };
+    if !args.insecure {
+        bail!("TLS is not supported: pass --insecure for a plaintext connection");
+    }
+    let pool =
+        prost_reflect::DescriptorPool::decode(moderato::grpc::pb::BENCH_FILE_DESCRIPTOR_SET)?;
+    let target = resolve(&pool, call).map_err(anyhow::Error::msg)?;
+    let data = match (&args.data, &args.data_file) {
+        (Some(_), Some(_)) => bail!("give --data or --data-file, not both"),
+        (Some(d), None) => d.clone(),
+        (None, Some(path)) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        (None, None) => "{}".to_owned(),
+    };
+    let data = match serde_json::from_str::<serde_json::Value>(&data) {
+        Ok(serde_json::Value::Array(messages)) => {
+            if messages.is_empty() {
+                bail!("--data: the array is empty");
+            }
+            messages.iter().map(|m| m.to_string()).collect()
+        }
+        // Templates may make the text invalid JSON until rendered
+        // (`"n": {{.RequestNumber}}`): take it as one message.
+        _ => vec![data],
+    };
+    let data = data
+        .iter()
+        .map(|d| Template::parse(d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("--data: {e}"))?;
+    let metadata = match &args.metadata {
+        None => Vec::new(),
+        Some(m) => serde_json::from_str::<std::collections::BTreeMap<String, String>>(m)
+            .context("--metadata must be a JSON object of strings")?
+            .into_iter()
+            .map(|(k, v)| {
+                let key =
+                    tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
+                        .with_context(|| format!("--metadata: bad key {k:?}"))?;
+                let value =
+                    Template::parse(&v).map_err(|e| anyhow::anyhow!("--metadata {k}: {e}"))?;
+                Ok((key, value))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    };
+    let format = args.format.as_str();
+    if !["summary", "json"].contains(&format) {
+        bail!("-O {format:?}: supported formats are summary and json");
+    }
+    let plan = Plan {
+        name: args.name.clone(),
+        host: host.to_owned(),
+        target,
+        data,
+        metadata,
+        concurrency: args.concurrency,
+        connections: args.connections,
+        stop: match args.duration {
+            Some(d) => Stop::Duration(d),
+            None => Stop::Total(args.total),
+        },
+        rps: (args.rps > 0.0).then_some(args.rps),
+        timeout: args.timeout,
+    };
+    let report = run(plan).await.map_err(anyhow::Error::msg)?;
+    let text = if format == "json" {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        report.summary()
+    };
+    match &args.output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("3x").is_err());
+    }
+}
