@@ -33,36 +33,42 @@ struct Args {
     /// Request metadata as a JSON object of strings (templates allowed).
     #[arg(short = 'm', long)]
     metadata: Option<String>,
-    /// Number of request workers.
-    #[arg(short = 'c', long, default_value_t = 50)]
-    concurrency: usize,
-    /// Number of connections the workers share.
-    #[arg(long, default_value_t = 1)]
-    connections: usize,
-    /// Number of requests to run (ignored with --duration).
-    #[arg(short = 'n', long, default_value_t = 200)]
-    total: u64,
+    /// Number of request workers [default: 50].
+    #[arg(short = 'c', long)]
+    concurrency: Option<usize>,
+    /// Number of connections the workers share [default: 1].
+    #[arg(long)]
+    connections: Option<usize>,
+    /// Number of requests to run, ignored with --duration [default: 200].
+    #[arg(short = 'n', long)]
+    total: Option<u64>,
     /// Run for this long, e.g. 30s, 1m, 500ms (ends with reason "timeout").
     #[arg(short = 'z', long, value_parser = parse_duration)]
     duration: Option<Duration>,
-    /// Requests per second across all workers; 0 for no limit.
-    #[arg(short = 'r', long, default_value_t = 0.0)]
-    rps: f64,
-    /// Timeout of each call.
-    #[arg(short = 't', long, value_parser = parse_duration, default_value = "20s")]
-    timeout: Duration,
+    /// Requests per second across all workers; 0 for no limit [default: 0].
+    #[arg(short = 'r', long)]
+    rps: Option<f64>,
+    /// Timeout of each call [default: 20s].
+    #[arg(short = 't', long, value_parser = parse_duration)]
+    timeout: Option<Duration>,
     /// Plaintext connection (required: TLS is not supported).
     #[arg(long)]
     insecure: bool,
-    /// Output format: summary or json.
-    #[arg(short = 'O', long = "format", default_value = "summary")]
-    format: String,
+    /// Output format: summary or json [default: summary].
+    #[arg(short = 'O', long = "format")]
+    format: Option<String>,
     /// Write the report to this file instead of stdout.
     #[arg(short = 'o', long)]
     output: Option<PathBuf>,
     /// A name for the run, kept in the report.
-    #[arg(long, default_value = "")]
-    name: String,
+    #[arg(long)]
+    name: Option<String>,
+    /// A ghz JSON config file (`call`, `host`, `insecure`, `n`/`total`,
+    /// `c`/`concurrency`, `connections`, `z`/`duration`, `r`/`rps`,
+    /// `t`/`timeout`, `d`/`data`, `m`/`metadata`, `name`, `format`, `output`);
+    /// command-line flags override it, as with ghz.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Serve the bare echo service (moderato.bench.v1.EchoService) on this
     /// address until interrupted, instead of running a load test.
     #[arg(long)]
@@ -104,9 +110,83 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(total))
 }
 
+/// Fills every option the command line left unset from a ghz config.
+fn apply_config(args: &mut Args, path: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let config: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a JSON object", path.display()))?;
+    let get = |keys: &[&str]| keys.iter().find_map(|k| config.get(*k));
+    let string = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    let duration = |v: &serde_json::Value| -> anyhow::Result<Option<Duration>> {
+        match v {
+            serde_json::Value::String(s) => {
+                Ok(Some(parse_duration(s).map_err(anyhow::Error::msg)?))
+            }
+            // ghz writes durations as nanoseconds in reports.
+            serde_json::Value::Number(n) => Ok(n.as_u64().map(Duration::from_nanos)),
+            _ => Ok(None),
+        }
+    };
+    if args.call.is_none() {
+        args.call = get(&["call"]).and_then(string);
+    }
+    if args.host.is_none() {
+        args.host = get(&["host"]).and_then(string);
+    }
+    args.insecure |= get(&["insecure"])
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    if args.total.is_none() {
+        args.total = get(&["n", "total"]).and_then(|v| v.as_u64());
+    }
+    if args.concurrency.is_none() {
+        args.concurrency = get(&["c", "concurrency"])
+            .and_then(|v| v.as_u64())
+            .map(|v| v as usize);
+    }
+    if args.connections.is_none() {
+        args.connections = get(&["connections"])
+            .and_then(|v| v.as_u64())
+            .map(|v| v as usize);
+    }
+    if args.duration.is_none()
+        && let Some(v) = get(&["z", "duration"])
+    {
+        args.duration = duration(v)?;
+    }
+    if args.timeout.is_none()
+        && let Some(v) = get(&["t", "timeout"])
+    {
+        args.timeout = duration(v)?;
+    }
+    if args.rps.is_none() {
+        args.rps = get(&["r", "rps"]).and_then(|v| v.as_f64());
+    }
+    if args.data.is_none() && args.data_file.is_none() {
+        args.data = get(&["d", "data"]).map(|v| v.to_string());
+    }
+    if args.metadata.is_none() {
+        args.metadata = get(&["m", "metadata"]).map(|v| v.to_string());
+    }
+    if args.name.is_none() {
+        args.name = get(&["name"]).and_then(string);
+    }
+    if args.format.is_none() {
+        args.format = get(&["format", "O"]).and_then(string);
+    }
+    if args.output.is_none() {
+        args.output = get(&["output", "o"]).and_then(string).map(PathBuf::from);
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(path) = args.config.clone() {
+        apply_config(&mut args, &path)?;
+    }
     if let Some(addr) = args.echo_server {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         eprintln!("echo server listening on {}", listener.local_addr()?);
@@ -164,24 +244,24 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
     };
-    let format = args.format.as_str();
+    let format = args.format.as_deref().unwrap_or("summary");
     if !["summary", "json"].contains(&format) {
         bail!("-O {format:?}: supported formats are summary and json");
     }
     let plan = Plan {
-        name: args.name.clone(),
+        name: args.name.clone().unwrap_or_default(),
         host: host.to_owned(),
         target,
         data,
         metadata,
-        concurrency: args.concurrency,
-        connections: args.connections,
+        concurrency: args.concurrency.unwrap_or(50),
+        connections: args.connections.unwrap_or(1),
         stop: match args.duration {
             Some(d) => Stop::Duration(d),
-            None => Stop::Total(args.total),
+            None => Stop::Total(args.total.unwrap_or(200)),
         },
-        rps: (args.rps > 0.0).then_some(args.rps),
-        timeout: args.timeout,
+        rps: args.rps.filter(|r| *r > 0.0),
+        timeout: args.timeout.unwrap_or(Duration::from_secs(20)),
     };
     let report = run(plan).await.map_err(anyhow::Error::msg)?;
     let text = if format == "json" {

@@ -30,7 +30,7 @@ use crate::domain::{
     ModerationMode, Principal, Reason, ReviewId, ReviewItem, Role, Rule, TenantId, TenantName,
     TenantSettings, TenantSettingsPatch,
 };
-use crate::pipeline::spam::AuthorHistory;
+use crate::pipeline::spam::{AuthorHistory, history};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -1032,14 +1032,17 @@ impl Store for SqliteStore {
                 SELECT text_hash, simhash, create_time, status FROM comments \
                 WHERE tenant_id = ?1 AND author_id = ?2 ORDER BY create_time DESC LIMIT ?5) \
              UNION ALL \
-             SELECT 1, NULL, NULL, NULL, NULL, count(*) FROM comments \
-                WHERE tenant_id = ?1 AND text_hash = ?3 AND create_time >= ?4 AND author_id <> ?2",
+             SELECT 1, NULL, NULL, NULL, NULL, count(*) FROM ( \
+                SELECT 1 FROM comments \
+                WHERE tenant_id = ?1 AND text_hash = ?3 AND create_time >= ?4 AND author_id <> ?2 \
+                LIMIT ?6) same_text",
         )
         .bind(tenant.as_uuid())
         .bind(author)
         .bind(exact)
         .bind(to_micros(since))
         .bind(i64::from(limit))
+        .bind(i64::from(history::SAME_TEXT_CAP))
         .fetch_all(&self.pool)
         .await?;
         let rows = rows

@@ -1047,8 +1047,8 @@ async fn author_history_is_one_scoped_look_up(backend: Backend) {
         .unwrap();
     assert!(newcomer.recent.is_empty());
     assert_eq!(
-        newcomer.same_text_by_others, 4,
-        "everyone else's, within the window"
+        newcomer.same_text_by_others, 3,
+        "everyone else's (4) within the window, counted up to the cap"
     );
 
     let (other, _) = f

@@ -25,6 +25,10 @@ pub const VELOCITY_LIMIT: usize = 5;
 pub const RECORD_MIN_AGE: Duration = Duration::hours(1);
 /// Texts shorter than this many words never count as duplicates ("Bravo !").
 pub const DUPLICATE_MIN_WORDS: u32 = 4;
+/// Other authors' copies are counted up to this many: enough for the
+/// strongest signal, and a text pasted thousands of times costs no more to
+/// look up than one pasted three times.
+pub const SAME_TEXT_CAP: u32 = 3;
 /// Simhashes at most this many bits apart are near-duplicates.
 pub const NEAR_DUPLICATE_BITS: u32 = 6;
 
@@ -46,7 +50,7 @@ pub struct AuthorHistory {
     /// The author's latest comments, newest first, at most [`RECENT_LIMIT`].
     pub recent: Vec<RecentComment>,
     /// Comments by other authors with the same normalised text within
-    /// [`DUPLICATE_WINDOW`].
+    /// [`DUPLICATE_WINDOW`], counted up to [`SAME_TEXT_CAP`].
     pub same_text_by_others: u32,
 }
 
@@ -112,10 +116,16 @@ impl AuthorHistory {
             if self.same_text_by_others > 0 {
                 out.push(HistorySignal {
                     code: "spam.text_elsewhere",
-                    message: format!(
-                        "{} comment(s) by other authors had this text in the last 24 hours",
-                        self.same_text_by_others
-                    ),
+                    message: if self.same_text_by_others >= SAME_TEXT_CAP {
+                        format!(
+                            "{SAME_TEXT_CAP} or more comments by other authors had this text in the last 24 hours"
+                        )
+                    } else {
+                        format!(
+                            "{} comment(s) by other authors had this text in the last 24 hours",
+                            self.same_text_by_others
+                        )
+                    },
                     logit: if self.same_text_by_others >= 3 {
                         2.5
                     } else {
