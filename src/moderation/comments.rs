@@ -1,12 +1,13 @@
 use std::sync::Arc;
 
+use super::writer::PendingComment;
 use super::{Moderation, now};
 use crate::domain::{
     ArticleId, Comment, CommentId, CommentStatus, FieldViolation, NewComment, PageSize, PageToken,
     Permission, Principal, TenantId, TenantSettings,
 };
 use crate::pipeline::spam::{Features, SpamInput, history};
-use crate::storage::{CommentCursor, CommentQuery, InsertOutcome, NewCommentRecord, StoreError};
+use crate::storage::{CommentCursor, CommentQuery, InsertOutcome, StoreError};
 use crate::telemetry;
 
 #[derive(Debug, thiserror::Error)]
@@ -130,21 +131,20 @@ impl Moderation {
                 now: at,
             },
         );
-        let actor = principal.actor();
-        let record = NewCommentRecord {
-            comment_id: CommentId::generate(),
-            comment: &comment,
-            verdict: &verdict,
-            fingerprint: features.fingerprint,
-            actor: &actor,
-            now: at,
-        };
-        match self
+        let outcome = self
             .inner
-            .store
-            .insert_comment(principal.tenant_id, &record)
-            .await?
-        {
+            .writer
+            .insert(PendingComment {
+                tenant: principal.tenant_id,
+                comment_id: CommentId::generate(),
+                comment: comment.clone(),
+                verdict,
+                fingerprint: features.fingerprint,
+                actor: principal.actor(),
+                now: at,
+            })
+            .await?;
+        match outcome {
             InsertOutcome::Created(stored) => {
                 telemetry::record_decision(stored.status);
                 Ok(stored)

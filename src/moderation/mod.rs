@@ -11,6 +11,7 @@ mod comments;
 mod review;
 mod rules;
 mod spam;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,12 +47,16 @@ struct Inner {
     settings: TtlCache<crate::domain::TenantId, Arc<crate::domain::TenantSettings>>,
     rules: rules::RuleRegistry,
     spam: spam::SpamRegistry,
+    writer: writer::CommentWriter,
 }
 
 impl Moderation {
+    /// Needs a Tokio runtime: it starts the group-commit writers.
     pub fn new(store: Arc<dyn Store>, pipeline: Pipeline) -> Self {
+        let writer = writer::CommentWriter::start(store.clone(), store.concurrent_writers());
         Moderation {
             inner: Arc::new(Inner {
+                writer,
                 store,
                 pipeline,
                 keys: TtlCache::new(CACHE_TTL),

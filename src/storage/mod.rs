@@ -441,6 +441,19 @@ pub trait Store: Send + Sync + 'static {
         tenant: TenantId,
         record: &NewCommentRecord<'_>,
     ) -> Result<InsertOutcome, StoreError>;
+    /// How many transactions writing comments should run at once: SQLite
+    /// has one writer at a time, Postgres overlaps a commit with the next
+    /// batch being gathered.
+    fn concurrent_writers(&self) -> usize;
+    /// Stores several comments in one transaction (group commit): one
+    /// outcome per record, in order, each as `insert_comment` would give it.
+    /// When the batch cannot commit as a whole, each record is retried alone
+    /// (unless the database is unavailable), so one bad record never fails
+    /// the others.
+    async fn insert_comments(
+        &self,
+        batch: &[(TenantId, NewCommentRecord<'_>)],
+    ) -> Vec<Result<InsertOutcome, StoreError>>;
     async fn get_comment(
         &self,
         tenant: TenantId,
@@ -533,6 +546,32 @@ pub trait Store: Send + Sync + 'static {
 
     /// Open review items across all tenants, for the `/metrics` gauge.
     async fn queue_depth(&self) -> Result<i64, StoreError>;
+}
+
+/// After a failed group commit: every record fails as unavailable when the
+/// database is, else each is tried in a transaction of its own.
+pub(crate) async fn retry_alone<S: Store + ?Sized>(
+    store: &S,
+    batch: &[(TenantId, NewCommentRecord<'_>)],
+    err: StoreError,
+) -> Vec<Result<InsertOutcome, StoreError>> {
+    if let StoreError::Unavailable(cause) = &err {
+        let cause = cause.to_string();
+        return batch
+            .iter()
+            .map(|_| {
+                Err(StoreError::Unavailable(sqlx::Error::Io(
+                    std::io::Error::other(cause.clone()),
+                )))
+            })
+            .collect();
+    }
+    tracing::warn!(error = %err, comments = batch.len(), "group commit failed; writing one by one");
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (tenant, record) in batch {
+        outcomes.push(store.insert_comment(*tenant, record).await);
+    }
+    outcomes
 }
 
 /// The reason appended to a comment when a moderator decides it.

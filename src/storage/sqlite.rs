@@ -229,6 +229,80 @@ const REVIEW_ITEM_SELECT: &str = concat!(
      JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id "
 );
 
+/// Writes one comment, its queue item when held, and its audit row inside
+/// `tx`; the caller commits (alone or as part of a group commit).
+async fn insert_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: TenantId,
+    record: &NewCommentRecord<'_>,
+) -> Result<InsertOutcome, StoreError> {
+    let comment = record.to_comment();
+    let inserted = sqlx::query(
+        "INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
+         author_display_name, author_ip, parent_comment_id, language, body, status, spam_score, \
+         reasons, create_time, update_time, original_body, text_hash, simhash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17) \
+         ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL DO NOTHING",
+    )
+    .bind(tenant.as_uuid())
+    .bind(comment.comment_id.as_uuid())
+    .bind(comment.client_comment_id.as_deref())
+    .bind(&comment.article_id)
+    .bind(&comment.author_id)
+    .bind(&comment.author_display_name)
+    .bind(record.comment.author_ip.map(|ip| ip.to_string()))
+    .bind(comment.parent_comment_id.map(|id| id.as_uuid()))
+    .bind(&comment.language)
+    .bind(&comment.body)
+    .bind(comment.status.as_str())
+    .bind(comment.spam_score)
+    .bind(Json(&comment.reasons))
+    .bind(to_micros(record.now))
+    .bind(comment.original_body.as_deref())
+    .bind(record.fingerprint.exact)
+    .bind(record.fingerprint.simhash)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1;
+
+    if !inserted {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c WHERE c.tenant_id = ?1 AND c.client_comment_id = ?2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(comment.client_comment_id.as_deref())
+        .fetch_one(&mut **tx)
+        .await?;
+        return Ok(InsertOutcome::Existing(comment_from_row(&row)?));
+    }
+
+    if comment.status == CommentStatus::PendingReview {
+        sqlx::query(
+            "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
+             state, enqueue_time) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(ReviewId::generate().as_uuid())
+        .bind(comment.comment_id.as_uuid())
+        .bind(&comment.article_id)
+        .bind(record.verdict.review_priority)
+        .bind(to_micros(record.now))
+        .execute(&mut **tx)
+        .await?;
+    }
+    audit(
+        tx,
+        tenant,
+        record.now,
+        super::comment_created_event(record.actor, &comment),
+    )
+    .await?;
+    Ok(InsertOutcome::Created(comment))
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -514,80 +588,41 @@ impl Store for SqliteStore {
         row.as_ref().map(key_from_row).transpose()
     }
 
+    fn concurrent_writers(&self) -> usize {
+        1
+    }
+
     #[tracing::instrument(skip_all, fields(%tenant))]
     async fn insert_comment(
         &self,
         tenant: TenantId,
         record: &NewCommentRecord<'_>,
     ) -> Result<InsertOutcome, StoreError> {
-        let comment = record.to_comment();
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
-             author_display_name, author_ip, parent_comment_id, language, body, status, spam_score, \
-             reasons, create_time, update_time, original_body, text_hash, simhash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17) \
-             ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL DO NOTHING",
-        )
-        .bind(tenant.as_uuid())
-        .bind(comment.comment_id.as_uuid())
-        .bind(comment.client_comment_id.as_deref())
-        .bind(&comment.article_id)
-        .bind(&comment.author_id)
-        .bind(&comment.author_display_name)
-        .bind(record.comment.author_ip.map(|ip| ip.to_string()))
-        .bind(comment.parent_comment_id.map(|id| id.as_uuid()))
-        .bind(&comment.language)
-        .bind(&comment.body)
-        .bind(comment.status.as_str())
-        .bind(comment.spam_score)
-        .bind(Json(&comment.reasons))
-        .bind(to_micros(record.now))
-        .bind(comment.original_body.as_deref())
-        .bind(record.fingerprint.exact)
-        .bind(record.fingerprint.simhash)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-
-        if !inserted {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                comment_columns!(),
-                " FROM comments c WHERE c.tenant_id = ?1 AND c.client_comment_id = ?2"
-            ))
-            .bind(tenant.as_uuid())
-            .bind(comment.client_comment_id.as_deref())
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.rollback().await?;
-            return Ok(InsertOutcome::Existing(comment_from_row(&row)?));
-        }
-
-        if comment.status == CommentStatus::PendingReview {
-            sqlx::query(
-                "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
-                 state, enqueue_time) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
-            )
-            .bind(tenant.as_uuid())
-            .bind(ReviewId::generate().as_uuid())
-            .bind(comment.comment_id.as_uuid())
-            .bind(&comment.article_id)
-            .bind(record.verdict.review_priority)
-            .bind(to_micros(record.now))
-            .execute(&mut *tx)
-            .await?;
-        }
-        audit(
-            &mut tx,
-            tenant,
-            record.now,
-            super::comment_created_event(record.actor, &comment),
-        )
-        .await?;
+        let outcome = insert_in(&mut tx, tenant, record).await?;
         tx.commit().await?;
-        Ok(InsertOutcome::Created(comment))
+        Ok(outcome)
+    }
+
+    #[tracing::instrument(skip_all, fields(comments = batch.len()))]
+    async fn insert_comments(
+        &self,
+        batch: &[(TenantId, NewCommentRecord<'_>)],
+    ) -> Vec<Result<InsertOutcome, StoreError>> {
+        let attempt: Result<Vec<InsertOutcome>, StoreError> = async {
+            let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for (tenant, record) in batch {
+                outcomes.push(insert_in(&mut tx, *tenant, record).await?);
+            }
+            tx.commit().await?;
+            Ok(outcomes)
+        }
+        .await;
+        match attempt {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(err) => super::retry_alone(self, batch, err).await,
+        }
     }
 
     #[tracing::instrument(skip_all, fields(%tenant, %id))]
