@@ -38,6 +38,7 @@ backend_tests!(
     spam_models_accumulate_and_load_incrementally,
     a_comment_teaches_each_label_once,
     author_history_is_one_scoped_look_up,
+    a_group_commit_stores_each_comment_as_alone,
 );
 
 struct Fixture {
@@ -1062,4 +1063,85 @@ async fn author_history_is_one_scoped_look_up(backend: Backend) {
         .await
         .unwrap();
     assert!(elsewhere.recent.is_empty() && elsewhere.same_text_by_others == 0);
+}
+
+fn record_of<'a>(
+    comment: &'a NewComment,
+    verdict: &'a Verdict,
+    actor: &'a Actor,
+    now: DateTime<Utc>,
+) -> NewCommentRecord<'a> {
+    NewCommentRecord {
+        comment_id: CommentId::generate(),
+        comment,
+        verdict,
+        fingerprint: Features::extract(comment.body.as_str()).fingerprint,
+        actor,
+        now,
+    }
+}
+
+async fn a_group_commit_stores_each_comment_as_alone(backend: Backend) {
+    let f = fixture(backend).await;
+    let (other, _) = f
+        .store
+        .ensure_tenant(&TenantName::parse("t2").unwrap(), now())
+        .await
+        .unwrap();
+    let at = now();
+    let first = new_comment("a1", "Premier avis sur le budget", Some("k-1"));
+    let retry = new_comment("a1", "Premier avis sur le budget", Some("k-1"));
+    let held = new_comment("a2", "Avis à relire", None);
+    let elsewhere = new_comment("a1", "Même clé, autre éditeur", Some("k-1"));
+    let approved = verdict(CommentStatus::Approved, 0);
+    let pending = verdict(CommentStatus::PendingReview, 5);
+    let actor = Actor::system();
+    let record = |comment, verdict| record_of(comment, verdict, &actor, at);
+    let batch = vec![
+        (f.tenant, record(&first, &approved)),
+        (f.tenant, record(&retry, &approved)),
+        (f.tenant, record(&held, &pending)),
+        (other, record(&elsewhere, &approved)),
+    ];
+    let outcomes: Vec<InsertOutcome> = f
+        .store
+        .insert_comments(&batch)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let InsertOutcome::Created(stored_first) = &outcomes[0] else {
+        panic!("{:?}", outcomes[0]);
+    };
+    assert_eq!(
+        outcomes[1],
+        InsertOutcome::Existing(stored_first.clone()),
+        "a retry inside the same batch finds the first"
+    );
+    assert!(matches!(outcomes[2], InsertOutcome::Created(_)));
+    assert!(
+        matches!(&outcomes[3], InsertOutcome::Created(c) if c.body == "Même clé, autre éditeur"),
+        "idempotency keys are per tenant"
+    );
+    let queue = f
+        .store
+        .list_review_queue(
+            f.tenant,
+            &QueueQuery {
+                article_id: None,
+                after: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(queue.len(), 1, "the held comment has its queue item");
+    let audit = f.store.list_audit_events(f.tenant, None).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|e| e.action == "comment.created")
+            .count(),
+        2
+    );
 }
