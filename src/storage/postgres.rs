@@ -236,6 +236,15 @@ async fn insert_in(
     Ok(InsertOutcome::Created(comment))
 }
 
+/// The `(tenant, version)` rows of a query replicas poll for changes.
+async fn versions(pool: &PgPool, sql: &'static str) -> Result<Vec<(TenantId, i64)>, StoreError> {
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(sql).fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, v)| (TenantId::from_uuid(t), v))
+        .collect())
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -890,13 +899,7 @@ impl Store for PostgresStore {
     }
 
     async fn rules_versions(&self) -> Result<Vec<(TenantId, i64)>, StoreError> {
-        let rows: Vec<(Uuid, i64)> = sqlx::query_as("SELECT tenant_id, rules_version FROM tenants")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(t, v)| (TenantId::from_uuid(t), v))
-            .collect())
+        versions(&self.pool, "SELECT tenant_id, rules_version FROM tenants").await
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]
@@ -1104,13 +1107,7 @@ impl Store for PostgresStore {
     }
 
     async fn spam_versions(&self) -> Result<Vec<(TenantId, i64)>, StoreError> {
-        let rows: Vec<(Uuid, i64)> = sqlx::query_as("SELECT tenant_id, version FROM spam_models")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(t, v)| (TenantId::from_uuid(t), v))
-            .collect())
+        versions(&self.pool, "SELECT tenant_id, version FROM spam_models").await
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]

@@ -303,6 +303,18 @@ async fn insert_in(
     Ok(InsertOutcome::Created(comment))
 }
 
+/// The `(tenant, version)` rows of a query replicas poll for changes.
+async fn versions(
+    pool: &SqlitePool,
+    sql: &'static str,
+) -> Result<Vec<(TenantId, i64)>, StoreError> {
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(sql).fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, v)| (TenantId::from_uuid(t), v))
+        .collect())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -953,13 +965,7 @@ impl Store for SqliteStore {
     }
 
     async fn rules_versions(&self) -> Result<Vec<(TenantId, i64)>, StoreError> {
-        let rows: Vec<(Uuid, i64)> = sqlx::query_as("SELECT tenant_id, rules_version FROM tenants")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(t, v)| (TenantId::from_uuid(t), v))
-            .collect())
+        versions(&self.pool, "SELECT tenant_id, rules_version FROM tenants").await
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]
@@ -1140,13 +1146,7 @@ impl Store for SqliteStore {
     }
 
     async fn spam_versions(&self) -> Result<Vec<(TenantId, i64)>, StoreError> {
-        let rows: Vec<(Uuid, i64)> = sqlx::query_as("SELECT tenant_id, version FROM spam_models")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(t, v)| (TenantId::from_uuid(t), v))
-            .collect())
+        versions(&self.pool, "SELECT tenant_id, version FROM spam_models").await
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]
