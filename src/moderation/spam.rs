@@ -12,7 +12,7 @@
 //! twice a second and load only the weights written since their version.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -25,8 +25,6 @@ use crate::storage::{LabelSource, LearnOutcome, SpamLesson, Store, StoreError};
 
 /// How often a replica compares its models' versions with the database's.
 pub const SPAM_POLL_INTERVAL: Duration = Duration::from_millis(500);
-
-static SEED: LazyLock<Arc<Model>> = LazyLock::new(|| Arc::new(spam::seed_model().clone()));
 
 /// A tenant's model at one version.
 pub struct TenantModel {
@@ -81,7 +79,7 @@ async fn load(
     if stored.version == 0 {
         return Ok(TenantModel {
             version: 0,
-            model: SEED.clone(),
+            model: spam::seed_model().clone(),
             spam_examples: 0,
             ham_examples: 0,
         });
@@ -89,7 +87,7 @@ async fn load(
     let seed = spam::seed_model();
     let mut model = match current {
         Some(c) if c.version > 0 => Model::clone(&c.model),
-        _ => seed.clone(),
+        _ => Model::clone(seed),
     };
     for (feature, offset) in stored.weights {
         if (feature as usize) < spam::features::DIMENSIONS {

@@ -3,7 +3,7 @@
 //! ordinary comments on news). A tenant's stored weights are offsets from
 //! this model, so the seed never has to be copied into the database.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use super::features::Features;
 use super::model::Model;
@@ -18,7 +18,7 @@ pub const SEED_CSV: &str = include_str!("../../../seed/comments.csv");
 /// labels moves the bias to what the tenant's data says.
 pub const SEED_SPAM_SHARE: f64 = 0.25;
 
-static SEED: LazyLock<Model> = LazyLock::new(|| {
+static SEED: LazyLock<Arc<Model>> = LazyLock::new(|| {
     let examples = parse_seed(SEED_CSV).expect("the seed file parses (tested)");
     let mut model = Model::default();
     model.fit(&examples);
@@ -26,11 +26,12 @@ static SEED: LazyLock<Model> = LazyLock::new(|| {
     let ham = examples.len() as f64 - spam;
     let shift = (SEED_SPAM_SHARE / (1.0 - SEED_SPAM_SHARE)).ln() - (spam / ham).ln();
     model.set_bias(model.bias() + shift);
-    model
+    Arc::new(model)
 });
 
-/// The trained seed model (trained once per process, in a few milliseconds).
-pub fn seed_model() -> &'static Model {
+/// The trained seed model (trained once per process, in a few milliseconds),
+/// shared by every tenant that has learned nothing yet.
+pub fn seed_model() -> &'static Arc<Model> {
     &SEED
 }
 
