@@ -192,6 +192,11 @@ impl LabelledFile {
             }
             examples.push((text, label));
         }
+        anyhow::ensure!(
+            !examples.is_empty(),
+            "no labelled text in {}",
+            self.csv.display()
+        );
         Ok((examples, blank))
     }
 }
@@ -352,18 +357,32 @@ async fn rules(command: RulesCommand, database_url: &str) -> anyhow::Result<()> 
     result
 }
 
-async fn train(file: LabelledFile, database_url: &str) -> anyhow::Result<()> {
-    let (examples, blank) = file.read()?;
-    anyhow::ensure!(
-        !examples.is_empty(),
-        "no labelled text in {}",
-        file.csv.display()
-    );
+/// Opens the store for a command, finds `tenant`, runs `work`, and closes the
+/// store whatever `work` returned.
+async fn for_tenant<T>(
+    database_url: &str,
+    tenant: &str,
+    work: impl AsyncFnOnce(
+        &dyn storage::Store,
+        &TenantName,
+        crate::domain::TenantId,
+    ) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let store = open_for_command(database_url).await?;
     let result = async {
-        let tenant = TenantName::parse(&file.tenant)?;
+        let tenant = TenantName::parse(tenant)?;
         let tenant_id = find_tenant(store.as_ref(), &tenant).await?;
-        let report = crate::moderation::train(store.as_ref(), tenant_id, examples).await?;
+        work(store.as_ref(), &tenant, tenant_id).await
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+async fn train(file: LabelledFile, database_url: &str) -> anyhow::Result<()> {
+    let (examples, blank) = file.read()?;
+    for_tenant(database_url, &file.tenant, async |store, tenant, tenant_id| {
+        let report = crate::moderation::train(store, tenant_id, examples).await?;
         eprintln!(
             "trained {} on {} spam and {} ham ({} blank skipped): {} weights changed, model version {}",
             tenant.as_str(),
@@ -374,10 +393,8 @@ async fn train(file: LabelledFile, database_url: &str) -> anyhow::Result<()> {
             report.version
         );
         Ok(())
-    }
-    .await;
-    store.close().await;
-    result
+    })
+    .await
 }
 
 async fn eval(
@@ -388,15 +405,7 @@ async fn eval(
     database_url: &str,
 ) -> anyhow::Result<()> {
     let (examples, blank) = file.read()?;
-    anyhow::ensure!(
-        !examples.is_empty(),
-        "no labelled text in {}",
-        file.csv.display()
-    );
-    let store = open_for_command(database_url).await?;
-    let result = async {
-        let tenant = TenantName::parse(&file.tenant)?;
-        let tenant_id = find_tenant(store.as_ref(), &tenant).await?;
+    for_tenant(database_url, &file.tenant, async |store, _, tenant_id| {
         let stored = store
             .tenant_settings(tenant_id)
             .await?
@@ -422,7 +431,7 @@ async fn eval(
             Vec::new()
         };
         let verdicts = crate::moderation::evaluate(
-            store.as_ref(),
+            store,
             tenant_id,
             &settings,
             !options.without_rules,
@@ -472,10 +481,8 @@ async fn eval(
             }
         }
         Ok(())
-    }
-    .await;
-    store.close().await;
-    result
+    })
+    .await
 }
 
 async fn keys(command: KeysCommand, database_url: &str) -> anyhow::Result<()> {
