@@ -73,6 +73,13 @@ impl SqliteStore {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
+        // The first connection switches a new file to WAL, which SQLite
+        // refuses (SQLITE_BUSY, no busy wait) while another process or pool
+        // opens it at the same moment: open under the migration lock.
+        let _lock = match &path {
+            Some(path) => Some(lock_file(path.with_extension("migrate-lock")).await?),
+            None => None,
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
