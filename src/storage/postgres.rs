@@ -2,7 +2,7 @@
 //! moderators and replicas can claim from one queue without waiting on each
 //! other or ever sharing an item.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr as _;
 
 use anyhow::Context as _;
@@ -14,10 +14,10 @@ use sqlx::{Postgres, Row as _, Transaction};
 use uuid::Uuid;
 
 use super::{
-    AuditEvent, AuditRecord, Claim, CommentCursor, CommentQuery, DbOptions, DecideRejection,
-    Decision, InsertOutcome, LearnOutcome, NewApiKey, NewCommentRecord, QueueQuery,
-    ReleaseRejection, RuleChange, RuleRecord, RuleRejection, SpamLesson, Store, StoreError,
-    StoredSpamModel, decided_status, decision_reason,
+    AuditEvent, AuditRecord, Claim, CommentCursor, CommentQuery, CommentRows, DbOptions,
+    DecideRejection, Decision, InsertOutcome, LearnOutcome, NewApiKey, NewCommentRecord,
+    QueueQuery, ReleaseRejection, RuleChange, RuleRecord, RuleRejection, SpamLesson, Store,
+    StoreError, StoredSpamModel, decided_status, decision_reason,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
@@ -159,81 +159,144 @@ fn micros(t: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(t).ok_or_else(|| StoreError::Corrupt(format!("timestamp {t}")))
 }
 
-/// Writes one comment, its queue item when held, and its audit row inside
-/// `tx`; the caller commits (alone or as part of a group commit).
-async fn insert_in(
-    tx: &mut Transaction<'static, Postgres>,
-    tenant: TenantId,
-    record: &NewCommentRecord<'_>,
-) -> Result<InsertOutcome, StoreError> {
-    let comment = record.to_comment();
-    let inserted = sqlx::query(
-        "INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
-         author_display_name, author_ip, parent_comment_id, language, body, status, spam_score, \
-         reasons, create_time, update_time, original_body, text_hash, simhash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17) \
-         ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL DO NOTHING",
+/// Writes comments, the queue items of the held ones and their audit rows
+/// with one statement (one round trip, atomic without an explicit
+/// transaction): the batch is passed as arrays and unnested, and the rows
+/// `ON CONFLICT DO NOTHING` skipped are idempotent retries, read back after.
+async fn write_comments(
+    pool: &PgPool,
+    batch: &[(TenantId, NewCommentRecord<'_>)],
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    let rows = CommentRows::new(batch)?;
+    let column = |f: &dyn Fn(&super::CommentRow<'_>) -> Option<String>| -> Vec<Option<String>> {
+        rows.rows.iter().map(f).collect()
+    };
+    let r = &rows.rows;
+    let created: Vec<Uuid> = sqlx::query_scalar(
+        "WITH input AS ( \
+            SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+                $6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[], \
+                $12::float8[], $13::text[], $14::timestamptz[], $15::text[], $16::int8[], \
+                $17::int8[], $18::uuid[], $19::int4[], $20::text[], $21::text[], $22::text[]) \
+            WITH ORDINALITY AS t(tenant_id, comment_id, client_comment_id, article_id, author_id, \
+                author_display_name, author_ip, parent_comment_id, language, body, status, \
+                spam_score, reasons, create_time, original_body, text_hash, simhash, review_id, \
+                priority, actor, audit_to_state, audit_detail, ord)), \
+         inserted AS ( \
+            INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
+                author_display_name, author_ip, parent_comment_id, language, body, status, \
+                spam_score, reasons, create_time, update_time, original_body, text_hash, simhash) \
+            SELECT tenant_id, comment_id, client_comment_id, article_id, author_id, \
+                author_display_name, author_ip, parent_comment_id, language, body, status, \
+                spam_score, reasons::jsonb, create_time, create_time, original_body, text_hash, \
+                simhash \
+            FROM input ORDER BY ord \
+            ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL \
+            DO NOTHING \
+            RETURNING tenant_id, comment_id), \
+         queued AS ( \
+            INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
+                state, enqueue_time) \
+            SELECT i.tenant_id, i.review_id, i.comment_id, i.article_id, i.priority, 'open', \
+                i.create_time \
+            FROM input i JOIN inserted USING (tenant_id, comment_id) \
+            WHERE i.review_id IS NOT NULL ORDER BY i.ord), \
+         audited AS ( \
+            INSERT INTO audit_events (tenant_id, create_time, actor, action, subject_type, \
+                subject_id, from_state, to_state, detail) \
+            SELECT i.tenant_id, i.create_time, i.actor, 'comment.created', 'comment', \
+                i.comment_id::text, NULL, i.audit_to_state, i.audit_detail::jsonb \
+            FROM input i JOIN inserted USING (tenant_id, comment_id) ORDER BY i.ord) \
+         SELECT comment_id FROM inserted",
     )
-    .bind(tenant.as_uuid())
-    .bind(comment.comment_id.as_uuid())
-    .bind(comment.client_comment_id.as_deref())
-    .bind(&comment.article_id)
-    .bind(&comment.author_id)
-    .bind(&comment.author_display_name)
-    .bind(record.comment.author_ip.map(|ip| ip.to_string()))
-    .bind(comment.parent_comment_id.map(|id| id.as_uuid()))
-    .bind(&comment.language)
-    .bind(&comment.body)
-    .bind(comment.status.as_str())
-    .bind(comment.spam_score)
-    .bind(Json(&comment.reasons))
-    .bind(record.now)
-    .bind(comment.original_body.as_deref())
-    .bind(record.fingerprint.exact)
-    .bind(record.fingerprint.simhash)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
-
-    if !inserted {
-        // An idempotent retry: the row committed by the first attempt is
-        // visible to this statement (READ COMMITTED takes a new snapshot).
+    .bind(r.iter().map(|r| r.tenant.as_uuid()).collect::<Vec<_>>())
+    .bind(
+        r.iter()
+            .map(|r| r.comment.comment_id.as_uuid())
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(&|r| r.comment.client_comment_id.clone()))
+    .bind(
+        r.iter()
+            .map(|r| r.comment.article_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.comment.author_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.comment.author_display_name.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(&|r| r.author_ip.clone()))
+    .bind(
+        r.iter()
+            .map(|r| r.comment.parent_comment_id.map(|id| id.as_uuid()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.comment.language.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.comment.body.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.comment.status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(r.iter().map(|r| r.comment.spam_score).collect::<Vec<_>>())
+    .bind(
+        r.iter()
+            .map(|r| r.reasons_json.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(r.iter().map(|r| r.now).collect::<Vec<_>>())
+    .bind(column(&|r| r.comment.original_body.clone()))
+    .bind(r.iter().map(|r| r.fingerprint.exact).collect::<Vec<_>>())
+    .bind(r.iter().map(|r| r.fingerprint.simhash).collect::<Vec<_>>())
+    .bind(
+        r.iter()
+            .map(|r| r.review.map(|(id, _)| id.as_uuid()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.review.map_or(0, |(_, priority)| priority))
+            .collect::<Vec<_>>(),
+    )
+    .bind(r.iter().map(|r| r.audit.actor.as_str()).collect::<Vec<_>>())
+    .bind(r.iter().map(|r| r.audit.to_state).collect::<Vec<_>>())
+    .bind(
+        r.iter()
+            .map(|r| r.audit.detail.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(pool)
+    .await?;
+    let created: HashSet<Uuid> = created.into_iter().collect();
+    let mut existing = Vec::new();
+    for (tenant, client_id) in rows.retries(&created) {
+        // Committed, by this statement or an earlier one.
         let row = sqlx::query(concat!(
             "SELECT ",
             comment_columns!(),
-            " FROM comments c \
-             WHERE c.tenant_id = $1 AND c.client_comment_id = $2"
+            " FROM comments c WHERE c.tenant_id = $1 AND c.client_comment_id = $2"
         ))
         .bind(tenant.as_uuid())
-        .bind(comment.client_comment_id.as_deref())
-        .fetch_one(&mut **tx)
+        .bind(client_id)
+        .fetch_one(pool)
         .await?;
-        return Ok(InsertOutcome::Existing(comment_from_row(&row)?));
+        existing.push(comment_from_row(&row)?);
     }
-
-    if comment.status == CommentStatus::PendingReview {
-        sqlx::query(
-            "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
-             state, enqueue_time) VALUES ($1, $2, $3, $4, $5, 'open', $6)",
-        )
-        .bind(tenant.as_uuid())
-        .bind(ReviewId::generate().as_uuid())
-        .bind(comment.comment_id.as_uuid())
-        .bind(&comment.article_id)
-        .bind(record.verdict.review_priority)
-        .bind(record.now)
-        .execute(&mut **tx)
-        .await?;
-    }
-    audit(
-        tx,
-        tenant,
-        record.now,
-        super::comment_created_event(record.actor, &comment),
-    )
-    .await?;
-    Ok(InsertOutcome::Created(comment))
+    Ok(rows.outcomes(&created, existing))
 }
 
 /// The `(tenant, version)` rows of a query replicas poll for changes.
@@ -534,10 +597,10 @@ impl Store for PostgresStore {
         tenant: TenantId,
         record: &NewCommentRecord<'_>,
     ) -> Result<InsertOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let outcome = insert_in(&mut tx, tenant, record).await?;
-        tx.commit().await?;
-        Ok(outcome)
+        let mut outcomes = write_comments(&self.pool, &[(tenant, *record)]).await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("no outcome for a comment".into()))
     }
 
     #[tracing::instrument(skip_all, fields(comments = batch.len()))]
@@ -545,17 +608,7 @@ impl Store for PostgresStore {
         &self,
         batch: &[(TenantId, NewCommentRecord<'_>)],
     ) -> Vec<Result<InsertOutcome, StoreError>> {
-        let attempt: Result<Vec<InsertOutcome>, StoreError> = async {
-            let mut tx = self.pool.begin().await?;
-            let mut outcomes = Vec::with_capacity(batch.len());
-            for (tenant, record) in batch {
-                outcomes.push(insert_in(&mut tx, *tenant, record).await?);
-            }
-            tx.commit().await?;
-            Ok(outcomes)
-        }
-        .await;
-        match attempt {
+        match write_comments(&self.pool, batch).await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             Err(err) => super::retry_alone(self, batch, err).await,
         }

@@ -3,7 +3,7 @@
 //! the write lock up front and waits (busy timeout) instead of failing half-way
 //! when another writer, such as the CLI, got there first.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::time::Duration;
@@ -16,14 +16,14 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::types::Json;
-use sqlx::{Row as _, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row as _, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::{
-    AuditEvent, AuditRecord, Claim, CommentQuery, DbOptions, DecideRejection, Decision,
-    InsertOutcome, LearnOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection,
-    RuleChange, RuleRecord, RuleRejection, SpamLesson, Store, StoreError, StoredSpamModel,
-    decided_status, decision_reason,
+    AuditEvent, AuditRecord, Claim, CommentQuery, CommentRow, CommentRows, DbOptions,
+    DecideRejection, Decision, InsertOutcome, LearnOutcome, NewApiKey, NewCommentRecord,
+    QueueQuery, ReleaseRejection, RuleChange, RuleRecord, RuleRejection, SpamLesson, Store,
+    StoreError, StoredSpamModel, decided_status, decision_reason,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
@@ -236,78 +236,116 @@ const REVIEW_ITEM_SELECT: &str = concat!(
      JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id "
 );
 
-/// Writes one comment, its queue item when held, and its audit row inside
-/// `tx`; the caller commits (alone or as part of a group commit).
-async fn insert_in(
+/// Writes comments, the queue items of the held ones and their audit rows
+/// inside `tx` with three multi-row statements, whatever the batch size: each
+/// statement is a hand-off to the connection's worker thread, which costs
+/// more than the insert itself. The rows `ON CONFLICT DO NOTHING` skipped
+/// are idempotent retries, read back after.
+async fn write_comments(
     tx: &mut Transaction<'static, Sqlite>,
-    tenant: TenantId,
-    record: &NewCommentRecord<'_>,
-) -> Result<InsertOutcome, StoreError> {
-    let comment = record.to_comment();
-    let inserted = sqlx::query(
+    batch: &[(TenantId, NewCommentRecord<'_>)],
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    let rows = CommentRows::new(batch)?;
+    let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
          author_display_name, author_ip, parent_comment_id, language, body, status, spam_score, \
-         reasons, create_time, update_time, original_body, text_hash, simhash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16, ?17) \
-         ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL DO NOTHING",
-    )
-    .bind(tenant.as_uuid())
-    .bind(comment.comment_id.as_uuid())
-    .bind(comment.client_comment_id.as_deref())
-    .bind(&comment.article_id)
-    .bind(&comment.author_id)
-    .bind(&comment.author_display_name)
-    .bind(record.comment.author_ip.map(|ip| ip.to_string()))
-    .bind(comment.parent_comment_id.map(|id| id.as_uuid()))
-    .bind(&comment.language)
-    .bind(&comment.body)
-    .bind(comment.status.as_str())
-    .bind(comment.spam_score)
-    .bind(Json(&comment.reasons))
-    .bind(to_micros(record.now))
-    .bind(comment.original_body.as_deref())
-    .bind(record.fingerprint.exact)
-    .bind(record.fingerprint.simhash)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected()
-        == 1;
+         reasons, create_time, update_time, original_body, text_hash, simhash) ",
+    );
+    insert.push_values(&rows.rows, |mut values, r| {
+        let c = &r.comment;
+        values
+            .push_bind(r.tenant.as_uuid())
+            .push_bind(c.comment_id.as_uuid())
+            .push_bind(c.client_comment_id.clone())
+            .push_bind(c.article_id.clone())
+            .push_bind(c.author_id.clone())
+            .push_bind(c.author_display_name.clone())
+            .push_bind(r.author_ip.clone())
+            .push_bind(c.parent_comment_id.map(|id| id.as_uuid()))
+            .push_bind(c.language.clone())
+            .push_bind(c.body.clone())
+            .push_bind(c.status.as_str())
+            .push_bind(c.spam_score)
+            .push_bind(r.reasons_json.clone())
+            .push_bind(to_micros(r.now))
+            .push_bind(to_micros(r.now))
+            .push_bind(c.original_body.clone())
+            .push_bind(r.fingerprint.exact)
+            .push_bind(r.fingerprint.simhash);
+    });
+    insert.push(
+        " ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL \
+         DO NOTHING RETURNING comment_id",
+    );
+    let created: HashSet<Uuid> = insert
+        .build_query_scalar::<Uuid>()
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect();
+    let new_rows: Vec<&CommentRow<'_>> = rows
+        .rows
+        .iter()
+        .filter(|r| created.contains(&r.comment.comment_id.as_uuid()))
+        .collect();
+    let held: Vec<(&CommentRow<'_>, ReviewId, i32)> = new_rows
+        .iter()
+        .filter_map(|r| r.review.map(|(id, priority)| (*r, id, priority)))
+        .collect();
+    if !held.is_empty() {
+        let mut queue = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
+             state, enqueue_time) ",
+        );
+        queue.push_values(&held, |mut values, (r, review_id, priority)| {
+            values
+                .push_bind(r.tenant.as_uuid())
+                .push_bind(review_id.as_uuid())
+                .push_bind(r.comment.comment_id.as_uuid())
+                .push_bind(r.comment.article_id.clone())
+                .push_bind(*priority)
+                .push_bind("open")
+                .push_bind(to_micros(r.now));
+        });
+        queue.build().execute(&mut **tx).await?;
+    }
 
-    if !inserted {
+    if !new_rows.is_empty() {
+        let mut audit = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO audit_events (tenant_id, create_time, actor, action, subject_type, \
+             subject_id, from_state, to_state, detail) ",
+        );
+        audit.push_values(&new_rows, |mut values, r| {
+            let e = &r.audit;
+            values
+                .push_bind(r.tenant.as_uuid())
+                .push_bind(to_micros(r.now))
+                .push_bind(e.actor.as_str().to_owned())
+                .push_bind(e.action)
+                .push_bind(e.subject_type)
+                .push_bind(e.subject_id.clone())
+                .push_bind(e.from_state)
+                .push_bind(e.to_state)
+                .push_bind(Json(e.detail.clone()));
+        });
+        audit.build().execute(&mut **tx).await?;
+    }
+
+    let mut existing = Vec::new();
+    for (tenant, client_id) in rows.retries(&created) {
+        // Stored by an earlier transaction or earlier in this statement.
         let row = sqlx::query(concat!(
             "SELECT ",
             comment_columns!(),
             " FROM comments c WHERE c.tenant_id = ?1 AND c.client_comment_id = ?2"
         ))
         .bind(tenant.as_uuid())
-        .bind(comment.client_comment_id.as_deref())
+        .bind(client_id)
         .fetch_one(&mut **tx)
         .await?;
-        return Ok(InsertOutcome::Existing(comment_from_row(&row)?));
+        existing.push(comment_from_row(&row)?);
     }
-
-    if comment.status == CommentStatus::PendingReview {
-        sqlx::query(
-            "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
-             state, enqueue_time) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
-        )
-        .bind(tenant.as_uuid())
-        .bind(ReviewId::generate().as_uuid())
-        .bind(comment.comment_id.as_uuid())
-        .bind(&comment.article_id)
-        .bind(record.verdict.review_priority)
-        .bind(to_micros(record.now))
-        .execute(&mut **tx)
-        .await?;
-    }
-    audit(
-        tx,
-        tenant,
-        record.now,
-        super::comment_created_event(record.actor, &comment),
-    )
-    .await?;
-    Ok(InsertOutcome::Created(comment))
+    Ok(rows.outcomes(&created, existing))
 }
 
 /// The `(tenant, version)` rows of a query replicas poll for changes.
@@ -618,9 +656,11 @@ impl Store for SqliteStore {
         record: &NewCommentRecord<'_>,
     ) -> Result<InsertOutcome, StoreError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let outcome = insert_in(&mut tx, tenant, record).await?;
+        let mut outcomes = write_comments(&mut tx, &[(tenant, *record)]).await?;
         tx.commit().await?;
-        Ok(outcome)
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("no outcome for a comment".into()))
     }
 
     #[tracing::instrument(skip_all, fields(comments = batch.len()))]
@@ -628,14 +668,11 @@ impl Store for SqliteStore {
         &self,
         batch: &[(TenantId, NewCommentRecord<'_>)],
     ) -> Vec<Result<InsertOutcome, StoreError>> {
-        let attempt: Result<Vec<InsertOutcome>, StoreError> = async {
+        let attempt = async {
             let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-            let mut outcomes = Vec::with_capacity(batch.len());
-            for (tenant, record) in batch {
-                outcomes.push(insert_in(&mut tx, *tenant, record).await?);
-            }
+            let outcomes = write_comments(&mut tx, batch).await?;
             tx.commit().await?;
-            Ok(outcomes)
+            Ok::<_, StoreError>(outcomes)
         }
         .await;
         match attempt {
