@@ -1,13 +1,13 @@
 use std::sync::Arc;
 
-use super::writer::PendingComment;
+use super::batch::PendingComment;
 use super::{Moderation, now};
 use crate::domain::{
     ArticleId, Comment, CommentId, CommentStatus, FieldViolation, NewComment, PageSize, PageToken,
     Permission, Principal, TenantId, TenantSettings,
 };
 use crate::pipeline::spam::{Features, SpamInput, history};
-use crate::storage::{CommentCursor, CommentQuery, InsertOutcome, StoreError};
+use crate::storage::{CommentCursor, CommentQuery, HistoryLookup, InsertOutcome, StoreError};
 use crate::telemetry;
 
 #[derive(Debug, thiserror::Error)]
@@ -108,17 +108,17 @@ impl Moderation {
         let model = self.spam_model_for(principal.tenant_id).await?;
         let features = Features::extract(comment.body.as_str());
         let at = now();
-        // The one extra round trip the spam score costs.
+        // The one extra round trip the spam score costs, shared with the
+        // submissions arriving at the same time.
         let history = self
             .inner
-            .store
-            .author_history(
-                principal.tenant_id,
-                comment.author_id.as_str(),
-                features.fingerprint.exact,
-                at - history::DUPLICATE_WINDOW,
-                history::RECENT_LIMIT,
-            )
+            .history
+            .read(HistoryLookup {
+                tenant: principal.tenant_id,
+                author: comment.author_id.as_str().to_owned(),
+                exact: features.fingerprint.exact,
+                since: at - history::DUPLICATE_WINDOW,
+            })
             .await?;
         let verdict = self.inner.pipeline.evaluate(
             &comment,

@@ -7,11 +7,11 @@
 
 mod admin;
 mod auth;
+mod batch;
 mod comments;
 mod review;
 mod rules;
 mod spam;
-mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,16 +47,17 @@ struct Inner {
     settings: TtlCache<crate::domain::TenantId, Arc<crate::domain::TenantSettings>>,
     rules: rules::RuleRegistry,
     spam: spam::SpamRegistry,
-    writer: writer::CommentWriter,
+    writer: batch::CommentWriter,
+    history: batch::HistoryReader,
 }
 
 impl Moderation {
-    /// Needs a Tokio runtime: it starts the group-commit writers.
+    /// Needs a Tokio runtime: it starts the batch workers.
     pub fn new(store: Arc<dyn Store>, pipeline: Pipeline) -> Self {
-        let writer = writer::CommentWriter::start(store.clone(), store.concurrent_writers());
         Moderation {
             inner: Arc::new(Inner {
-                writer,
+                writer: batch::CommentWriter::start(store.clone()),
+                history: batch::HistoryReader::start(store.clone()),
                 store,
                 pipeline,
                 keys: TtlCache::new(CACHE_TTL),

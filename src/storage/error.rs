@@ -12,6 +12,27 @@ pub enum StoreError {
     Unexpected(#[from] anyhow::Error),
 }
 
+impl StoreError {
+    /// When the database is unavailable, the same error for each of `n`
+    /// batched callers (retrying them one by one would only wait `n` times
+    /// for a connection); `None` for any other error.
+    pub(crate) fn unavailable_for_each<T>(&self, n: usize) -> Option<Vec<Result<T, StoreError>>> {
+        let StoreError::Unavailable(cause) = self else {
+            return None;
+        };
+        let cause = cause.to_string();
+        Some(
+            (0..n)
+                .map(|_| {
+                    Err(StoreError::Unavailable(sqlx::Error::Io(
+                        std::io::Error::other(cause.clone()),
+                    )))
+                })
+                .collect(),
+        )
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         if is_unavailable(&err) {

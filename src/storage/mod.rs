@@ -416,9 +416,22 @@ impl SpamLesson<'_> {
     }
 }
 
-/// One row of the author-history query: the author's comments (`others`
-/// unset), then one row carrying the count of the same text by others.
+/// One author-history look-up (see [`Store::author_histories`]).
+#[derive(Debug, Clone)]
+pub struct HistoryLookup {
+    pub tenant: TenantId,
+    pub author: String,
+    /// The fingerprint of the text being submitted.
+    pub exact: i64,
+    /// Other authors' copies of the text count from this time on.
+    pub since: DateTime<Utc>,
+}
+
+/// One row of the author-history query: which look-up it answers (`ord`,
+/// from 0), then either one of the author's comments (`others` unset) or
+/// the count of the same text by others.
 pub(crate) struct HistoryRow {
+    pub ord: i64,
     pub others: Option<i64>,
     pub text_hash: Option<i64>,
     pub simhash: Option<i64>,
@@ -426,15 +439,24 @@ pub(crate) struct HistoryRow {
     pub status: Option<String>,
 }
 
-/// Assembles the rows of either backend's author-history query.
-pub(crate) fn author_history_from_rows(
+/// Assembles the rows of either backend's author-history query into one
+/// history per look-up; the rows of a look-up come newest first.
+pub(crate) fn author_histories_from_rows(
+    lookups: usize,
     rows: impl IntoIterator<Item = HistoryRow>,
-) -> Result<AuthorHistory, StoreError> {
-    let mut history = AuthorHistory {
-        known: true,
-        ..AuthorHistory::default()
-    };
+) -> Result<Vec<AuthorHistory>, StoreError> {
+    let mut histories = vec![
+        AuthorHistory {
+            known: true,
+            ..AuthorHistory::default()
+        };
+        lookups
+    ];
     for row in rows {
+        let history = usize::try_from(row.ord)
+            .ok()
+            .and_then(|ord| histories.get_mut(ord))
+            .ok_or_else(|| StoreError::Corrupt(format!("history row for look-up {}", row.ord)))?;
         if let Some(others) = row.others {
             history.same_text_by_others = others as u32;
             continue;
@@ -451,7 +473,7 @@ pub(crate) fn author_history_from_rows(
                 .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
         });
     }
-    Ok(history)
+    Ok(histories)
 }
 
 /// What a lesson did.
@@ -596,17 +618,18 @@ pub trait Store: Send + Sync + 'static {
     /// (replicas then rely on polling [`Store::rules_versions`]).
     async fn listen_rule_changes(&self, changes: tokio::sync::mpsc::UnboundedSender<TenantId>);
 
-    /// What the store knows about `author` and the text fingerprinted `exact`,
-    /// in one indexed round trip: the author's latest `limit` comments and
-    /// the number of other authors' comments with this text since `since`.
-    async fn author_history(
+    /// What the store knows about each look-up's author and text, in one
+    /// indexed query for the whole slice: the author's latest `limit`
+    /// comments (newest first) and the number of other authors' comments
+    /// with this text since `since` (up to
+    /// [`crate::pipeline::spam::history::SAME_TEXT_CAP`]).
+    /// One history per look-up, in order; look-ups may name different
+    /// tenants and never see each other's rows.
+    async fn author_histories(
         &self,
-        tenant: TenantId,
-        author: &str,
-        exact: i64,
-        since: DateTime<Utc>,
+        lookups: &[HistoryLookup],
         limit: u32,
-    ) -> Result<AuthorHistory, StoreError>;
+    ) -> Result<Vec<AuthorHistory>, StoreError>;
     /// The tenant's model row and the weights written after `after_version`.
     async fn load_spam_model(
         &self,
@@ -634,16 +657,8 @@ pub(crate) async fn retry_alone<S: Store + ?Sized>(
     batch: &[(TenantId, NewCommentRecord<'_>)],
     err: StoreError,
 ) -> Vec<Result<InsertOutcome, StoreError>> {
-    if let StoreError::Unavailable(cause) = &err {
-        let cause = cause.to_string();
-        return batch
-            .iter()
-            .map(|_| {
-                Err(StoreError::Unavailable(sqlx::Error::Io(
-                    std::io::Error::other(cause.clone()),
-                )))
-            })
-            .collect();
+    if let Some(errors) = err.unavailable_for_each(batch.len()) {
+        return errors;
     }
     tracing::warn!(error = %err, comments = batch.len(), "group commit failed; writing one by one");
     let mut outcomes = Vec::with_capacity(batch.len());

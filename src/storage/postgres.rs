@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use super::{
     AuditEvent, AuditRecord, Claim, CommentCursor, CommentQuery, CommentRows, DbOptions,
-    DecideRejection, Decision, InsertOutcome, LearnOutcome, NewApiKey, NewCommentRecord,
-    QueueQuery, ReleaseRejection, RuleChange, RuleRecord, RuleRejection, SpamLesson, Store,
-    StoreError, StoredSpamModel, decided_status, decision_reason,
+    DecideRejection, Decision, HistoryLookup, InsertOutcome, LearnOutcome, NewApiKey,
+    NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange, RuleRecord, RuleRejection,
+    SpamLesson, Store, StoreError, StoredSpamModel, decided_status, decision_reason,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
@@ -1075,30 +1075,47 @@ impl Store for PostgresStore {
         }
     }
 
-    #[tracing::instrument(skip_all, fields(%tenant))]
-    async fn author_history(
+    #[tracing::instrument(skip_all, fields(lookups = lookups.len()))]
+    async fn author_histories(
         &self,
-        tenant: TenantId,
-        author: &str,
-        exact: i64,
-        since: DateTime<Utc>,
+        lookups: &[HistoryLookup],
         limit: u32,
-    ) -> Result<AuthorHistory, StoreError> {
-        // The author's rows, then one row carrying the count (kind = 1).
+    ) -> Result<Vec<AuthorHistory>, StoreError> {
+        // Per look-up: the author's rows (kind 0), then one row carrying the
+        // count (kind 1); both sides are index scans (comments_by_author,
+        // comments_by_text_hash).
         let rows = sqlx::query(
-            "SELECT 0 AS kind, text_hash, simhash, create_time, status, 0::bigint AS others FROM ( \
-                SELECT text_hash, simhash, create_time, status FROM comments \
-                WHERE tenant_id = $1 AND author_id = $2 ORDER BY create_time DESC LIMIT $5) recent \
-             UNION ALL \
-             SELECT 1, NULL, NULL, NULL, NULL, count(*) FROM ( \
-                SELECT 1 FROM comments \
-                WHERE tenant_id = $1 AND text_hash = $3 AND create_time >= $4 AND author_id <> $2 \
-                LIMIT $6) same_text",
+            "SELECT q.ord - 1 AS ord, h.kind, h.text_hash, h.simhash, h.create_time, h.status, \
+                h.others \
+             FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::timestamptz[]) \
+                WITH ORDINALITY AS q(tenant_id, author_id, text_hash, since, ord) \
+             CROSS JOIN LATERAL ( \
+                SELECT 0 AS kind, text_hash, simhash, create_time, status, 0::bigint AS others \
+                FROM (SELECT c.text_hash, c.simhash, c.create_time, c.status FROM comments c \
+                      WHERE c.tenant_id = q.tenant_id AND c.author_id = q.author_id \
+                      ORDER BY c.create_time DESC LIMIT $5) recent \
+                UNION ALL \
+                SELECT 1, NULL, NULL, NULL, NULL, count(*) \
+                FROM (SELECT 1 FROM comments c \
+                      WHERE c.tenant_id = q.tenant_id AND c.text_hash = q.text_hash \
+                        AND c.create_time >= q.since AND c.author_id <> q.author_id \
+                      LIMIT $6) same_text) h \
+             ORDER BY q.ord, h.kind, h.create_time DESC",
         )
-        .bind(tenant.as_uuid())
-        .bind(author)
-        .bind(exact)
-        .bind(since)
+        .bind(
+            lookups
+                .iter()
+                .map(|l| l.tenant.as_uuid())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            lookups
+                .iter()
+                .map(|l| l.author.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(lookups.iter().map(|l| l.exact).collect::<Vec<_>>())
+        .bind(lookups.iter().map(|l| l.since).collect::<Vec<_>>())
         .bind(i64::from(limit))
         .bind(i64::from(history::SAME_TEXT_CAP))
         .fetch_all(&self.pool)
@@ -1108,6 +1125,7 @@ impl Store for PostgresStore {
             .map(|row| {
                 let count_row = row.try_get::<i32, _>("kind")? == 1;
                 Ok(super::HistoryRow {
+                    ord: row.try_get("ord")?,
                     others: if count_row {
                         Some(row.try_get("others")?)
                     } else {
@@ -1120,7 +1138,7 @@ impl Store for PostgresStore {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        super::author_history_from_rows(rows)
+        super::author_histories_from_rows(lookups.len(), rows)
     }
 
     async fn load_spam_model(

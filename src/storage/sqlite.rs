@@ -21,9 +21,9 @@ use uuid::Uuid;
 
 use super::{
     AuditEvent, AuditRecord, Claim, CommentQuery, CommentRow, CommentRows, DbOptions,
-    DecideRejection, Decision, InsertOutcome, LearnOutcome, NewApiKey, NewCommentRecord,
-    QueueQuery, ReleaseRejection, RuleChange, RuleRecord, RuleRejection, SpamLesson, Store,
-    StoreError, StoredSpamModel, decided_status, decision_reason,
+    DecideRejection, Decision, HistoryLookup, InsertOutcome, LearnOutcome, NewApiKey,
+    NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange, RuleRecord, RuleRejection,
+    SpamLesson, Store, StoreError, StoredSpamModel, decided_status, decision_reason,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
@@ -1102,39 +1102,55 @@ impl Store for SqliteStore {
         std::future::pending::<()>().await
     }
 
-    #[tracing::instrument(skip_all, fields(%tenant))]
-    async fn author_history(
+    #[tracing::instrument(skip_all, fields(lookups = lookups.len()))]
+    async fn author_histories(
         &self,
-        tenant: TenantId,
-        author: &str,
-        exact: i64,
-        since: DateTime<Utc>,
+        lookups: &[HistoryLookup],
         limit: u32,
-    ) -> Result<AuthorHistory, StoreError> {
-        // The author's rows, then one row carrying the count (kind = 1).
-        let rows = sqlx::query(
-            "SELECT 0 AS kind, text_hash, simhash, create_time, status, 0 AS others FROM ( \
-                SELECT text_hash, simhash, create_time, status FROM comments \
-                WHERE tenant_id = ?1 AND author_id = ?2 ORDER BY create_time DESC LIMIT ?5) \
-             UNION ALL \
-             SELECT 1, NULL, NULL, NULL, NULL, count(*) FROM ( \
-                SELECT 1 FROM comments \
-                WHERE tenant_id = ?1 AND text_hash = ?3 AND create_time >= ?4 AND author_id <> ?2 \
-                LIMIT ?6) same_text",
-        )
-        .bind(tenant.as_uuid())
-        .bind(author)
-        .bind(exact)
-        .bind(to_micros(since))
-        .bind(i64::from(limit))
-        .bind(i64::from(history::SAME_TEXT_CAP))
-        .fetch_all(&self.pool)
-        .await?;
+    ) -> Result<Vec<AuthorHistory>, StoreError> {
+        if lookups.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Per look-up: the author's rows (kind 0), then one row carrying the
+        // count (kind 1). No LATERAL in SQLite: correlated `rowid IN`
+        // subqueries keep each side an index search with its own LIMIT.
+        let mut query =
+            QueryBuilder::<Sqlite>::new("WITH q(ord, tenant_id, author_id, text_hash, since) AS (");
+        query.push_values(lookups.iter().enumerate(), |mut values, (ord, l)| {
+            values
+                .push_bind(ord as i64)
+                .push_bind(l.tenant.as_uuid())
+                .push_bind(l.author.clone())
+                .push_bind(l.exact)
+                .push_bind(to_micros(l.since));
+        });
+        query
+            .push(
+                ") SELECT q.ord, 0 AS kind, c.text_hash, c.simhash, c.create_time, c.status, \
+                    0 AS others \
+                 FROM q JOIN comments c ON c.rowid IN ( \
+                    SELECT rowid FROM comments \
+                    WHERE tenant_id = q.tenant_id AND author_id = q.author_id \
+                    ORDER BY create_time DESC LIMIT ",
+            )
+            .push(limit)
+            .push(
+                ") UNION ALL \
+                 SELECT q.ord, 1, NULL, NULL, NULL, NULL, ( \
+                    SELECT count(*) FROM comments WHERE rowid IN ( \
+                        SELECT rowid FROM comments \
+                        WHERE tenant_id = q.tenant_id AND text_hash = q.text_hash \
+                          AND create_time >= q.since AND author_id <> q.author_id LIMIT ",
+            )
+            .push(history::SAME_TEXT_CAP)
+            .push(")) FROM q ORDER BY 1, 2, 5 DESC");
+        let rows = query.build().fetch_all(&self.pool).await?;
         let rows = rows
             .into_iter()
             .map(|row| {
                 let count_row = row.try_get::<i64, _>("kind")? == 1;
                 Ok(super::HistoryRow {
+                    ord: row.try_get("ord")?,
                     others: if count_row {
                         Some(row.try_get("others")?)
                     } else {
@@ -1150,7 +1166,7 @@ impl Store for SqliteStore {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        super::author_history_from_rows(rows)
+        super::author_histories_from_rows(lookups.len(), rows)
     }
 
     async fn load_spam_model(

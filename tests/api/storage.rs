@@ -12,9 +12,9 @@ use moderato::domain::{
 use moderato::pipeline::Verdict;
 use moderato::pipeline::spam::{Features, Update};
 use moderato::storage::{
-    Claim, CommentQuery, DbOptions, DecideRejection, Decision, InsertOutcome, LabelSource,
-    LearnOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange,
-    RuleRejection, SpamLesson, Store, StoredSpamModel,
+    Claim, CommentQuery, DbOptions, DecideRejection, Decision, HistoryLookup, InsertOutcome,
+    LabelSource, LearnOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection,
+    RuleChange, RuleRejection, SpamLesson, Store, StoredSpamModel,
 };
 use sqlx::{Connection as _, Executor as _};
 
@@ -37,7 +37,7 @@ backend_tests!(
     rule_changes_are_atomic_and_versioned,
     spam_models_accumulate_and_load_incrementally,
     a_comment_teaches_each_label_once,
-    author_history_is_one_scoped_look_up,
+    author_histories_are_one_scoped_query,
     a_group_commit_stores_each_comment_as_alone,
 );
 
@@ -985,7 +985,7 @@ async fn a_comment_teaches_each_label_once(backend: Backend) {
     assert_eq!(learned, [Some("spam"), Some("ham")]);
 }
 
-async fn author_history_is_one_scoped_look_up(backend: Backend) {
+async fn author_histories_are_one_scoped_query(backend: Backend) {
     let f = fixture(backend).await;
     let t0 = now() - Duration::hours(2);
     let text = "Rejoignez mon groupe pour des conseils en investissement";
@@ -1014,11 +1014,27 @@ async fn author_history_is_one_scoped_look_up(backend: Backend) {
     put("old-echo", text, -2000, CommentStatus::Approved).await;
 
     let since = now() - Duration::hours(24);
-    let history = f
+    let (other, _) = f
         .store
-        .author_history(f.tenant, "spammer", fingerprint.exact, since, 50)
+        .ensure_tenant(&TenantName::parse("t2").unwrap(), now())
         .await
         .unwrap();
+    let lookup = |tenant, author: &str| HistoryLookup {
+        tenant,
+        author: author.into(),
+        exact: fingerprint.exact,
+        since,
+    };
+    let one = |tenant, author: &str, limit| {
+        let (f, lookup) = (&f, lookup(tenant, author));
+        async move {
+            let mut histories = f.store.author_histories(&[lookup], limit).await.unwrap();
+            assert_eq!(histories.len(), 1);
+            histories.pop().unwrap()
+        }
+    };
+
+    let history = one(f.tenant, "spammer", 50).await;
     assert!(history.known);
     let times: Vec<_> = history.recent.iter().map(|c| c.create_time).collect();
     assert_eq!(
@@ -1034,35 +1050,40 @@ async fn author_history_is_one_scoped_look_up(backend: Backend) {
         "other authors, within the window"
     );
 
-    let limited = f
-        .store
-        .author_history(f.tenant, "spammer", fingerprint.exact, since, 2)
-        .await
-        .unwrap();
+    let limited = one(f.tenant, "spammer", 2).await;
     assert_eq!(limited.recent.len(), 2);
 
-    let newcomer = f
-        .store
-        .author_history(f.tenant, "nobody", fingerprint.exact, since, 50)
-        .await
-        .unwrap();
-    assert!(newcomer.recent.is_empty());
+    let newcomer = one(f.tenant, "nobody", 50).await;
+    assert!(newcomer.known && newcomer.recent.is_empty());
     assert_eq!(
         newcomer.same_text_by_others, 3,
         "everyone else's (4) within the window, counted up to the cap"
     );
 
-    let (other, _) = f
-        .store
-        .ensure_tenant(&TenantName::parse("t2").unwrap(), now())
-        .await
-        .unwrap();
-    let elsewhere = f
-        .store
-        .author_history(other, "spammer", fingerprint.exact, since, 50)
-        .await
-        .unwrap();
+    let elsewhere = one(other, "spammer", 50).await;
     assert!(elsewhere.recent.is_empty() && elsewhere.same_text_by_others == 0);
+
+    // One query for many look-ups, across tenants and with repeats: each
+    // answer is the one it gets alone, in the order asked.
+    let batch = [
+        lookup(f.tenant, "nobody"),
+        lookup(other, "spammer"),
+        lookup(f.tenant, "spammer"),
+        lookup(f.tenant, "echo"),
+        lookup(f.tenant, "spammer"),
+    ];
+    let together = f.store.author_histories(&batch, 50).await.unwrap();
+    let mut alone = Vec::new();
+    for l in &batch {
+        alone.push(one(l.tenant, &l.author, 50).await);
+    }
+    assert_eq!(together, alone);
+    assert_eq!(together[2], history);
+    assert_eq!(together[3].recent.len(), 2);
+    assert!(
+        f.store.author_histories(&[], 50).await.unwrap().is_empty(),
+        "nothing asked, nothing read"
+    );
 }
 
 fn record_of<'a>(
