@@ -48,6 +48,7 @@ impl Role {
                     | Permission::ReadAnyStatus
                     | Permission::Review
                     | Permission::LabelSpam
+                    | Permission::ReadAudit
             ),
         }
     }
@@ -70,6 +71,8 @@ pub enum Permission {
     Review,
     /// Teach the spam model (`MarkSpam`, `MarkHam`).
     LabelSpam,
+    /// Read the audit trail (`ListAuditEvents`).
+    ReadAudit,
     Administer,
 }
 

@@ -2,7 +2,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb::admin_service_server::AdminService;
 use super::{auth::credentials, convert, observe, pb};
-use crate::domain::{CommentBody, KeyId, Permission};
+use crate::domain::{CommentBody, KeyId, PageSize, Permission};
 use crate::moderation::Moderation;
 use crate::storage::RuleChange;
 
@@ -206,6 +206,31 @@ impl AdminService for AdminApi {
             let text = body.as_str().to_owned();
             let verdict = self.moderation.test_rules(&principal, body).await?;
             Ok(convert::test_result(verdict, &text))
+        })
+        .await
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        observe("ListAuditEvents", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::ReadAudit)
+                .await?;
+            let request = request.into_inner();
+            let page_size = PageSize::parse("page_size", request.page_size, 100, 1000)?;
+            let page_token = request.page_token.clone();
+            let filter = convert::audit_filter(request)?;
+            let page = self
+                .moderation
+                .list_audit_events(&principal, filter, page_size, &page_token)
+                .await?;
+            Ok(pb::ListAuditEventsResponse {
+                audit_events: page.items.into_iter().map(convert::audit_event).collect(),
+                next_page_token: page.next_page_token,
+            })
         })
         .await
     }

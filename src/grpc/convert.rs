@@ -11,6 +11,8 @@ use crate::domain::{
     NewComment, Reason, ReviewDecision, ReviewId, ReviewItem, Role, SpamLabel, TenantSettings,
     TenantSettingsPatch,
 };
+use crate::moderation::AuditFilter;
+use crate::storage::AuditRecord;
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -20,6 +22,55 @@ pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
 }
 
 // ---- requests -> domain -------------------------------------------------------
+
+/// An optional time; `None` when the field is not set.
+fn optional_time(
+    field: &str,
+    value: Option<prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>, FieldViolation> {
+    value
+        .map(|t| {
+            u32::try_from(t.nanos)
+                .ok()
+                .filter(|nanos| *nanos < 1_000_000_000)
+                .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
+                .ok_or_else(|| FieldViolation::new(field, "is not a valid timestamp"))
+        })
+        .transpose()
+}
+
+/// A filter text that is compared as is: empty means no filter.
+fn optional_filter(field: &str, value: String) -> Result<Option<String>, FieldViolation> {
+    if value.chars().count() > 200 {
+        return Err(FieldViolation::new(field, "is longer than 200 characters"));
+    }
+    Ok((!value.is_empty()).then_some(value))
+}
+
+pub fn audit_filter(request: pb::ListAuditEventsRequest) -> Result<AuditFilter, FieldViolation> {
+    let comment_id = (!request.comment_id.is_empty())
+        .then(|| CommentId::parse("comment_id", &request.comment_id))
+        .transpose()?;
+    let author_id = (!request.author_id.is_empty())
+        .then(|| AuthorId::parse("author_id", request.author_id))
+        .transpose()?;
+    let start_time = optional_time("start_time", request.start_time)?;
+    let end_time = optional_time("end_time", request.end_time)?;
+    if let (Some(start), Some(end)) = (start_time, end_time)
+        && end <= start
+    {
+        return Err(FieldViolation::new("end_time", "must be after start_time"));
+    }
+    Ok(AuditFilter {
+        comment_id,
+        author_id,
+        actor: optional_filter("actor", request.actor)?,
+        action: optional_filter("action", request.action)?,
+        start_time,
+        end_time,
+        oldest_first: request.oldest_first,
+    })
+}
 
 pub fn new_comment(request: pb::SubmitCommentRequest) -> Result<NewComment, FieldViolation> {
     let author_ip = if request.author_ip.is_empty() {
@@ -421,5 +472,53 @@ pub fn test_result(verdict: crate::pipeline::Verdict, body: &str) -> pb::TestRul
         spam_score: verdict.spam_score,
         reasons: verdict.reasons.into_iter().map(reason).collect(),
         published_body: verdict.masked_body.unwrap_or_else(|| body.to_owned()),
+    }
+}
+
+/// JSON as a protobuf `Struct` (objects) or `Value`.
+fn json_value(value: serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    let kind = match value {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(b) => Kind::BoolValue(b),
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        serde_json::Value::String(s) => Kind::StringValue(s),
+        serde_json::Value::Array(items) => Kind::ListValue(prost_types::ListValue {
+            values: items.into_iter().map(json_value).collect(),
+        }),
+        serde_json::Value::Object(fields) => Kind::StructValue(json_struct(fields)),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+fn json_struct(fields: serde_json::Map<String, serde_json::Value>) -> prost_types::Struct {
+    prost_types::Struct {
+        fields: fields
+            .into_iter()
+            .map(|(name, value)| (name, json_value(value)))
+            .collect(),
+    }
+}
+
+pub fn audit_event(value: AuditRecord) -> pb::AuditEvent {
+    let detail = match value.detail {
+        serde_json::Value::Object(fields) => json_struct(fields),
+        other => json_struct(serde_json::Map::from_iter([("value".to_owned(), other)])),
+    };
+    pb::AuditEvent {
+        event_id: value.event_id,
+        create_time: Some(timestamp(value.create_time)),
+        actor: value.actor,
+        action: value.action,
+        subject_type: value.subject_type,
+        subject_id: value.subject_id,
+        from_state: value.from_state.unwrap_or_default(),
+        to_state: value.to_state.unwrap_or_default(),
+        detail: Some(detail),
+        comment_id: value
+            .comment_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        author_id: value.author_id.unwrap_or_default(),
     }
 }

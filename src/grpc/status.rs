@@ -8,8 +8,8 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::domain::FieldViolation;
 use crate::moderation::{
-    AdminError, AuthError, DecideError, GetCommentError, ListCommentsError, ListQueueError,
-    MarkError, ReleaseError, RuleError, SubmitError,
+    AdminError, AuthError, DecideError, GetCommentError, ListAuditError, ListCommentsError,
+    ListQueueError, MarkError, ReleaseError, RuleError, SubmitError,
 };
 use crate::storage::StoreError;
 
@@ -137,6 +137,15 @@ impl From<RuleError> for Status {
             RuleError::NotFound(_) => Status::not_found(err.to_string()),
             RuleError::RevisionMismatch { .. } => Status::aborted(err.to_string()),
             RuleError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<ListAuditError> for Status {
+    fn from(err: ListAuditError) -> Self {
+        match err {
+            ListAuditError::Invalid(violation) => violation.into(),
+            ListAuditError::Store(err) => err.into(),
         }
     }
 }

@@ -73,6 +73,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::ReadAnyStatus => "list comments that are not approved",
         Permission::Review => "work the review queue",
         Permission::LabelSpam => "teach the spam model",
+        Permission::ReadAudit => "read the audit trail",
         Permission::Administer => "administer the tenant",
     }
 }

@@ -6,6 +6,7 @@
 //! code in one place.
 
 mod admin;
+mod audit;
 mod auth;
 mod batch;
 mod comments;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound as _, Utc};
 
 pub use admin::{AdminError, CreatedKey, create_key, create_tenant_key};
+pub use audit::{AuditFilter, ListAuditError};
 pub use auth::{AuthError, Credentials};
 pub use comments::{GetCommentError, ListCommentsError, Page, SubmitError};
 pub use review::{ClaimRequest, DecideError, ListQueueError, ReleaseError, ReviewActor};

@@ -412,6 +412,8 @@ impl SpamLesson<'_> {
                 "features": self.update.weights.len(),
                 "version": version,
             }),
+            comment_id: self.comment.map(|(id, _)| id),
+            author_id: None,
         }
     }
 }
@@ -594,11 +596,12 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Result<Vec<ReviewId>, ReleaseRejection>, StoreError>;
 
-    /// The tenant's audit trail, oldest first; only `subject_id`'s when given.
+    /// The tenant's audit events matching every filter of `query`, in event
+    /// order (newest first unless `oldest_first`), at most `query.limit`.
     async fn list_audit_events(
         &self,
         tenant: TenantId,
-        subject_id: Option<&str>,
+        query: &AuditQuery,
     ) -> Result<Vec<AuditRecord>, StoreError>;
 
     /// The tenant's rules, in id order, with the tenant's rules version.
@@ -696,6 +699,106 @@ pub struct AuditRecord {
     pub from_state: Option<String>,
     pub to_state: Option<String>,
     pub detail: serde_json::Value,
+    /// The comment the event is about, directly or through its review item.
+    pub comment_id: Option<CommentId>,
+    /// The author of that comment, or the author the event is about.
+    pub author_id: Option<String>,
+}
+
+/// Which audit events to list; every filter that is set must match.
+#[derive(Debug, Clone)]
+pub struct AuditQuery {
+    /// Events about the comment or its review items.
+    pub comment_id: Option<CommentId>,
+    /// Events about the author's comments, their review items, or the author.
+    pub author_id: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// Events about one subject (a rule, a key, a review item…).
+    pub subject_id: Option<String>,
+    /// Inclusive.
+    pub start_time: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub end_time: Option<DateTime<Utc>>,
+    /// Continue after this event, in the listing's order.
+    pub after_event: Option<i64>,
+    pub oldest_first: bool,
+    pub limit: u32,
+}
+
+impl AuditQuery {
+    /// The whole trail, oldest first.
+    pub fn all() -> Self {
+        AuditQuery {
+            comment_id: None,
+            author_id: None,
+            actor: None,
+            action: None,
+            subject_id: None,
+            start_time: None,
+            end_time: None,
+            after_event: None,
+            oldest_first: true,
+            limit: u32::MAX,
+        }
+    }
+
+    /// Everything about one subject, oldest first.
+    pub fn subject(id: &str) -> Self {
+        AuditQuery {
+            subject_id: Some(id.to_owned()),
+            ..AuditQuery::all()
+        }
+    }
+
+    /// Appends the SELECT for this query to `sql`; `time` encodes a time as
+    /// the backend stores it.
+    pub(crate) fn build<DB, T>(
+        &self,
+        sql: &mut sqlx::QueryBuilder<DB>,
+        tenant: TenantId,
+        time: impl Fn(DateTime<Utc>) -> T,
+    ) where
+        DB: sqlx::Database,
+        Uuid: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+        String: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+        i64: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+        T: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    {
+        sql.push(
+            "SELECT event_id, create_time, actor, action, subject_type, subject_id, from_state, \
+             to_state, detail, comment_id, author_id FROM audit_events WHERE tenant_id = ",
+        )
+        .push_bind(tenant.as_uuid());
+        let mut text = |column: &str, value: &Option<String>| {
+            if let Some(value) = value {
+                sql.push(format_args!(" AND {column} = "))
+                    .push_bind(value.clone());
+            }
+        };
+        text("author_id", &self.author_id);
+        text("actor", &self.actor);
+        text("action", &self.action);
+        text("subject_id", &self.subject_id);
+        if let Some(id) = self.comment_id {
+            sql.push(" AND comment_id = ").push_bind(id.as_uuid());
+        }
+        if let Some(start) = self.start_time {
+            sql.push(" AND create_time >= ").push_bind(time(start));
+        }
+        if let Some(end) = self.end_time {
+            sql.push(" AND create_time < ").push_bind(time(end));
+        }
+        let (after, order) = if self.oldest_first {
+            (" AND event_id > ", " ORDER BY event_id LIMIT ")
+        } else {
+            (" AND event_id < ", " ORDER BY event_id DESC LIMIT ")
+        };
+        if let Some(event) = self.after_event {
+            sql.push(after).push_bind(event);
+        }
+        sql.push(order).push(self.limit);
+    }
 }
 
 /// One row of the append-only audit trail: who moved what from which state to which.
@@ -707,6 +810,12 @@ pub(crate) struct AuditEvent<'a> {
     pub from_state: Option<&'static str>,
     pub to_state: Option<&'static str>,
     pub detail: serde_json::Value,
+    /// The comment the event is about (itself or through its review item);
+    /// the backends store its author with it, so the trail can be listed by
+    /// comment and by author.
+    pub comment_id: Option<CommentId>,
+    /// The author the event is about when no comment is (standing changes).
+    pub author_id: Option<String>,
 }
 
 pub(crate) fn comment_created_event<'a>(actor: &'a Actor, comment: &Comment) -> AuditEvent<'a> {
@@ -721,6 +830,8 @@ pub(crate) fn comment_created_event<'a>(actor: &'a Actor, comment: &Comment) -> 
             "spam_score": comment.spam_score,
             "reasons": comment.reasons.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(),
         }),
+        comment_id: Some(comment.comment_id),
+        author_id: None,
     }
 }
 
@@ -741,6 +852,8 @@ pub(crate) fn decision_event<'a>(
             "decision": decision.decision.as_str(),
             "note": decision.note,
         }),
+        comment_id: Some(comment.comment_id),
+        author_id: None,
     }
 }
 
@@ -799,6 +912,8 @@ impl RuleStep<'_> {
             from_state: from,
             to_state: to,
             detail: serde_json::json!({ "revision": revision, "rule": definition }),
+            comment_id: None,
+            author_id: None,
         }
     }
 }

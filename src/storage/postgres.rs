@@ -10,12 +10,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
-use sqlx::{Postgres, Row as _, Transaction};
+use sqlx::{Postgres, QueryBuilder, Row as _, Transaction};
 use uuid::Uuid;
 
 use super::{
-    AuditEvent, AuditRecord, Claim, CommentCursor, CommentQuery, CommentRows, DbOptions,
-    DecideRejection, Decision, HistoryLookup, InsertOutcome, LearnOutcome, NewApiKey,
+    AuditEvent, AuditQuery, AuditRecord, Claim, CommentCursor, CommentQuery, CommentRows,
+    DbOptions, DecideRejection, Decision, HistoryLookup, InsertOutcome, LearnOutcome, NewApiKey,
     NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange, RuleRecord, RuleRejection,
     SpamLesson, Store, StoreError, StoredSpamModel, decided_status, decision_reason,
 };
@@ -65,10 +65,13 @@ async fn audit(
     now: DateTime<Utc>,
     event: AuditEvent<'_>,
 ) -> Result<(), StoreError> {
+    // The author of the comment, unless the event names one itself.
     sqlx::query(
         "INSERT INTO audit_events \
-         (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, \
+          detail, comment_id, author_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, COALESCE($11, \
+            (SELECT author_id FROM comments WHERE tenant_id = $1 AND comment_id = $10)))",
     )
     .bind(tenant.as_uuid())
     .bind(now)
@@ -79,6 +82,8 @@ async fn audit(
     .bind(event.from_state)
     .bind(event.to_state)
     .bind(Json(event.detail))
+    .bind(event.comment_id.map(|id| id.as_uuid()))
+    .bind(event.author_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -203,9 +208,10 @@ async fn write_comments(
             WHERE i.review_id IS NOT NULL ORDER BY i.ord), \
          audited AS ( \
             INSERT INTO audit_events (tenant_id, create_time, actor, action, subject_type, \
-                subject_id, from_state, to_state, detail) \
+                subject_id, from_state, to_state, detail, comment_id, author_id) \
             SELECT i.tenant_id, i.create_time, i.actor, 'comment.created', 'comment', \
-                i.comment_id::text, NULL, i.audit_to_state, i.audit_detail::jsonb \
+                i.comment_id::text, NULL, i.audit_to_state, i.audit_detail::jsonb, \
+                i.comment_id, i.author_id \
             FROM input i JOIN inserted USING (tenant_id, comment_id) ORDER BY i.ord) \
          SELECT comment_id FROM inserted",
     )
@@ -364,6 +370,8 @@ impl Store for PostgresStore {
                         from_state: None,
                         to_state: None,
                         detail: serde_json::json!({ "name": name.as_str() }),
+                        comment_id: None,
+                        author_id: None,
                     },
                 )
                 .await?;
@@ -455,6 +463,8 @@ impl Store for PostgresStore {
                 from_state: None,
                 to_state: None,
                 detail: super::settings_change_detail(&current, &next),
+                comment_id: None,
+                author_id: None,
             },
         )
         .await?;
@@ -495,6 +505,8 @@ impl Store for PostgresStore {
                 from_state: None,
                 to_state: Some("active"),
                 detail: serde_json::json!({ "role": key.role.as_str() }),
+                comment_id: None,
+                author_id: None,
             },
         )
         .await?;
@@ -571,6 +583,8 @@ impl Store for PostgresStore {
                     from_state: Some("active"),
                     to_state: Some("revoked"),
                     detail: serde_json::json!({}),
+                    comment_id: None,
+                    author_id: None,
                 },
             )
             .await?;
@@ -735,9 +749,13 @@ impl Store for PostgresStore {
         }
         sqlx::query(
             "INSERT INTO audit_events \
-             (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, detail) \
-             SELECT $1, $2, $3, 'review.claimed', 'review', id::text, 'open', 'claimed', $5 \
-             FROM unnest($4::uuid[]) AS id",
+             (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, \
+              detail, comment_id, author_id) \
+             SELECT $1, $2, $3, 'review.claimed', 'review', r.review_id::text, 'open', 'claimed', \
+                $5, r.comment_id, c.author_id \
+             FROM review_items r \
+             JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+             WHERE r.tenant_id = $1 AND r.review_id = ANY($4) ORDER BY r.review_id",
         )
         .bind(tenant.as_uuid())
         .bind(claim.now)
@@ -885,9 +903,13 @@ impl Store for PostgresStore {
         .await?;
         sqlx::query(
             "INSERT INTO audit_events \
-             (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, detail) \
-             SELECT $1, $2, $3, 'review.released', 'review', id::text, 'claimed', 'open', '{}'::jsonb \
-             FROM unnest($4::uuid[]) AS id",
+             (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, \
+              detail, comment_id, author_id) \
+             SELECT $1, $2, $3, 'review.released', 'review', r.review_id::text, 'claimed', 'open', \
+                '{}'::jsonb, r.comment_id, c.author_id \
+             FROM review_items r \
+             JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+             WHERE r.tenant_id = $1 AND r.review_id = ANY($4) ORDER BY r.review_id",
         )
         .bind(tenant.as_uuid())
         .bind(now)
@@ -899,20 +921,15 @@ impl Store for PostgresStore {
         Ok(Ok(ids.to_vec()))
     }
 
+    #[tracing::instrument(skip_all, fields(%tenant))]
     async fn list_audit_events(
         &self,
         tenant: TenantId,
-        subject_id: Option<&str>,
+        query: &AuditQuery,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT event_id, create_time, actor, action, subject_type, subject_id, from_state, \
-             to_state, detail FROM audit_events \
-             WHERE tenant_id = $1 AND ($2::text IS NULL OR subject_id = $2) ORDER BY event_id",
-        )
-        .bind(tenant.as_uuid())
-        .bind(subject_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let mut sql = QueryBuilder::new("");
+        query.build(&mut sql, tenant, |t| t);
+        let rows = sql.build().fetch_all(&self.pool).await?;
         rows.into_iter()
             .map(|row| {
                 let Json(detail): Json<serde_json::Value> = row.try_get("detail")?;
@@ -926,6 +943,10 @@ impl Store for PostgresStore {
                     from_state: row.try_get("from_state")?,
                     to_state: row.try_get("to_state")?,
                     detail,
+                    comment_id: row
+                        .try_get::<Option<Uuid>, _>("comment_id")?
+                        .map(CommentId::from_uuid),
+                    author_id: row.try_get("author_id")?,
                 })
             })
             .collect()

@@ -20,7 +20,7 @@ use sqlx::{QueryBuilder, Row as _, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::{
-    AuditEvent, AuditRecord, Claim, CommentQuery, CommentRow, CommentRows, DbOptions,
+    AuditEvent, AuditQuery, AuditRecord, Claim, CommentQuery, CommentRow, CommentRows, DbOptions,
     DecideRejection, Decision, HistoryLookup, InsertOutcome, LearnOutcome, NewApiKey,
     NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange, RuleRecord, RuleRejection,
     SpamLesson, Store, StoreError, StoredSpamModel, decided_status, decision_reason,
@@ -139,10 +139,13 @@ async fn audit(
     now: DateTime<Utc>,
     event: AuditEvent<'_>,
 ) -> Result<(), StoreError> {
+    // The author of the comment, unless the event names one itself.
     sqlx::query(
         "INSERT INTO audit_events \
-         (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, \
+          detail, comment_id, author_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, COALESCE(?11, \
+            (SELECT author_id FROM comments WHERE tenant_id = ?1 AND comment_id = ?10)))",
     )
     .bind(tenant.as_uuid())
     .bind(to_micros(now))
@@ -153,6 +156,8 @@ async fn audit(
     .bind(event.from_state)
     .bind(event.to_state)
     .bind(Json(event.detail))
+    .bind(event.comment_id.map(|id| id.as_uuid()))
+    .bind(event.author_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -313,7 +318,7 @@ async fn write_comments(
     if !new_rows.is_empty() {
         let mut audit = QueryBuilder::<Sqlite>::new(
             "INSERT INTO audit_events (tenant_id, create_time, actor, action, subject_type, \
-             subject_id, from_state, to_state, detail) ",
+             subject_id, from_state, to_state, detail, comment_id, author_id) ",
         );
         audit.push_values(&new_rows, |mut values, r| {
             let e = &r.audit;
@@ -326,7 +331,9 @@ async fn write_comments(
                 .push_bind(e.subject_id.clone())
                 .push_bind(e.from_state)
                 .push_bind(e.to_state)
-                .push_bind(Json(e.detail.clone()));
+                .push_bind(Json(e.detail.clone()))
+                .push_bind(r.comment.comment_id.as_uuid())
+                .push_bind(r.comment.author_id.clone());
         });
         audit.build().execute(&mut **tx).await?;
     }
@@ -422,6 +429,8 @@ impl Store for SqliteStore {
                         from_state: None,
                         to_state: None,
                         detail: serde_json::json!({ "name": name.as_str() }),
+                        comment_id: None,
+                        author_id: None,
                     },
                 )
                 .await?;
@@ -513,6 +522,8 @@ impl Store for SqliteStore {
                 from_state: None,
                 to_state: None,
                 detail: super::settings_change_detail(&current, &next),
+                comment_id: None,
+                author_id: None,
             },
         )
         .await?;
@@ -553,6 +564,8 @@ impl Store for SqliteStore {
                 from_state: None,
                 to_state: Some("active"),
                 detail: serde_json::json!({ "role": key.role.as_str() }),
+                comment_id: None,
+                author_id: None,
             },
         )
         .await?;
@@ -629,6 +642,8 @@ impl Store for SqliteStore {
                     from_state: Some("active"),
                     to_state: Some("revoked"),
                     detail: serde_json::json!({}),
+                    comment_id: None,
+                    author_id: None,
                 },
             )
             .await?;
@@ -791,6 +806,14 @@ impl Store for SqliteStore {
         .await?;
         let mut items = Vec::with_capacity(claimed.len());
         for id in &claimed {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{REVIEW_ITEM_SELECT} WHERE r.tenant_id = ?1 AND r.review_id = ?2"
+            )))
+            .bind(tenant.as_uuid())
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let item = review_item_from_row(&row)?;
             audit(
                 &mut tx,
                 tenant,
@@ -803,17 +826,12 @@ impl Store for SqliteStore {
                     from_state: Some("open"),
                     to_state: Some("claimed"),
                     detail: serde_json::json!({ "lease_expire_time": claim.lease_until }),
+                    comment_id: Some(item.comment.comment_id),
+                    author_id: None,
                 },
             )
             .await?;
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{REVIEW_ITEM_SELECT} WHERE r.tenant_id = ?1 AND r.review_id = ?2"
-            )))
-            .bind(tenant.as_uuid())
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-            items.push(review_item_from_row(&row)?);
+            items.push(item);
         }
         tx.commit().await?;
         items.sort_by(|a, b| {
@@ -910,9 +928,11 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Result<Vec<ReviewId>, ReleaseRejection>, StoreError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut comments = Vec::with_capacity(ids.len());
         for id in ids {
             let row = sqlx::query(
-                "SELECT state, claimed_by FROM review_items WHERE tenant_id = ?1 AND review_id = ?2",
+                "SELECT state, claimed_by, comment_id FROM review_items \
+                 WHERE tenant_id = ?1 AND review_id = ?2",
             )
             .bind(tenant.as_uuid())
             .bind(id.as_uuid())
@@ -926,8 +946,9 @@ impl Store for SqliteStore {
             if state != "open" || claimed_by.as_deref() != Some(actor.as_str()) {
                 return Ok(Err(ReleaseRejection::NotClaimedByCaller(*id)));
             }
+            comments.push(CommentId::from_uuid(row.try_get("comment_id")?));
         }
-        for id in ids {
+        for (id, comment_id) in ids.iter().zip(comments) {
             sqlx::query(
                 "UPDATE review_items SET claimed_by = NULL, lease_expire_time = NULL \
                  WHERE tenant_id = ?1 AND review_id = ?2",
@@ -948,6 +969,8 @@ impl Store for SqliteStore {
                     from_state: Some("claimed"),
                     to_state: Some("open"),
                     detail: serde_json::json!({}),
+                    comment_id: Some(comment_id),
+                    author_id: None,
                 },
             )
             .await?;
@@ -956,20 +979,15 @@ impl Store for SqliteStore {
         Ok(Ok(ids.to_vec()))
     }
 
+    #[tracing::instrument(skip_all, fields(%tenant))]
     async fn list_audit_events(
         &self,
         tenant: TenantId,
-        subject_id: Option<&str>,
+        query: &AuditQuery,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT event_id, create_time, actor, action, subject_type, subject_id, from_state, \
-             to_state, detail FROM audit_events \
-             WHERE tenant_id = ?1 AND (?2 IS NULL OR subject_id = ?2) ORDER BY event_id",
-        )
-        .bind(tenant.as_uuid())
-        .bind(subject_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let mut sql = QueryBuilder::new("");
+        query.build(&mut sql, tenant, to_micros);
+        let rows = sql.build().fetch_all(&self.pool).await?;
         rows.into_iter()
             .map(|row| {
                 let Json(detail): Json<serde_json::Value> = row.try_get("detail")?;
@@ -983,6 +1001,10 @@ impl Store for SqliteStore {
                     from_state: row.try_get("from_state")?,
                     to_state: row.try_get("to_state")?,
                     detail,
+                    comment_id: row
+                        .try_get::<Option<Uuid>, _>("comment_id")?
+                        .map(CommentId::from_uuid),
+                    author_id: row.try_get("author_id")?,
                 })
             })
             .collect()

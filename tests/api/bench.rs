@@ -78,7 +78,7 @@ async fn a_submit_run_counts_every_call(backend: Backend) {
         .unwrap();
     let created = app
         .store
-        .list_audit_events(tenant, None)
+        .list_audit_events(tenant, &moderato::storage::AuditQuery::all())
         .await
         .unwrap()
         .into_iter()

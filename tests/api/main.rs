@@ -2,6 +2,7 @@
 //! each on a fresh SQLite database and a fresh Postgres database.
 
 mod admin;
+mod audit;
 mod auth;
 mod bench;
 mod comments;

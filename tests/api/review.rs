@@ -491,7 +491,7 @@ async fn every_state_change_is_audited(backend: Backend) {
     let comment_id = item.comment.unwrap().comment_id;
     let comment_events = app
         .store
-        .list_audit_events(tenant, Some(&comment_id))
+        .list_audit_events(tenant, &moderato::storage::AuditQuery::subject(&comment_id))
         .await
         .unwrap();
     let transitions: Vec<_> = comment_events
@@ -521,7 +521,10 @@ async fn every_state_change_is_audited(backend: Backend) {
 
     let review_events: Vec<_> = app
         .store
-        .list_audit_events(tenant, Some(&item.review_id))
+        .list_audit_events(
+            tenant,
+            &moderato::storage::AuditQuery::subject(&item.review_id),
+        )
         .await
         .unwrap()
         .into_iter()

@@ -161,7 +161,7 @@ async fn rules_are_created_updated_and_deleted_with_revisions(backend: Backend) 
         .unwrap();
     let history: Vec<_> = app
         .store
-        .list_audit_events(tenant, Some("custom"))
+        .list_audit_events(tenant, &moderato::storage::AuditQuery::subject("custom"))
         .await
         .unwrap()
         .into_iter()

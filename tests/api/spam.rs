@@ -187,7 +187,7 @@ async fn a_rejected_spam_is_scored_higher_afterwards(backend: crate::helpers::Ba
                 .await
                 .unwrap()
                 .unwrap(),
-            None,
+            &moderato::storage::AuditQuery::all(),
         )
         .await
         .unwrap();

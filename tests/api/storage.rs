@@ -12,9 +12,9 @@ use moderato::domain::{
 use moderato::pipeline::Verdict;
 use moderato::pipeline::spam::{Features, Update};
 use moderato::storage::{
-    Claim, CommentQuery, DbOptions, DecideRejection, Decision, HistoryLookup, InsertOutcome,
-    LabelSource, LearnOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection,
-    RuleChange, RuleRejection, SpamLesson, Store, StoredSpamModel,
+    AuditQuery, Claim, CommentQuery, DbOptions, DecideRejection, Decision, HistoryLookup,
+    InsertOutcome, LabelSource, LearnOutcome, NewApiKey, NewCommentRecord, QueueQuery,
+    ReleaseRejection, RuleChange, RuleRejection, SpamLesson, Store, StoredSpamModel,
 };
 use sqlx::{Connection as _, Executor as _};
 
@@ -23,6 +23,7 @@ use crate::helpers::{Backend, database_url_for};
 
 backend_tests!(
     tenants_are_created_once_and_found_by_name,
+    audit_links_are_filled_in_for_rows_written_before_them,
     comments_round_trip_exactly,
     a_repeated_client_comment_id_returns_the_stored_comment,
     comments_list_newest_first_by_status_and_article,
@@ -641,7 +642,11 @@ async fn revoked_keys_do_not_authenticate(backend: Backend) {
 async fn the_audit_trail_is_append_only(backend: Backend) {
     let f = fixture(backend).await;
     held(&f, "audité", 0, now()).await;
-    let events = f.store.list_audit_events(f.tenant, None).await.unwrap();
+    let events = f
+        .store
+        .list_audit_events(f.tenant, &AuditQuery::all())
+        .await
+        .unwrap();
     assert!(
         events.len() >= 2,
         "tenant creation and comment creation: {events:?}"
@@ -665,7 +670,10 @@ async fn the_audit_trail_is_append_only(backend: Backend) {
         assert!(refused, "{sql} must be refused");
     }
     assert_eq!(
-        f.store.list_audit_events(f.tenant, None).await.unwrap(),
+        f.store
+            .list_audit_events(f.tenant, &AuditQuery::all())
+            .await
+            .unwrap(),
         events
     );
 }
@@ -785,7 +793,7 @@ async fn rule_changes_are_atomic_and_versioned(backend: Backend) {
     );
     let deleted = f
         .store
-        .list_audit_events(f.tenant, Some("a"))
+        .list_audit_events(f.tenant, &AuditQuery::subject("a"))
         .await
         .unwrap();
     assert_eq!(
@@ -923,7 +931,7 @@ async fn spam_models_accumulate_and_load_incrementally(backend: Backend) {
     assert_eq!(f.store.load_spam_model(other, 0).await.unwrap().version, 0);
     let audit = f
         .store
-        .list_audit_events(f.tenant, Some("import"))
+        .list_audit_events(f.tenant, &AuditQuery::subject("import"))
         .await
         .unwrap();
     assert_eq!(audit.len(), 10);
@@ -974,7 +982,10 @@ async fn a_comment_teaches_each_label_once(backend: Backend) {
     assert_eq!((model.spam_examples, model.ham_examples), (1, 1));
     let audit = f
         .store
-        .list_audit_events(f.tenant, Some(&stored.comment_id.to_string()))
+        .list_audit_events(
+            f.tenant,
+            &AuditQuery::subject(&stored.comment_id.to_string()),
+        )
         .await
         .unwrap();
     let learned: Vec<_> = audit
@@ -1157,7 +1168,11 @@ async fn a_group_commit_stores_each_comment_as_alone(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(queue.len(), 1, "the held comment has its queue item");
-    let audit = f.store.list_audit_events(f.tenant, None).await.unwrap();
+    let audit = f
+        .store
+        .list_audit_events(f.tenant, &AuditQuery::all())
+        .await
+        .unwrap();
     assert_eq!(
         audit
             .iter()
@@ -1165,4 +1180,140 @@ async fn a_group_commit_stores_each_comment_as_alone(backend: Backend) {
             .count(),
         2
     );
+}
+
+/// Migration 4 adds `comment_id` and `author_id` to audit events; events
+/// written by an older version get them from their comment or review item,
+/// and the trail stays append-only.
+async fn audit_links_are_filled_in_for_rows_written_before_them(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url_for(backend, &dir).await;
+    let (tenant, comment, review) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    let old_rows = [
+        "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
+         reject_threshold, max_body_chars, create_time, update_time) \
+         VALUES ($1, 'old', 'post', 0.5, 0.9, 5000, $4, $4)",
+        "INSERT INTO comments (tenant_id, comment_id, article_id, author_id, \
+         author_display_name, language, body, status, spam_score, reasons, create_time, \
+         update_time) VALUES ($1, $2, 'a1', 'ama', '', 'fr', 'Bonjour', 'pending_review', 0.1, \
+         '[]', $4, $4)",
+        "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, state, \
+         enqueue_time) VALUES ($1, $3, $2, 'a1', 0, 'open', $4)",
+        "INSERT INTO audit_events (tenant_id, create_time, actor, action, subject_type, \
+         subject_id, detail) VALUES \
+         ($1, $4, 'operator', 'tenant.created', 'tenant', $1::text, '{}'), \
+         ($1, $4, 'system', 'comment.created', 'comment', $2::text, '{}'), \
+         ($1, $4, 'key:k', 'review.claimed', 'review', $3::text, '{}')",
+    ];
+    match backend {
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let mut migrator = sqlx::migrate!("./migrations/postgres");
+            migrator.migrations = migrator.migrations[..3].to_vec().into();
+            migrator.run(&pool).await.unwrap();
+            for sql in old_rows {
+                let sql = sql
+                    .replace("'{}'", "'{}'::jsonb")
+                    .replace("'[]'", "'[]'::jsonb");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant)
+                    .bind(comment)
+                    .bind(review)
+                    .bind(now())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+        Backend::Sqlite => {
+            let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap();
+            let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+                .await
+                .unwrap();
+            let mut migrator = sqlx::migrate!("./migrations/sqlite");
+            migrator.migrations = migrator.migrations[..3].to_vec().into();
+            migrator.run(&pool).await.unwrap();
+            for sql in old_rows {
+                // Ids are blobs, written in events as hyphenated text.
+                let sql = sql
+                    .replace("$1::text", "?5")
+                    .replace("$2::text", "?6")
+                    .replace("$3::text", "?7")
+                    .replace('$', "?");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(tenant)
+                    .bind(comment)
+                    .bind(review)
+                    .bind(now().timestamp_micros())
+                    .bind(tenant.to_string())
+                    .bind(comment.to_string())
+                    .bind(review.to_string())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+    }
+
+    let store = moderato::storage::connect(&url, &DbOptions::default())
+        .await
+        .unwrap();
+    let tenant = TenantId::from_uuid(tenant);
+    let about_comment = store
+        .list_audit_events(
+            tenant,
+            &AuditQuery {
+                comment_id: Some(CommentId::from_uuid(comment)),
+                ..AuditQuery::all()
+            },
+        )
+        .await
+        .unwrap();
+    let actions: Vec<_> = about_comment.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["comment.created", "review.claimed"]);
+    assert!(
+        about_comment
+            .iter()
+            .all(|e| e.author_id.as_deref() == Some("ama"))
+    );
+    let by_author = store
+        .list_audit_events(
+            tenant,
+            &AuditQuery {
+                author_id: Some("ama".into()),
+                ..AuditQuery::all()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_author, about_comment);
+    let everything = store
+        .list_audit_events(tenant, &AuditQuery::all())
+        .await
+        .unwrap();
+    assert_eq!(everything.len(), 3);
+    assert_eq!(
+        everything[0].comment_id, None,
+        "the tenant event is about no comment"
+    );
+
+    // Append-only again once migrated.
+    let update = "UPDATE audit_events SET actor = 'mallory'";
+    let refused = match backend {
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query(update).execute(&pool).await.is_err()
+        }
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::query(update).execute(&pool).await.is_err()
+        }
+    };
+    assert!(refused, "audit events cannot be updated");
 }
