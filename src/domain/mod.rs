@@ -5,6 +5,7 @@
 //! and the reason, so nothing below it re-checks. Nothing here does I/O.
 
 mod auth;
+mod author;
 mod comment;
 mod error;
 mod ids;
@@ -14,6 +15,7 @@ mod rule;
 mod tenant;
 
 pub use auth::{Actor, ApiKeyInfo, ApiKeySecret, KeyHash, Permission, Principal, Role};
+pub use author::{AuthorStanding, Standing, StandingTerm};
 pub use comment::{
     ArticleId, AuthorId, ClientCommentId, Comment, CommentBody, CommentStatus, DisplayName,
     LanguageTag, NewComment, Reason, Span,

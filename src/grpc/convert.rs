@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 
 use super::pb;
 use crate::domain::{
-    ApiKeyInfo, ArticleId, AuthorId, ClientCommentId, Comment, CommentBody, CommentId,
-    CommentStatus, DisplayName, FieldViolation, LanguageTag, ModerationMode, ModeratorId,
-    NewComment, Reason, ReviewDecision, ReviewId, ReviewItem, Role, SpamLabel, TenantSettings,
-    TenantSettingsPatch,
+    ApiKeyInfo, ArticleId, AuthorId, AuthorStanding, ClientCommentId, Comment, CommentBody,
+    CommentId, CommentStatus, DisplayName, FieldViolation, LanguageTag, ModerationMode,
+    ModeratorId, NewComment, Reason, ReviewDecision, ReviewId, ReviewItem, Role, SpamLabel,
+    StandingTerm, TenantSettings, TenantSettingsPatch,
 };
-use crate::moderation::AuditFilter;
+use crate::moderation::{AuditFilter, AuthorView};
 use crate::storage::AuditRecord;
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -45,6 +45,42 @@ fn optional_filter(field: &str, value: String) -> Result<Option<String>, FieldVi
         return Err(FieldViolation::new(field, "is longer than 200 characters"));
     }
     Ok((!value.is_empty()).then_some(value))
+}
+
+pub fn standing_term(
+    standing: i32,
+    until: Option<prost_types::Timestamp>,
+) -> Result<StandingTerm, FieldViolation> {
+    let standing = match pb::AuthorStanding::try_from(standing) {
+        Ok(pb::AuthorStanding::Trusted) => AuthorStanding::Trusted,
+        Ok(pb::AuthorStanding::Normal) => AuthorStanding::Normal,
+        Ok(pb::AuthorStanding::Premoderated) => AuthorStanding::Premoderated,
+        Ok(pb::AuthorStanding::Suspended) => AuthorStanding::Suspended,
+        Ok(pb::AuthorStanding::Banned) => AuthorStanding::Banned,
+        Ok(pb::AuthorStanding::Unspecified) | Err(_) => {
+            return Err(FieldViolation::new(
+                "standing",
+                "must be TRUSTED, NORMAL, PREMODERATED, SUSPENDED or BANNED",
+            ));
+        }
+    };
+    Ok(StandingTerm {
+        standing,
+        until: optional_time("until", until)?,
+    })
+}
+
+pub fn standing_reason(value: String) -> Result<String, FieldViolation> {
+    if value.trim().is_empty() {
+        return Err(FieldViolation::new("reason", "is required"));
+    }
+    if value.chars().count() > 500 {
+        return Err(FieldViolation::new(
+            "reason",
+            "is longer than 500 characters",
+        ));
+    }
+    Ok(value)
 }
 
 pub fn audit_filter(request: pb::ListAuditEventsRequest) -> Result<AuditFilter, FieldViolation> {
@@ -520,5 +556,30 @@ pub fn audit_event(value: AuditRecord) -> pb::AuditEvent {
             .map(|id| id.to_string())
             .unwrap_or_default(),
         author_id: value.author_id.unwrap_or_default(),
+    }
+}
+
+fn author_standing(value: AuthorStanding) -> pb::AuthorStanding {
+    match value {
+        AuthorStanding::Trusted => pb::AuthorStanding::Trusted,
+        AuthorStanding::Normal => pb::AuthorStanding::Normal,
+        AuthorStanding::Premoderated => pb::AuthorStanding::Premoderated,
+        AuthorStanding::Suspended => pb::AuthorStanding::Suspended,
+        AuthorStanding::Banned => pb::AuthorStanding::Banned,
+    }
+}
+
+pub fn author(value: &AuthorView) -> pb::Author {
+    let last_set = value.last_set.as_ref();
+    pb::Author {
+        author_id: value.author_id.clone(),
+        standing: author_standing(value.in_force.standing) as i32,
+        until: value.in_force.until.map(timestamp),
+        reason: last_set.map(|s| s.reason.clone()).unwrap_or_default(),
+        set_by: last_set.map(|s| s.set_by.clone()).unwrap_or_default(),
+        update_time: last_set.map(|s| timestamp(s.update_time)),
+        approved_count: value.approved,
+        pending_review_count: value.pending_review,
+        rejected_count: value.rejected,
     }
 }

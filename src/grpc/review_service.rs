@@ -2,7 +2,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb::review_service_server::ReviewService;
 use super::{auth::credentials, convert, observe, pb};
-use crate::domain::{PageSize, Permission, ReviewId};
+use crate::domain::{AuthorId, PageSize, Permission, ReviewId};
 use crate::moderation::{ClaimRequest, Moderation, ReviewActor};
 
 pub struct ReviewApi {
@@ -123,6 +123,61 @@ impl ReviewService for ReviewApi {
                 .await?;
             Ok(pb::ReleaseReviewsResponse {
                 review_ids: released.iter().map(ToString::to_string).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn set_author_standing(
+        &self,
+        request: Request<pb::SetAuthorStandingRequest>,
+    ) -> Result<Response<pb::SetAuthorStandingResponse>, Status> {
+        observe("SetAuthorStanding", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Review)
+                .await?;
+            let request = request.into_inner();
+            let author = AuthorId::parse("author_id", request.author_id)?;
+            let term = convert::standing_term(request.standing, request.until)?;
+            let reason = convert::standing_reason(request.reason)?;
+            let moderator = convert::moderator_id(request.moderator_id)?;
+            let view = self
+                .moderation
+                .set_author_standing(
+                    &principal,
+                    ReviewActor::of(&principal, moderator),
+                    author,
+                    term,
+                    &reason,
+                )
+                .await?;
+            Ok(pb::SetAuthorStandingResponse {
+                author: Some(convert::author(&view)),
+            })
+        })
+        .await
+    }
+
+    async fn get_author(
+        &self,
+        request: Request<pb::GetAuthorRequest>,
+    ) -> Result<Response<pb::GetAuthorResponse>, Status> {
+        observe("GetAuthor", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Review)
+                .await?;
+            let request = request.into_inner();
+            let author = AuthorId::parse("author_id", request.author_id)?;
+            let recent = PageSize::parse("page_size", request.page_size, 20, 100)?;
+            let view = self
+                .moderation
+                .get_author(&principal, author, recent.get())
+                .await?;
+            Ok(pb::GetAuthorResponse {
+                author: Some(convert::author(&view)),
+                recent_comments: view.recent.into_iter().map(convert::comment).collect(),
             })
         })
         .await

@@ -8,8 +8,8 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::domain::FieldViolation;
 use crate::moderation::{
-    AdminError, AuthError, DecideError, GetCommentError, ListAuditError, ListCommentsError,
-    ListQueueError, MarkError, ReleaseError, RuleError, SubmitError,
+    AdminError, AuthError, AuthorError, DecideError, GetCommentError, ListAuditError,
+    ListCommentsError, ListQueueError, MarkError, ReleaseError, RuleError, SubmitError,
 };
 use crate::storage::StoreError;
 
@@ -146,6 +146,16 @@ impl From<ListAuditError> for Status {
         match err {
             ListAuditError::Invalid(violation) => violation.into(),
             ListAuditError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<AuthorError> for Status {
+    fn from(err: AuthorError) -> Self {
+        match err {
+            AuthorError::Invalid(violation) => violation.into(),
+            AuthorError::NotFound => Status::not_found(err.to_string()),
+            AuthorError::Store(err) => err.into(),
         }
     }
 }

@@ -25,8 +25,10 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::domain::{Actor, CommentId, NewComment, TenantId};
 use crate::pipeline::Verdict;
-use crate::pipeline::spam::{AuthorHistory, Fingerprint, history};
-use crate::storage::{HistoryLookup, InsertOutcome, NewCommentRecord, Store, StoreError};
+use crate::pipeline::spam::{Fingerprint, history};
+use crate::storage::{
+    AuthorFacts, HistoryLookup, InsertOutcome, NewCommentRecord, Store, StoreError,
+};
 
 /// The most items one batch holds.
 pub const MAX_BATCH: usize = 128;
@@ -137,8 +139,8 @@ impl CommentWriter {
     }
 }
 
-/// Batched author-history look-ups (`Store::author_histories`).
-pub(crate) struct HistoryReader(Batcher<HistoryLookup, Result<AuthorHistory, StoreError>>);
+/// Batched author look-ups: history and standing (`Store::author_facts`).
+pub(crate) struct HistoryReader(Batcher<HistoryLookup, Result<AuthorFacts, StoreError>>);
 
 /// Readers running at once: a batch is one query on one pooled connection.
 const READERS: usize = 2;
@@ -151,10 +153,7 @@ impl HistoryReader {
                 let store = store.clone();
                 async move {
                     metrics::histogram!("moderato_history_batch_size").record(lookups.len() as f64);
-                    match store
-                        .author_histories(&lookups, history::RECENT_LIMIT)
-                        .await
-                    {
+                    match store.author_facts(&lookups, history::RECENT_LIMIT).await {
                         Ok(histories) => histories.into_iter().map(Ok).collect(),
                         Err(err) if lookups.len() > 1 => {
                             match err.unavailable_for_each(lookups.len()) {
@@ -166,9 +165,15 @@ impl HistoryReader {
                                         let one = std::slice::from_ref(lookup);
                                         results.push(
                                             store
-                                                .author_histories(one, history::RECENT_LIMIT)
+                                                .author_facts(one, history::RECENT_LIMIT)
                                                 .await
-                                                .map(|mut one| one.pop().unwrap_or_default()),
+                                                .and_then(|mut one| {
+                                                    one.pop().ok_or_else(|| {
+                                                        StoreError::Corrupt(
+                                                            "no answer for a look-up".into(),
+                                                        )
+                                                    })
+                                                }),
                                         );
                                     }
                                     results
@@ -182,8 +187,8 @@ impl HistoryReader {
         ))
     }
 
-    /// The author's history for the spam score.
-    pub(crate) async fn read(&self, lookup: HistoryLookup) -> Result<AuthorHistory, StoreError> {
+    /// The author's history for the spam score, and standing.
+    pub(crate) async fn read(&self, lookup: HistoryLookup) -> Result<AuthorFacts, StoreError> {
         self.0.run(lookup).await.unwrap_or_else(|| Err(stopped()))
     }
 }

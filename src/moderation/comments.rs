@@ -108,9 +108,9 @@ impl Moderation {
         let model = self.spam_model_for(principal.tenant_id).await?;
         let features = Features::extract(comment.body.as_str());
         let at = now();
-        // The one extra round trip the spam score costs, shared with the
-        // submissions arriving at the same time.
-        let history = self
+        // The one extra round trip the spam score and the author's standing
+        // cost, shared with the submissions arriving at the same time.
+        let facts = self
             .inner
             .history
             .read(HistoryLookup {
@@ -127,9 +127,10 @@ impl Moderation {
             SpamInput {
                 features: &features,
                 model: &model.model,
-                history: &history,
+                history: &facts.history,
                 now: at,
             },
+            facts.standing,
         );
         let outcome = self
             .inner

@@ -8,6 +8,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod authors;
 mod batch;
 mod comments;
 mod review;
@@ -22,6 +23,7 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 pub use admin::{AdminError, CreatedKey, create_key, create_tenant_key};
 pub use audit::{AuditFilter, ListAuditError};
 pub use auth::{AuthError, Credentials};
+pub use authors::{AuthorError, AuthorView};
 pub use comments::{GetCommentError, ListCommentsError, Page, SubmitError};
 pub use review::{ClaimRequest, DecideError, ListQueueError, ReleaseError, ReviewActor};
 pub use rules::{RuleError, TenantRules, create_tenant, export_rules, import_rules};

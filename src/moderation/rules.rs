@@ -239,6 +239,8 @@ impl Moderation {
                 history: &crate::pipeline::spam::AuthorHistory::unknown(),
                 now: now(),
             },
+            // A text without an author: as a reader in normal standing.
+            crate::domain::StandingTerm::default(),
         ))
     }
 }

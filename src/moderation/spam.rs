@@ -326,6 +326,7 @@ pub async fn evaluate(
                         history: &history,
                         now: at,
                     },
+                    crate::domain::StandingTerm::default(),
                 )
             })
             .collect()

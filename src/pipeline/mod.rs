@@ -14,7 +14,7 @@ mod verdict;
 pub use rules::CompiledRules;
 pub use verdict::{Verdict, decide, mask};
 
-use crate::domain::{NewComment, Reason, Span, TenantSettings};
+use crate::domain::{AuthorStanding, NewComment, Reason, Span, StandingTerm, TenantSettings};
 
 /// What a filter can ask for. Stronger actions win: `Reject` > `Review` > none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -79,18 +79,54 @@ impl Pipeline {
         Pipeline { filters }
     }
 
-    /// The tenant's rules first, then the spam score, then the shared
-    /// filters, then [`decide`].
+    /// The author's standing, the tenant's rules, then the spam score (not
+    /// for trusted, suspended or banned authors), then the shared filters,
+    /// then [`decide`]. The standing is taken at `spam.now`.
     pub fn evaluate(
         &self,
         comment: &NewComment,
         settings: &TenantSettings,
         rules: &CompiledRules,
         spam: spam::SpamInput<'_>,
+        author: StandingTerm,
     ) -> Verdict {
         let mut findings = Findings::default();
+        let standing = author.at(spam.now);
+        match standing {
+            AuthorStanding::Banned => findings.require(
+                Action::Reject,
+                Reason::new("author.banned", "the author is banned from commenting"),
+            ),
+            AuthorStanding::Suspended => findings.require(
+                Action::Reject,
+                Reason::new(
+                    "author.suspended",
+                    match author.until {
+                        Some(until) => format!(
+                            "the author is suspended until {}",
+                            until.format("%Y-%m-%d %H:%M UTC")
+                        ),
+                        None => "the author is suspended".to_owned(),
+                    },
+                ),
+            ),
+            AuthorStanding::Premoderated => findings.require(
+                Action::Review,
+                Reason::new(
+                    "author.premoderated",
+                    "every comment by this author is reviewed before it is published",
+                ),
+            ),
+            AuthorStanding::Trusted => findings.note(Reason::new(
+                "author.trusted",
+                "the author is trusted: no spam score; the rules still apply",
+            )),
+            AuthorStanding::Normal => {}
+        }
         rules.inspect(comment.body.as_str(), &mut findings);
-        spam::inspect(spam, &mut findings);
+        if standing == AuthorStanding::Normal || standing == AuthorStanding::Premoderated {
+            spam::inspect(spam, &mut findings);
+        }
         for filter in &self.filters {
             filter.inspect(comment, settings, &mut findings);
         }
@@ -138,8 +174,19 @@ mod tests {
     /// Runs the pipeline with a spam model that is sure nothing is spam, so
     /// only the test filters move the score.
     fn run(p: &Pipeline, settings: &TenantSettings, rules: &CompiledRules) -> Verdict {
+        run_as(p, settings, rules, -60.0, StandingTerm::default())
+    }
+
+    /// As `run`, with the model's bias and the author's standing given.
+    fn run_as(
+        p: &Pipeline,
+        settings: &TenantSettings,
+        rules: &CompiledRules,
+        bias: f64,
+        author: StandingTerm,
+    ) -> Verdict {
         let mut model = spam::Model::default();
-        model.set_bias(-60.0);
+        model.set_bias(bias);
         let comment = comment();
         let features = spam::Features::extract(comment.body.as_str());
         let history = spam::AuthorHistory::unknown();
@@ -153,7 +200,112 @@ mod tests {
                 history: &history,
                 now: chrono::Utc::now(),
             },
+            author,
         )
+    }
+
+    fn term(standing: AuthorStanding, hours: Option<i64>) -> StandingTerm {
+        StandingTerm {
+            standing,
+            until: hours.map(|h| chrono::Utc::now() + chrono::Duration::hours(h)),
+        }
+    }
+
+    #[test]
+    fn banned_and_suspended_authors_are_rejected_with_the_reason() {
+        let (p, none) = (Pipeline::default(), CompiledRules::empty());
+        for (standing, code) in [
+            (AuthorStanding::Banned, "author.banned"),
+            (AuthorStanding::Suspended, "author.suspended"),
+        ] {
+            let verdict = run_as(&p, &settings(), &none, -60.0, term(standing, Some(24)));
+            assert_eq!(verdict.status, CommentStatus::Rejected);
+            assert_eq!(verdict.reasons[0].code, code);
+        }
+        let suspended = run_as(
+            &p,
+            &settings(),
+            &none,
+            -60.0,
+            term(AuthorStanding::Suspended, Some(24)),
+        );
+        assert!(
+            suspended.reasons[0].message.contains("until"),
+            "{suspended:?}"
+        );
+    }
+
+    #[test]
+    fn a_suspension_that_ended_is_normal_again() {
+        let (p, none) = (Pipeline::default(), CompiledRules::empty());
+        let verdict = run_as(
+            &p,
+            &settings(),
+            &none,
+            -60.0,
+            term(AuthorStanding::Suspended, Some(-1)),
+        );
+        assert_eq!(verdict.status, CommentStatus::Approved);
+        assert!(
+            verdict
+                .reasons
+                .iter()
+                .all(|r| !r.code.starts_with("author."))
+        );
+    }
+
+    #[test]
+    fn premoderated_authors_are_held_unless_something_rejects() {
+        let none = CompiledRules::empty();
+        let held = run_as(
+            &Pipeline::default(),
+            &settings(),
+            &none,
+            -60.0,
+            term(AuthorStanding::Premoderated, None),
+        );
+        assert_eq!(held.status, CommentStatus::PendingReview);
+        assert!(held.reasons.iter().any(|r| r.code == "author.premoderated"));
+        let rejected = run_as(
+            &Pipeline::new(vec![Box::new(Asks(Action::Reject))]),
+            &settings(),
+            &none,
+            -60.0,
+            term(AuthorStanding::Premoderated, None),
+        );
+        assert_eq!(rejected.status, CommentStatus::Rejected);
+    }
+
+    #[test]
+    fn trusted_authors_skip_the_spam_score_but_not_the_rules() {
+        let none = CompiledRules::empty();
+        let (p, certain_spam) = (Pipeline::default(), 60.0);
+        let normal = run_as(
+            &p,
+            &settings(),
+            &none,
+            certain_spam,
+            StandingTerm::default(),
+        );
+        assert_eq!(normal.status, CommentStatus::Rejected);
+        let trusted = run_as(
+            &p,
+            &settings(),
+            &none,
+            certain_spam,
+            term(AuthorStanding::Trusted, None),
+        );
+        assert_eq!(trusted.status, CommentStatus::Approved);
+        assert_eq!(trusted.spam_score, 0.0);
+        assert!(trusted.reasons.iter().any(|r| r.code == "author.trusted"));
+        let rejected = run_as(
+            &Pipeline::new(vec![Box::new(Asks(Action::Reject))]),
+            &settings(),
+            &none,
+            -60.0,
+            term(AuthorStanding::Trusted, None),
+        );
+        assert_eq!(rejected.status, CommentStatus::Rejected);
     }
 
     fn settings() -> TenantSettings {

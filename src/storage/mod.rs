@@ -31,9 +31,9 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::domain::{
-    Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
-    NewComment, Principal, ReviewDecision, ReviewId, ReviewItem, Role, Rule, TenantId, TenantName,
-    TenantSettings, TenantSettingsPatch,
+    Actor, ApiKeyInfo, AuthorStanding, Comment, CommentId, CommentStatus, FieldViolation, KeyHash,
+    KeyId, NewComment, Principal, ReviewDecision, ReviewId, ReviewItem, Role, Rule, Standing,
+    StandingTerm, TenantId, TenantName, TenantSettings, TenantSettingsPatch,
 };
 use crate::pipeline::Verdict;
 use crate::pipeline::spam::{AuthorHistory, Fingerprint, Update};
@@ -418,7 +418,7 @@ impl SpamLesson<'_> {
     }
 }
 
-/// One author-history look-up (see [`Store::author_histories`]).
+/// One author-history look-up (see [`Store::author_facts`]).
 #[derive(Debug, Clone)]
 pub struct HistoryLookup {
     pub tenant: TenantId,
@@ -429,9 +429,36 @@ pub struct HistoryLookup {
     pub since: DateTime<Utc>,
 }
 
-/// One row of the author-history query: which look-up it answers (`ord`,
-/// from 0), then either one of the author's comments (`others` unset) or
-/// the count of the same text by others.
+/// What a submission needs to know about its author.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorFacts {
+    pub history: AuthorHistory,
+    /// Normal when no standing was ever set.
+    pub standing: StandingTerm,
+}
+
+/// A standing being set.
+pub struct StandingChange<'a> {
+    pub term: StandingTerm,
+    pub reason: &'a str,
+    pub actor: &'a Actor,
+    pub now: DateTime<Utc>,
+}
+
+/// What a moderator sees of an author (`GetAuthor`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorRecord {
+    /// `None`: never set, so normal.
+    pub standing: Option<Standing>,
+    pub recent: Vec<Comment>,
+    pub approved: i64,
+    pub pending_review: i64,
+    pub rejected: i64,
+}
+
+/// One row of the author-facts query: which look-up it answers (`ord`, from
+/// 0), then either one of the author's comments (`others` unset) or the
+/// count of the same text by others, which also carries the standing.
 pub(crate) struct HistoryRow {
     pub ord: i64,
     pub others: Option<i64>,
@@ -439,43 +466,112 @@ pub(crate) struct HistoryRow {
     pub simhash: Option<i64>,
     pub create_time: Option<DateTime<Utc>>,
     pub status: Option<String>,
+    pub standing: Option<String>,
+    pub standing_until: Option<DateTime<Utc>>,
 }
 
-/// Assembles the rows of either backend's author-history query into one
-/// history per look-up; the rows of a look-up come newest first.
-pub(crate) fn author_histories_from_rows(
+/// Assembles the rows of either backend's author-facts query into one
+/// answer per look-up; the rows of a look-up come newest first.
+pub(crate) fn author_facts_from_rows(
     lookups: usize,
     rows: impl IntoIterator<Item = HistoryRow>,
-) -> Result<Vec<AuthorHistory>, StoreError> {
-    let mut histories = vec![
-        AuthorHistory {
-            known: true,
-            ..AuthorHistory::default()
+) -> Result<Vec<AuthorFacts>, StoreError> {
+    let mut facts = vec![
+        AuthorFacts {
+            history: AuthorHistory {
+                known: true,
+                ..AuthorHistory::default()
+            },
+            standing: StandingTerm::default(),
         };
         lookups
     ];
     for row in rows {
-        let history = usize::try_from(row.ord)
+        let answer = usize::try_from(row.ord)
             .ok()
-            .and_then(|ord| histories.get_mut(ord))
+            .and_then(|ord| facts.get_mut(ord))
             .ok_or_else(|| StoreError::Corrupt(format!("history row for look-up {}", row.ord)))?;
         if let Some(others) = row.others {
-            history.same_text_by_others = others as u32;
+            answer.history.same_text_by_others = others as u32;
+            answer.standing = standing_term(row.standing.map(|s| (s, row.standing_until)))?;
             continue;
         }
         let status = row.status.unwrap_or_default();
-        history.recent.push(crate::pipeline::spam::RecentComment {
-            // Comments stored before fingerprints existed match nothing.
-            exact: row.text_hash.unwrap_or(0),
-            simhash: row.simhash.unwrap_or(0),
-            create_time: row
-                .create_time
-                .ok_or_else(|| StoreError::Corrupt("comment without a time".into()))?,
-            status: CommentStatus::from_db(&status)
-                .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
-        });
+        answer
+            .history
+            .recent
+            .push(crate::pipeline::spam::RecentComment {
+                // Comments stored before fingerprints existed match nothing.
+                exact: row.text_hash.unwrap_or(0),
+                simhash: row.simhash.unwrap_or(0),
+                create_time: row
+                    .create_time
+                    .ok_or_else(|| StoreError::Corrupt("comment without a time".into()))?,
+                status: CommentStatus::from_db(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
+            });
     }
-    Ok(histories)
+    Ok(facts)
+}
+
+/// A stored standing; no row is normal.
+pub(crate) fn standing_term(
+    row: Option<(String, Option<DateTime<Utc>>)>,
+) -> Result<StandingTerm, StoreError> {
+    let Some((standing, until)) = row else {
+        return Ok(StandingTerm::default());
+    };
+    Ok(StandingTerm {
+        standing: AuthorStanding::from_db(&standing)
+            .ok_or_else(|| StoreError::Corrupt(format!("author standing {standing:?}")))?,
+        until,
+    })
+}
+
+/// What `get_author` answers, from the rows either backend read.
+pub(crate) fn author_record(
+    standing: Option<Standing>,
+    recent: Vec<Comment>,
+    counts: Vec<(String, i64)>,
+) -> Option<AuthorRecord> {
+    if standing.is_none() && recent.is_empty() {
+        return None;
+    }
+    let count = |status: CommentStatus| {
+        counts
+            .iter()
+            .find(|(s, _)| s == status.as_str())
+            .map_or(0, |(_, n)| *n)
+    };
+    Some(AuthorRecord {
+        standing,
+        approved: count(CommentStatus::Approved),
+        pending_review: count(CommentStatus::PendingReview),
+        rejected: count(CommentStatus::Rejected),
+        recent,
+    })
+}
+
+/// The audit event of a standing change.
+pub(crate) fn standing_event<'a>(
+    author: &str,
+    from: AuthorStanding,
+    change: &StandingChange<'a>,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        actor: change.actor,
+        action: "author.standing_changed",
+        subject_type: "author",
+        subject_id: author.to_owned(),
+        from_state: Some(from.as_str()),
+        to_state: Some(change.term.standing.as_str()),
+        detail: serde_json::json!({
+            "reason": change.reason,
+            "until": change.term.until,
+        }),
+        comment_id: None,
+        author_id: Some(author.to_owned()),
+    }
 }
 
 /// What a lesson did.
@@ -622,17 +718,34 @@ pub trait Store: Send + Sync + 'static {
     async fn listen_rule_changes(&self, changes: tokio::sync::mpsc::UnboundedSender<TenantId>);
 
     /// What the store knows about each look-up's author and text, in one
-    /// indexed query for the whole slice: the author's latest `limit`
-    /// comments (newest first) and the number of other authors' comments
-    /// with this text since `since` (up to
-    /// [`crate::pipeline::spam::history::SAME_TEXT_CAP`]).
-    /// One history per look-up, in order; look-ups may name different
-    /// tenants and never see each other's rows.
-    async fn author_histories(
+    /// indexed query for the whole slice: the author's standing, latest
+    /// `limit` comments (newest first) and the number of other authors'
+    /// comments with this text since `since` (up to
+    /// [`crate::pipeline::spam::history::SAME_TEXT_CAP`]). One answer per
+    /// look-up, in order; look-ups may name different tenants and never see
+    /// each other's rows.
+    async fn author_facts(
         &self,
         lookups: &[HistoryLookup],
         limit: u32,
-    ) -> Result<Vec<AuthorHistory>, StoreError>;
+    ) -> Result<Vec<AuthorFacts>, StoreError>;
+    /// Sets the author's standing (insert or replace) and audits the change
+    /// (`author.standing_changed`, from the standing in force at `change.now`).
+    async fn set_author_standing(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        change: &StandingChange<'_>,
+    ) -> Result<Standing, StoreError>;
+    /// The author's stored standing, latest `recent` comments (newest first)
+    /// and comment counts by status; `None` when the tenant knows nothing of
+    /// the author.
+    async fn get_author(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        recent: u32,
+    ) -> Result<Option<AuthorRecord>, StoreError>;
     /// The tenant's model row and the weights written after `after_version`.
     async fn load_spam_model(
         &self,

@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod authors;
 mod bench;
 mod comments;
 mod helpers;

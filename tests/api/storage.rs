@@ -5,16 +5,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use moderato::domain::{
-    Actor, ArticleId, AuthorId, ClientCommentId, CommentBody, CommentId, CommentStatus,
-    DisplayName, KeyHash, KeyId, LanguageTag, ModerationMode, NewComment, Reason, ReviewDecision,
-    Role, Span, TenantId, TenantName, TenantSettingsPatch,
+    Actor, ArticleId, AuthorId, AuthorStanding, ClientCommentId, CommentBody, CommentId,
+    CommentStatus, DisplayName, KeyHash, KeyId, LanguageTag, ModerationMode, NewComment, Reason,
+    ReviewDecision, Role, Span, StandingTerm, TenantId, TenantName, TenantSettingsPatch,
 };
 use moderato::pipeline::Verdict;
 use moderato::pipeline::spam::{Features, Update};
 use moderato::storage::{
     AuditQuery, Claim, CommentQuery, DbOptions, DecideRejection, Decision, HistoryLookup,
     InsertOutcome, LabelSource, LearnOutcome, NewApiKey, NewCommentRecord, QueueQuery,
-    ReleaseRejection, RuleChange, RuleRejection, SpamLesson, Store, StoredSpamModel,
+    ReleaseRejection, RuleChange, RuleRejection, SpamLesson, StandingChange, Store,
+    StoredSpamModel,
 };
 use sqlx::{Connection as _, Executor as _};
 
@@ -23,6 +24,7 @@ use crate::helpers::{Backend, database_url_for};
 
 backend_tests!(
     tenants_are_created_once_and_found_by_name,
+    author_standing_is_stored_read_with_the_facts_and_audited,
     audit_links_are_filled_in_for_rows_written_before_them,
     comments_round_trip_exactly,
     a_repeated_client_comment_id_returns_the_stored_comment,
@@ -1039,9 +1041,9 @@ async fn author_histories_are_one_scoped_query(backend: Backend) {
     let one = |tenant, author: &str, limit| {
         let (f, lookup) = (&f, lookup(tenant, author));
         async move {
-            let mut histories = f.store.author_histories(&[lookup], limit).await.unwrap();
-            assert_eq!(histories.len(), 1);
-            histories.pop().unwrap()
+            let mut facts = f.store.author_facts(&[lookup], limit).await.unwrap();
+            assert_eq!(facts.len(), 1);
+            facts.pop().unwrap().history
         }
     };
 
@@ -1083,7 +1085,14 @@ async fn author_histories_are_one_scoped_query(backend: Backend) {
         lookup(f.tenant, "echo"),
         lookup(f.tenant, "spammer"),
     ];
-    let together = f.store.author_histories(&batch, 50).await.unwrap();
+    let together: Vec<_> = f
+        .store
+        .author_facts(&batch, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|facts| facts.history)
+        .collect();
     let mut alone = Vec::new();
     for l in &batch {
         alone.push(one(l.tenant, &l.author, 50).await);
@@ -1092,7 +1101,7 @@ async fn author_histories_are_one_scoped_query(backend: Backend) {
     assert_eq!(together[2], history);
     assert_eq!(together[3].recent.len(), 2);
     assert!(
-        f.store.author_histories(&[], 50).await.unwrap().is_empty(),
+        f.store.author_facts(&[], 50).await.unwrap().is_empty(),
         "nothing asked, nothing read"
     );
 }
@@ -1316,4 +1325,137 @@ async fn audit_links_are_filled_in_for_rows_written_before_them(backend: Backend
         }
     };
     assert!(refused, "audit events cannot be updated");
+}
+
+async fn author_standing_is_stored_read_with_the_facts_and_audited(backend: Backend) {
+    let f = fixture(backend).await;
+    let moderator = Actor::from(
+        moderato::domain::ModeratorId::parse("m", "awa".into())
+            .unwrap()
+            .unwrap(),
+    );
+    let t0 = now();
+    let facts_of = |tenant, author: &str| {
+        let (f, lookup) = (
+            &f,
+            HistoryLookup {
+                tenant,
+                author: author.into(),
+                exact: 1,
+                since: t0 - Duration::hours(24),
+            },
+        );
+        async move {
+            f.store
+                .author_facts(&[lookup], 50)
+                .await
+                .unwrap()
+                .pop()
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        facts_of(f.tenant, "ama").await.standing,
+        StandingTerm::default()
+    );
+    assert_eq!(f.store.get_author(f.tenant, "ama", 10).await.unwrap(), None);
+
+    // A term that has already ended counts as normal when the next change
+    // is audited.
+    let ended = StandingTerm {
+        standing: AuthorStanding::Premoderated,
+        until: Some(t0 - Duration::seconds(1)),
+    };
+    let suspended = StandingTerm {
+        standing: AuthorStanding::Suspended,
+        until: Some(t0 + Duration::hours(2)),
+    };
+    let banned = StandingTerm {
+        standing: AuthorStanding::Banned,
+        until: None,
+    };
+    for (term, reason) in [
+        (ended, "relecture"),
+        (suspended, "insultes répétées"),
+        (banned, "menaces"),
+    ] {
+        let stored = f
+            .store
+            .set_author_standing(
+                f.tenant,
+                "ama",
+                &StandingChange {
+                    term,
+                    reason,
+                    actor: &moderator,
+                    now: t0,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((stored.term, stored.reason.as_str()), (term, reason));
+        assert_eq!(facts_of(f.tenant, "ama").await.standing, term);
+    }
+
+    let (other, _) = f
+        .store
+        .ensure_tenant(&TenantName::parse("t2").unwrap(), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        facts_of(other, "ama").await.standing,
+        StandingTerm::default(),
+        "standings are per tenant"
+    );
+    assert_eq!(f.store.get_author(other, "ama", 10).await.unwrap(), None);
+
+    let record = f
+        .store
+        .get_author(f.tenant, "ama", 10)
+        .await
+        .unwrap()
+        .unwrap();
+    let standing = record.standing.unwrap();
+    assert_eq!(
+        (
+            standing.term,
+            standing.reason.as_str(),
+            standing.set_by.as_str()
+        ),
+        (banned, "menaces", moderator.as_str())
+    );
+    assert!(record.recent.is_empty() && record.approved == 0);
+
+    let audit = f
+        .store
+        .list_audit_events(
+            f.tenant,
+            &AuditQuery {
+                author_id: Some("ama".into()),
+                ..AuditQuery::all()
+            },
+        )
+        .await
+        .unwrap();
+    let changes: Vec<_> = audit
+        .iter()
+        .map(|e| {
+            (
+                e.action.as_str(),
+                e.from_state.as_deref().unwrap(),
+                e.to_state.as_deref().unwrap(),
+                e.actor.as_str(),
+            )
+        })
+        .collect();
+    let by = moderator.as_str();
+    assert_eq!(
+        changes,
+        [
+            ("author.standing_changed", "normal", "premoderated", by),
+            ("author.standing_changed", "normal", "suspended", by),
+            ("author.standing_changed", "suspended", "banned", by),
+        ]
+    );
+    assert_eq!(audit[1].detail["reason"], "insultes répétées");
 }
