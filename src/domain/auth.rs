@@ -40,7 +40,10 @@ impl Role {
             Role::Admin => true,
             Role::Publisher => matches!(
                 permission,
-                Permission::SubmitComments | Permission::ReadComments | Permission::LabelSpam
+                Permission::SubmitComments
+                    | Permission::ReadComments
+                    | Permission::LabelSpam
+                    | Permission::ReportComments
             ),
             Role::Moderator => matches!(
                 permission,
@@ -73,6 +76,8 @@ pub enum Permission {
     LabelSpam,
     /// Read the audit trail (`ListAuditEvents`).
     ReadAudit,
+    /// File readers' reports (`ReportComment`).
+    ReportComments,
     Administer,
 }
 

@@ -10,6 +10,7 @@ mod comment;
 mod error;
 mod ids;
 mod page;
+mod report;
 mod review;
 mod rule;
 mod tenant;
@@ -23,6 +24,7 @@ pub use comment::{
 pub use error::FieldViolation;
 pub use ids::{CommentId, KeyId, ReviewId, TenantId};
 pub use page::{PageSize, PageToken};
+pub use report::{ReportDetail, ReportReason, ReporterId};
 pub use review::{ModeratorId, ReviewDecision, ReviewItem, SpamLabel};
 pub use rule::{Rule, RuleAction, RuleFile, RuleKind};
 pub use tenant::{ModerationMode, TenantName, TenantSettings, TenantSettingsPatch};

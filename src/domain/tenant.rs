@@ -59,10 +59,16 @@ pub struct TenantSettings {
     pub review_threshold: f64,
     pub reject_threshold: f64,
     pub max_body_chars: u32,
+    /// Reader reports that send an approved comment back to the queue.
+    pub report_threshold: u32,
+    /// Whether a comment sent back by reports is withdrawn from publication
+    /// until decided (always, for a report of illegal content).
+    pub hide_reported: bool,
 }
 
 impl TenantSettings {
     pub const MAX_BODY_CHARS_LIMIT: u32 = super::comment::MAX_BODY_CHARS_CEILING as u32;
+    pub const MAX_REPORT_THRESHOLD: u32 = 1_000;
 
     /// What a new tenant starts with.
     pub fn defaults(tenant_name: &TenantName) -> Self {
@@ -72,6 +78,8 @@ impl TenantSettings {
             review_threshold: 0.5,
             reject_threshold: 0.9,
             max_body_chars: 5_000,
+            report_threshold: 3,
+            hide_reported: false,
         }
     }
 
@@ -95,6 +103,18 @@ impl TenantSettings {
                 ));
             }
             next.max_body_chars = max;
+        }
+        if let Some(threshold) = patch.report_threshold {
+            if threshold == 0 || threshold > Self::MAX_REPORT_THRESHOLD {
+                return Err(FieldViolation::new(
+                    "report_threshold",
+                    format!("must be between 1 and {}", Self::MAX_REPORT_THRESHOLD),
+                ));
+            }
+            next.report_threshold = threshold;
+        }
+        if let Some(hide) = patch.hide_reported {
+            next.hide_reported = hide;
         }
         if next.review_threshold > next.reject_threshold {
             let field = if patch.review_threshold.is_some() {
@@ -125,6 +145,8 @@ pub struct TenantSettingsPatch {
     pub review_threshold: Option<f64>,
     pub reject_threshold: Option<f64>,
     pub max_body_chars: Option<u32>,
+    pub report_threshold: Option<u32>,
+    pub hide_reported: Option<bool>,
 }
 
 #[cfg(test)]

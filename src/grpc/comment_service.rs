@@ -2,7 +2,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb::comment_service_server::CommentService;
 use super::{auth::credentials, convert, observe, pb};
-use crate::domain::{CommentId, PageSize, Permission};
+use crate::domain::{CommentId, PageSize, Permission, ReportDetail, ReporterId};
 use crate::moderation::{Marked, Moderation};
 
 pub struct CommentApi {
@@ -95,6 +95,34 @@ impl CommentService for CommentApi {
             Ok(pb::MarkSpamResponse {
                 learned: marked.learned,
                 model_version: marked.model_version,
+            })
+        })
+        .await
+    }
+
+    async fn report_comment(
+        &self,
+        request: Request<pb::ReportCommentRequest>,
+    ) -> Result<Response<pb::ReportCommentResponse>, Status> {
+        observe("ReportComment", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::ReportComments)
+                .await?;
+            let request = request.into_inner();
+            let comment_id = CommentId::parse("comment_id", &request.comment_id)?;
+            let reporter = ReporterId::parse("reporter_id", request.reporter_id)?;
+            let reason = convert::report_reason(request.reason)?;
+            let detail = ReportDetail::parse("detail", request.detail)?;
+            let reported = self
+                .moderation
+                .report_comment(&principal, comment_id, reporter, reason, detail)
+                .await?;
+            Ok(pb::ReportCommentResponse {
+                comment: Some(convert::comment(reported.comment)),
+                report_count: reported.reports,
+                recorded: reported.recorded,
+                requeued: reported.requeued,
             })
         })
         .await

@@ -8,8 +8,8 @@ use super::pb;
 use crate::domain::{
     ApiKeyInfo, ArticleId, AuthorId, AuthorStanding, ClientCommentId, Comment, CommentBody,
     CommentId, CommentStatus, DisplayName, FieldViolation, LanguageTag, ModerationMode,
-    ModeratorId, NewComment, Reason, ReviewDecision, ReviewId, ReviewItem, Role, SpamLabel,
-    StandingTerm, TenantSettings, TenantSettingsPatch,
+    ModeratorId, NewComment, Reason, ReportReason, ReviewDecision, ReviewId, ReviewItem, Role,
+    SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch,
 };
 use crate::moderation::{AuditFilter, AuthorView};
 use crate::storage::AuditRecord;
@@ -45,6 +45,22 @@ fn optional_filter(field: &str, value: String) -> Result<Option<String>, FieldVi
         return Err(FieldViolation::new(field, "is longer than 200 characters"));
     }
     Ok((!value.is_empty()).then_some(value))
+}
+
+pub fn report_reason(value: i32) -> Result<ReportReason, FieldViolation> {
+    Ok(match pb::ReportReason::try_from(value) {
+        Ok(pb::ReportReason::Offensive) => ReportReason::Offensive,
+        Ok(pb::ReportReason::Spam) => ReportReason::Spam,
+        Ok(pb::ReportReason::Harassment) => ReportReason::Harassment,
+        Ok(pb::ReportReason::Illegal) => ReportReason::Illegal,
+        Ok(pb::ReportReason::Other) => ReportReason::Other,
+        Ok(pb::ReportReason::Unspecified) | Err(_) => {
+            return Err(FieldViolation::new(
+                "reason",
+                "must be OFFENSIVE, SPAM, HARASSMENT, ILLEGAL or OTHER",
+            ));
+        }
+    })
 }
 
 pub fn standing_term(
@@ -291,6 +307,8 @@ pub fn settings_patch(
         review_threshold: request.review_threshold,
         reject_threshold: request.reject_threshold,
         max_body_chars: request.max_body_chars,
+        report_threshold: request.report_threshold,
+        hide_reported: request.hide_reported,
     })
 }
 
@@ -376,6 +394,8 @@ pub fn settings(value: TenantSettings) -> pb::TenantSettings {
         review_threshold: value.review_threshold,
         reject_threshold: value.reject_threshold,
         max_body_chars: value.max_body_chars,
+        report_threshold: value.report_threshold,
+        hide_reported: value.hide_reported,
     }
 }
 

@@ -9,7 +9,8 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 use crate::domain::FieldViolation;
 use crate::moderation::{
     AdminError, AuthError, AuthorError, DecideError, GetCommentError, ListAuditError,
-    ListCommentsError, ListQueueError, MarkError, ReleaseError, RuleError, SubmitError,
+    ListCommentsError, ListQueueError, MarkError, ReleaseError, ReportError, RuleError,
+    SubmitError,
 };
 use crate::storage::StoreError;
 
@@ -156,6 +157,16 @@ impl From<AuthorError> for Status {
             AuthorError::Invalid(violation) => violation.into(),
             AuthorError::NotFound => Status::not_found(err.to_string()),
             AuthorError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<ReportError> for Status {
+    fn from(err: ReportError) -> Self {
+        match err {
+            ReportError::NotFound => Status::not_found(err.to_string()),
+            ReportError::RateLimited => Status::resource_exhausted(err.to_string()),
+            ReportError::Store(err) => err.into(),
         }
     }
 }

@@ -74,6 +74,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::Review => "work the review queue",
         Permission::LabelSpam => "teach the spam model",
         Permission::ReadAudit => "read the audit trail",
+        Permission::ReportComments => "report comments",
         Permission::Administer => "administer the tenant",
     }
 }

@@ -16,9 +16,9 @@ use uuid::Uuid;
 use super::{
     AuditEvent, AuditQuery, AuditRecord, AuthorFacts, AuthorRecord, Claim, CommentCursor,
     CommentQuery, CommentRows, DbOptions, DecideRejection, Decision, HistoryLookup, InsertOutcome,
-    LearnOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange,
-    RuleRecord, RuleRejection, SpamLesson, StandingChange, Store, StoreError, StoredSpamModel,
-    decided_status, decision_reason, standing_term,
+    LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReleaseRejection,
+    ReportOutcome, RuleChange, RuleRecord, RuleRejection, SpamLesson, StandingChange, Store,
+    StoreError, StoredSpamModel, decided_status, decision_reason, standing_term,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
@@ -146,6 +146,9 @@ fn settings_from_row(row: &PgRow) -> Result<TenantSettings, StoreError> {
         reject_threshold: row.try_get("reject_threshold")?,
         max_body_chars: u32::try_from(max_body_chars)
             .map_err(|_| StoreError::Corrupt(format!("max_body_chars {max_body_chars}")))?,
+        report_threshold: u32::try_from(row.try_get::<i32, _>("report_threshold")?)
+            .map_err(|_| StoreError::Corrupt("report_threshold".into()))?,
+        hide_reported: row.try_get("hide_reported")?,
     })
 }
 
@@ -343,8 +346,9 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let created: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
-             reject_threshold, max_body_chars, create_time, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             reject_threshold, max_body_chars, report_threshold, hide_reported, create_time, \
+             update_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $8, $9, $7, $7) \
              ON CONFLICT (name) DO NOTHING RETURNING tenant_id",
         )
         .bind(TenantId::generate().as_uuid())
@@ -354,6 +358,8 @@ impl Store for PostgresStore {
         .bind(defaults.reject_threshold)
         .bind(defaults.max_body_chars as i32)
         .bind(now)
+        .bind(defaults.report_threshold as i32)
+        .bind(defaults.hide_reported)
         .fetch_optional(&mut *tx)
         .await?;
         let result = match created {
@@ -410,7 +416,8 @@ impl Store for PostgresStore {
         tenant: TenantId,
     ) -> Result<Option<TenantSettings>, StoreError> {
         let row = sqlx::query(
-            "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars \
+            "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
+             report_threshold, hide_reported \
              FROM tenants WHERE tenant_id = $1",
         )
         .bind(tenant.as_uuid())
@@ -429,7 +436,8 @@ impl Store for PostgresStore {
     ) -> Result<Result<TenantSettings, FieldViolation>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars \
+            "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
+             report_threshold, hide_reported \
              FROM tenants WHERE tenant_id = $1 FOR UPDATE",
         )
         .bind(tenant.as_uuid())
@@ -442,7 +450,8 @@ impl Store for PostgresStore {
         };
         sqlx::query(
             "UPDATE tenants SET moderation_mode = $2, review_threshold = $3, reject_threshold = $4, \
-             max_body_chars = $5, update_time = $6 WHERE tenant_id = $1",
+             max_body_chars = $5, update_time = $6, report_threshold = $7, hide_reported = $8 \
+             WHERE tenant_id = $1",
         )
         .bind(tenant.as_uuid())
         .bind(next.moderation_mode.as_str())
@@ -450,6 +459,8 @@ impl Store for PostgresStore {
         .bind(next.reject_threshold)
         .bind(next.max_body_chars as i32)
         .bind(now)
+        .bind(next.report_threshold as i32)
+        .bind(next.hide_reported)
         .execute(&mut *tx)
         .await?;
         audit(
@@ -920,6 +931,139 @@ impl Store for PostgresStore {
         .await?;
         tx.commit().await?;
         Ok(Ok(ids.to_vec()))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn report_comment(
+        &self,
+        tenant: TenantId,
+        report: &NewReport<'_>,
+    ) -> Result<ReportOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c WHERE c.tenant_id = $1 AND c.comment_id = $2 FOR UPDATE"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(report.comment_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(ReportOutcome::NotFound);
+        };
+        let mut comment = comment_from_row(&row)?;
+        let duplicate: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM comment_reports \
+             WHERE tenant_id = $1 AND comment_id = $2 AND reporter_id = $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(report.comment_id.as_uuid())
+        .bind(report.reporter)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if duplicate.is_some() {
+            let reports: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM comment_reports WHERE tenant_id = $1 AND comment_id = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(report.comment_id.as_uuid())
+            .fetch_one(&mut *tx)
+            .await?;
+            return Ok(ReportOutcome::Duplicate { comment, reports });
+        }
+        let recent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM comment_reports \
+             WHERE tenant_id = $1 AND reporter_id = $2 AND create_time >= $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(report.reporter)
+        .bind(report.recent_since)
+        .fetch_one(&mut *tx)
+        .await?;
+        if recent >= i64::from(report.max_recent) {
+            return Ok(ReportOutcome::RateLimited);
+        }
+        sqlx::query(
+            "INSERT INTO comment_reports \
+             (tenant_id, comment_id, reporter_id, reason, detail, create_time) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(report.comment_id.as_uuid())
+        .bind(report.reporter)
+        .bind(report.reason.as_str())
+        .bind(report.detail)
+        .bind(report.now)
+        .execute(&mut *tx)
+        .await?;
+        let counts: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT reason, count(*) FROM comment_reports \
+             WHERE tenant_id = $1 AND comment_id = $2 GROUP BY reason",
+        )
+        .bind(tenant.as_uuid())
+        .bind(report.comment_id.as_uuid())
+        .fetch_all(&mut *tx)
+        .await?;
+        let reports: i64 = counts.iter().map(|(_, n)| n).sum();
+        let open_item: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM review_items \
+             WHERE tenant_id = $1 AND comment_id = $2 AND state = 'open'",
+        )
+        .bind(tenant.as_uuid())
+        .bind(report.comment_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            tenant,
+            report.now,
+            super::reported_event(report, reports),
+        )
+        .await?;
+        let requeue = super::report_consequence(&comment, report, &counts, open_item.is_some());
+        if let Some(requeue) = &requeue {
+            sqlx::query(
+                "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
+                 state, enqueue_time) VALUES ($1, $2, $3, $4, $5, 'open', $6)",
+            )
+            .bind(tenant.as_uuid())
+            .bind(ReviewId::generate().as_uuid())
+            .bind(report.comment_id.as_uuid())
+            .bind(&comment.article_id)
+            .bind(requeue.priority)
+            .bind(report.now)
+            .execute(&mut *tx)
+            .await?;
+            let from = comment.status;
+            comment.status = requeue.status;
+            comment.reasons.push(requeue.reason.clone());
+            comment.update_time = report.now;
+            sqlx::query(
+                "UPDATE comments SET status = $3, reasons = $4, update_time = $5 \
+                 WHERE tenant_id = $1 AND comment_id = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(report.comment_id.as_uuid())
+            .bind(comment.status.as_str())
+            .bind(Json(&comment.reasons))
+            .bind(report.now)
+            .execute(&mut *tx)
+            .await?;
+            audit(
+                &mut tx,
+                tenant,
+                report.now,
+                super::requeued_event(report, from, requeue, reports),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ReportOutcome::Recorded {
+            comment,
+            reports,
+            requeued: requeue.is_some(),
+        })
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]

@@ -22,9 +22,9 @@ use uuid::Uuid;
 use super::{
     AuditEvent, AuditQuery, AuditRecord, AuthorFacts, AuthorRecord, Claim, CommentQuery,
     CommentRow, CommentRows, DbOptions, DecideRejection, Decision, HistoryLookup, InsertOutcome,
-    LearnOutcome, NewApiKey, NewCommentRecord, QueueQuery, ReleaseRejection, RuleChange,
-    RuleRecord, RuleRejection, SpamLesson, StandingChange, Store, StoreError, StoredSpamModel,
-    decided_status, decision_reason, standing_term,
+    LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReleaseRejection,
+    ReportOutcome, RuleChange, RuleRecord, RuleRejection, SpamLesson, StandingChange, Store,
+    StoreError, StoredSpamModel, decided_status, decision_reason, standing_term,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
@@ -220,6 +220,9 @@ fn settings_from_row(row: &SqliteRow) -> Result<TenantSettings, StoreError> {
         reject_threshold: row.try_get("reject_threshold")?,
         max_body_chars: u32::try_from(max_body_chars)
             .map_err(|_| StoreError::Corrupt(format!("max_body_chars {max_body_chars}")))?,
+        report_threshold: u32::try_from(row.try_get::<i64, _>("report_threshold")?)
+            .map_err(|_| StoreError::Corrupt("report_threshold".into()))?,
+        hide_reported: row.try_get("hide_reported")?,
     })
 }
 
@@ -402,8 +405,9 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let created: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
-             reject_threshold, max_body_chars, create_time, update_time) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) \
+             reject_threshold, max_body_chars, report_threshold, hide_reported, create_time, \
+             update_time) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
              ON CONFLICT (name) DO NOTHING RETURNING tenant_id",
         )
         .bind(TenantId::generate().as_uuid())
@@ -412,6 +416,8 @@ impl Store for SqliteStore {
         .bind(defaults.review_threshold)
         .bind(defaults.reject_threshold)
         .bind(i64::from(defaults.max_body_chars))
+        .bind(i64::from(defaults.report_threshold))
+        .bind(defaults.hide_reported)
         .bind(to_micros(now))
         .fetch_optional(&mut *tx)
         .await?;
@@ -469,7 +475,8 @@ impl Store for SqliteStore {
         tenant: TenantId,
     ) -> Result<Option<TenantSettings>, StoreError> {
         let row = sqlx::query(
-            "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars \
+            "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
+             report_threshold, hide_reported \
              FROM tenants WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -488,7 +495,8 @@ impl Store for SqliteStore {
     ) -> Result<Result<TenantSettings, FieldViolation>, StoreError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let row = sqlx::query(
-            "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars \
+            "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
+             report_threshold, hide_reported \
              FROM tenants WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -501,13 +509,16 @@ impl Store for SqliteStore {
         };
         sqlx::query(
             "UPDATE tenants SET moderation_mode = ?2, review_threshold = ?3, reject_threshold = ?4, \
-             max_body_chars = ?5, update_time = ?6 WHERE tenant_id = ?1",
+             max_body_chars = ?5, report_threshold = ?6, hide_reported = ?7, update_time = ?8 \
+             WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
         .bind(next.moderation_mode.as_str())
         .bind(next.review_threshold)
         .bind(next.reject_threshold)
         .bind(i64::from(next.max_body_chars))
+        .bind(i64::from(next.report_threshold))
+        .bind(next.hide_reported)
         .bind(to_micros(now))
         .execute(&mut *tx)
         .await?;
@@ -978,6 +989,139 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(Ok(ids.to_vec()))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn report_comment(
+        &self,
+        tenant: TenantId,
+        report: &NewReport<'_>,
+    ) -> Result<ReportOutcome, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c WHERE c.tenant_id = ?1 AND c.comment_id = ?2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(report.comment_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(ReportOutcome::NotFound);
+        };
+        let mut comment = comment_from_row(&row)?;
+        let duplicate: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM comment_reports \
+             WHERE tenant_id = ?1 AND comment_id = ?2 AND reporter_id = ?3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(report.comment_id.as_uuid())
+        .bind(report.reporter)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if duplicate.is_some() {
+            let reports: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM comment_reports WHERE tenant_id = ?1 AND comment_id = ?2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(report.comment_id.as_uuid())
+            .fetch_one(&mut *tx)
+            .await?;
+            return Ok(ReportOutcome::Duplicate { comment, reports });
+        }
+        let recent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM comment_reports \
+             WHERE tenant_id = ?1 AND reporter_id = ?2 AND create_time >= ?3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(report.reporter)
+        .bind(to_micros(report.recent_since))
+        .fetch_one(&mut *tx)
+        .await?;
+        if recent >= i64::from(report.max_recent) {
+            return Ok(ReportOutcome::RateLimited);
+        }
+        sqlx::query(
+            "INSERT INTO comment_reports \
+             (tenant_id, comment_id, reporter_id, reason, detail, create_time) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(report.comment_id.as_uuid())
+        .bind(report.reporter)
+        .bind(report.reason.as_str())
+        .bind(report.detail)
+        .bind(to_micros(report.now))
+        .execute(&mut *tx)
+        .await?;
+        let counts: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT reason, count(*) FROM comment_reports \
+             WHERE tenant_id = ?1 AND comment_id = ?2 GROUP BY reason",
+        )
+        .bind(tenant.as_uuid())
+        .bind(report.comment_id.as_uuid())
+        .fetch_all(&mut *tx)
+        .await?;
+        let reports: i64 = counts.iter().map(|(_, n)| n).sum();
+        let open_item: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM review_items \
+             WHERE tenant_id = ?1 AND comment_id = ?2 AND state = 'open'",
+        )
+        .bind(tenant.as_uuid())
+        .bind(report.comment_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            tenant,
+            report.now,
+            super::reported_event(report, reports),
+        )
+        .await?;
+        let requeue = super::report_consequence(&comment, report, &counts, open_item.is_some());
+        if let Some(requeue) = &requeue {
+            sqlx::query(
+                "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
+                 state, enqueue_time) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
+            )
+            .bind(tenant.as_uuid())
+            .bind(ReviewId::generate().as_uuid())
+            .bind(report.comment_id.as_uuid())
+            .bind(&comment.article_id)
+            .bind(requeue.priority)
+            .bind(to_micros(report.now))
+            .execute(&mut *tx)
+            .await?;
+            let from = comment.status;
+            comment.status = requeue.status;
+            comment.reasons.push(requeue.reason.clone());
+            comment.update_time = report.now;
+            sqlx::query(
+                "UPDATE comments SET status = ?3, reasons = ?4, update_time = ?5 \
+                 WHERE tenant_id = ?1 AND comment_id = ?2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(report.comment_id.as_uuid())
+            .bind(comment.status.as_str())
+            .bind(Json(&comment.reasons))
+            .bind(to_micros(report.now))
+            .execute(&mut *tx)
+            .await?;
+            audit(
+                &mut tx,
+                tenant,
+                report.now,
+                super::requeued_event(report, from, requeue, reports),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ReportOutcome::Recorded {
+            comment,
+            reports,
+            requeued: requeue.is_some(),
+        })
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]

@@ -9,6 +9,7 @@ mod bench;
 mod comments;
 mod helpers;
 mod operations;
+mod reports;
 mod review;
 mod rules;
 mod spam;
