@@ -12,7 +12,7 @@ use crate::domain::{
     SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch,
 };
 use crate::moderation::{AuditFilter, AuthorView};
-use crate::storage::AuditRecord;
+use crate::storage::{AuditRecord, QueueFilter, QueueOrder};
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -45,6 +45,38 @@ fn optional_filter(field: &str, value: String) -> Result<Option<String>, FieldVi
         return Err(FieldViolation::new(field, "is longer than 200 characters"));
     }
     Ok((!value.is_empty()).then_some(value))
+}
+
+pub fn queue_filter(
+    article_id: String,
+    reason_code: String,
+    min_spam_score: f64,
+    reported_only: bool,
+) -> Result<QueueFilter, FieldViolation> {
+    if !(0.0..=1.0).contains(&min_spam_score) {
+        return Err(FieldViolation::new(
+            "min_spam_score",
+            "must be between 0 and 1",
+        ));
+    }
+    Ok(QueueFilter {
+        article_id: optional_article_id(article_id)?.map(ArticleId::into_inner),
+        reason_code: optional_filter("reason_code", reason_code)?,
+        min_spam_score: (min_spam_score > 0.0).then_some(min_spam_score),
+        reported_only,
+    })
+}
+
+pub fn queue_order(value: i32) -> Result<QueueOrder, FieldViolation> {
+    match pb::QueueOrder::try_from(value) {
+        Ok(pb::QueueOrder::Unspecified | pb::QueueOrder::Priority) => Ok(QueueOrder::Priority),
+        Ok(pb::QueueOrder::OldestFirst) => Ok(QueueOrder::OldestFirst),
+        Ok(pb::QueueOrder::NewestFirst) => Ok(QueueOrder::NewestFirst),
+        Err(_) => Err(FieldViolation::new(
+            "order",
+            "must be PRIORITY, OLDEST_FIRST or NEWEST_FIRST",
+        )),
+    }
 }
 
 pub fn report_reason(value: i32) -> Result<ReportReason, FieldViolation> {

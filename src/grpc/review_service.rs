@@ -27,11 +27,17 @@ impl ReviewService for ReviewApi {
                 .authorize(credentials(&request), Permission::Review)
                 .await?;
             let request = request.into_inner();
-            let article_id = convert::optional_article_id(request.article_id)?;
+            let filter = convert::queue_filter(
+                request.article_id,
+                request.reason_code,
+                request.min_spam_score,
+                request.reported_only,
+            )?;
+            let order = convert::queue_order(request.order)?;
             let page_size = PageSize::parse("page_size", request.page_size, 50, 500)?;
             let page = self
                 .moderation
-                .list_review_queue(&principal, article_id, page_size, &request.page_token)
+                .list_review_queue(&principal, filter, order, page_size, &request.page_token)
                 .await?;
             Ok(pb::ListReviewQueueResponse {
                 items: page.items.into_iter().map(convert::review_item).collect(),
@@ -54,6 +60,13 @@ impl ReviewService for ReviewApi {
             let (max_items, lease) =
                 convert::claim_limits(request.max_items, request.lease_seconds)?;
             let moderator = convert::moderator_id(request.moderator_id)?;
+            let filter = convert::queue_filter(
+                request.article_id,
+                request.reason_code,
+                request.min_spam_score,
+                request.reported_only,
+            )?;
+            let order = convert::queue_order(request.order)?;
             let items = self
                 .moderation
                 .claim_reviews(
@@ -62,6 +75,8 @@ impl ReviewService for ReviewApi {
                         max_items,
                         lease,
                         actor: ReviewActor::of(&principal, moderator),
+                        filter,
+                        order,
                     },
                 )
                 .await?;

@@ -4,12 +4,12 @@ use std::time::Duration;
 use super::comments::Page;
 use super::{Moderation, now};
 use crate::domain::{
-    Actor, ArticleId, Comment, FieldViolation, ModeratorId, PageSize, PageToken, Principal,
-    ReviewDecision, ReviewId, ReviewItem, SpamLabel,
+    Actor, Comment, FieldViolation, ModeratorId, PageSize, PageToken, Principal, ReviewDecision,
+    ReviewId, ReviewItem, SpamLabel,
 };
 use crate::storage::{
-    Claim, DecideRejection, Decision, LabelSource, QueueCursor, QueueQuery, ReleaseRejection,
-    StoreError,
+    Claim, DecideRejection, Decision, LabelSource, QueueCursor, QueueFilter, QueueOrder,
+    QueueQuery, ReleaseRejection, StoreError,
 };
 
 /// Who works an item: the platform's moderator id when given, else the key.
@@ -29,6 +29,8 @@ pub struct ClaimRequest {
     pub max_items: u32,
     pub lease: Duration,
     pub actor: Actor,
+    pub filter: QueueFilter,
+    pub order: QueueOrder,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +68,12 @@ impl Moderation {
     pub async fn list_review_queue(
         &self,
         principal: &Principal,
-        article_id: Option<ArticleId>,
+        filter: QueueFilter,
+        order: QueueOrder,
         page_size: PageSize,
         page_token: &str,
     ) -> Result<Page<ReviewItem>, ListQueueError> {
-        let article_id = article_id.map(ArticleId::into_inner);
-        let scope = format!("queue|{}", article_id.as_deref().unwrap_or(""));
+        let scope = filter.scope(order);
         let after: Option<QueueCursor> =
             PageToken::decode("page_token", page_token, &scope).map_err(ListQueueError::Invalid)?;
         let limit = page_size.get();
@@ -81,7 +83,8 @@ impl Moderation {
             .list_review_queue(
                 principal.tenant_id,
                 &QueueQuery {
-                    article_id,
+                    filter,
+                    order,
                     after,
                     limit: limit + 1,
                 },
@@ -110,6 +113,8 @@ impl Moderation {
                 &Claim {
                     actor: request.actor,
                     max_items: request.max_items,
+                    filter: request.filter,
+                    order: request.order,
                     now,
                     lease_until: now + lease,
                 },

@@ -254,9 +254,159 @@ impl QueueCursor {
 
 #[derive(Debug, Clone)]
 pub struct QueueQuery {
-    pub article_id: Option<String>,
+    pub filter: QueueFilter,
+    pub order: QueueOrder,
     pub after: Option<QueueCursor>,
     pub limit: u32,
+}
+
+/// How the queue is worked through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueOrder {
+    /// Highest priority (reports, rule actions, spam score) then oldest.
+    #[default]
+    Priority,
+    OldestFirst,
+    NewestFirst,
+}
+
+impl QueueOrder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueOrder::Priority => "priority",
+            QueueOrder::OldestFirst => "oldest",
+            QueueOrder::NewestFirst => "newest",
+        }
+    }
+
+    fn order_by(self) -> &'static str {
+        match self {
+            QueueOrder::Priority => " ORDER BY r.priority DESC, r.enqueue_time, r.review_id",
+            QueueOrder::OldestFirst => " ORDER BY r.enqueue_time, r.review_id",
+            QueueOrder::NewestFirst => " ORDER BY r.enqueue_time DESC, r.review_id DESC",
+        }
+    }
+
+    /// Puts items in this order (for the items a claim returns).
+    pub(crate) fn sort(self, items: &mut [ReviewItem]) {
+        items.sort_by(|a, b| {
+            let oldest = a
+                .enqueue_time
+                .cmp(&b.enqueue_time)
+                .then(a.review_id.cmp(&b.review_id));
+            match self {
+                QueueOrder::Priority => b.priority.cmp(&a.priority).then(oldest),
+                QueueOrder::OldestFirst => oldest,
+                QueueOrder::NewestFirst => oldest.reverse(),
+            }
+        });
+    }
+}
+
+/// Which open items a listing or a claim considers; every filter that is
+/// set must match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueFilter {
+    pub article_id: Option<String>,
+    /// Items whose comment has a reason with this code (`rule.words`,
+    /// `spam.score`, `report.threshold`…).
+    pub reason_code: Option<String>,
+    pub min_spam_score: Option<f64>,
+    /// Items whose comment readers reported.
+    pub reported_only: bool,
+}
+
+impl QueueFilter {
+    /// What a page token is bound to.
+    pub fn scope(&self, order: QueueOrder) -> String {
+        format!(
+            "queue|{}|{:?}|{:?}|{:?}|{}",
+            order.as_str(),
+            self.article_id,
+            self.reason_code,
+            self.min_spam_score,
+            self.reported_only
+        )
+    }
+}
+
+/// How each backend says "the comment `c` has a reason with code X": the
+/// SQL before and after the bound code.
+pub(crate) struct ReasonCodeSql {
+    pub before: &'static str,
+    pub after: &'static str,
+}
+
+/// Appends the conditions of an open-queue query over `review_items r JOIN
+/// comments c` (the filter, then the position after `after`), its ORDER BY
+/// and LIMIT; `time` encodes a cursor time as the backend stores it.
+pub(crate) fn push_queue_conditions<DB, T>(
+    sql: &mut sqlx::QueryBuilder<DB>,
+    filter: &QueueFilter,
+    order: QueueOrder,
+    after: Option<(i32, T, Uuid)>,
+    limit: u32,
+    reason_code_sql: ReasonCodeSql,
+) where
+    DB: sqlx::Database,
+    Uuid: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    String: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    f64: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    i32: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    T: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB> + Clone,
+{
+    if let Some(article) = &filter.article_id {
+        sql.push(" AND r.article_id = ").push_bind(article.clone());
+    }
+    if let Some(code) = &filter.reason_code {
+        sql.push(reason_code_sql.before)
+            .push_bind(code.clone())
+            .push(reason_code_sql.after);
+    }
+    if let Some(min) = filter.min_spam_score {
+        sql.push(" AND c.spam_score >= ").push_bind(min);
+    }
+    if filter.reported_only {
+        sql.push(
+            " AND EXISTS (SELECT 1 FROM comment_reports rp \
+             WHERE rp.tenant_id = r.tenant_id AND rp.comment_id = r.comment_id)",
+        );
+    }
+    if let Some((priority, time, id)) = after {
+        let later = |sql: &mut sqlx::QueryBuilder<DB>, op: &str| {
+            sql.push(" (r.enqueue_time ")
+                .push(op)
+                .push(" ")
+                .push_bind(time.clone())
+                .push(" OR (r.enqueue_time = ")
+                .push_bind(time.clone())
+                .push(" AND r.review_id ")
+                .push(op)
+                .push(" ")
+                .push_bind(id)
+                .push("))");
+        };
+        match order {
+            QueueOrder::Priority => {
+                sql.push(" AND (r.priority < ")
+                    .push_bind(priority)
+                    .push(" OR (r.priority = ")
+                    .push_bind(priority)
+                    .push(" AND");
+                later(sql, ">");
+                sql.push("))");
+            }
+            QueueOrder::OldestFirst => {
+                sql.push(" AND");
+                later(sql, ">");
+            }
+            QueueOrder::NewestFirst => {
+                sql.push(" AND");
+                later(sql, "<");
+            }
+        }
+    }
+    sql.push(order.order_by()).push(" LIMIT ").push(limit);
 }
 
 /// A request to lease queue items.
@@ -264,6 +414,8 @@ pub struct QueueQuery {
 pub struct Claim {
     pub actor: Actor,
     pub max_items: u32,
+    pub filter: QueueFilter,
+    pub order: QueueOrder,
     pub now: DateTime<Utc>,
     pub lease_until: DateTime<Utc>,
 }

@@ -16,9 +16,10 @@ use uuid::Uuid;
 use super::{
     AuditEvent, AuditQuery, AuditRecord, AuthorFacts, AuthorRecord, Claim, CommentCursor,
     CommentQuery, CommentRows, DbOptions, DecideRejection, Decision, HistoryLookup, InsertOutcome,
-    LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReleaseRejection,
-    ReportOutcome, RuleChange, RuleRecord, RuleRejection, SpamLesson, StandingChange, Store,
-    StoreError, StoredSpamModel, decided_status, decision_reason, standing_term,
+    LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReasonCodeSql,
+    ReleaseRejection, ReportOutcome, RuleChange, RuleRecord, RuleRejection, SpamLesson,
+    StandingChange, Store, StoreError, StoredSpamModel, decided_status, decision_reason,
+    push_queue_conditions, standing_term,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
@@ -28,6 +29,12 @@ use crate::domain::{
 use crate::pipeline::spam::history;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// "The comment has a reason with this code", for queue filters.
+const REASON_CODE_SQL: ReasonCodeSql = ReasonCodeSql {
+    before: " AND c.reasons @> jsonb_build_array(jsonb_build_object('code', ",
+    after: "::text))",
+};
 
 /// The columns `comment_from_row` reads, for `concat!` into static queries.
 macro_rules! comment_columns {
@@ -697,34 +704,27 @@ impl Store for PostgresStore {
         tenant: TenantId,
         query: &QueueQuery,
     ) -> Result<Vec<ReviewItem>, StoreError> {
-        let (after_priority, after_time, after_id) = match query.after {
-            Some(c) => (
-                Some(c.priority),
-                Some(micros(c.enqueue_time_micros)?),
-                Some(c.review_id),
-            ),
-            None => (None, None, None),
-        };
-        let rows = sqlx::query(concat!(
-            "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, \
-             ",
+        let after = query
+            .after
+            .map(|c| Ok::<_, StoreError>((c.priority, micros(c.enqueue_time_micros)?, c.review_id)))
+            .transpose()?;
+        let mut sql = QueryBuilder::new(concat!(
+            "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, ",
             comment_columns!(),
             " FROM review_items r \
              JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
-             WHERE r.tenant_id = $1 AND r.state = 'open' \
-               AND ($2::text IS NULL OR r.article_id = $2) \
-               AND ($3::integer IS NULL OR r.priority < $3 \
-                    OR (r.priority = $3 AND (r.enqueue_time, r.review_id) > ($4, $5))) \
-             ORDER BY r.priority DESC, r.enqueue_time, r.review_id LIMIT $6"
-        ))
-        .bind(tenant.as_uuid())
-        .bind(query.article_id.as_deref())
-        .bind(after_priority)
-        .bind(after_time)
-        .bind(after_id)
-        .bind(i64::from(query.limit))
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE r.state = 'open' AND r.tenant_id = "
+        ));
+        sql.push_bind(tenant.as_uuid());
+        push_queue_conditions(
+            &mut sql,
+            &query.filter,
+            query.order,
+            after,
+            query.limit,
+            REASON_CODE_SQL,
+        );
+        let rows = sql.build().fetch_all(&self.pool).await?;
         rows.iter().map(review_item_from_row).collect()
     }
 
@@ -737,24 +737,32 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         // SKIP LOCKED: rows another transaction is claiming right now are passed
         // over, not waited for and never double-claimed.
-        let claimed: Vec<Uuid> = sqlx::query_scalar(
+        let mut sql = QueryBuilder::new(
             "WITH picked AS ( \
-                SELECT review_id FROM review_items \
-                WHERE tenant_id = $1 AND state = 'open' \
-                  AND (lease_expire_time IS NULL OR lease_expire_time <= $2) \
-                ORDER BY priority DESC, enqueue_time, review_id \
-                LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             UPDATE review_items r SET claimed_by = $4, lease_expire_time = $5 \
-             FROM picked WHERE r.tenant_id = $1 AND r.review_id = picked.review_id \
-             RETURNING r.review_id",
-        )
-        .bind(tenant.as_uuid())
-        .bind(claim.now)
-        .bind(i64::from(claim.max_items))
-        .bind(claim.actor.as_str())
-        .bind(claim.lease_until)
-        .fetch_all(&mut *tx)
-        .await?;
+                SELECT r.review_id FROM review_items r \
+                JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+                WHERE r.state = 'open' AND r.tenant_id = ",
+        );
+        sql.push_bind(tenant.as_uuid())
+            .push(" AND (r.lease_expire_time IS NULL OR r.lease_expire_time <= ")
+            .push_bind(claim.now)
+            .push(")");
+        push_queue_conditions::<_, DateTime<Utc>>(
+            &mut sql,
+            &claim.filter,
+            claim.order,
+            None,
+            claim.max_items,
+            REASON_CODE_SQL,
+        );
+        sql.push(" FOR UPDATE OF r SKIP LOCKED) UPDATE review_items r SET claimed_by = ")
+            .push_bind(claim.actor.as_str().to_owned())
+            .push(", lease_expire_time = ")
+            .push_bind(claim.lease_until)
+            .push(" FROM picked WHERE r.tenant_id = ")
+            .push_bind(tenant.as_uuid())
+            .push(" AND r.review_id = picked.review_id RETURNING r.review_id");
+        let claimed: Vec<Uuid> = sql.build_query_scalar().fetch_all(&mut *tx).await?;
         if claimed.is_empty() {
             tx.rollback().await?;
             return Ok(Vec::new());
@@ -782,15 +790,19 @@ impl Store for PostgresStore {
             comment_columns!(),
             " FROM review_items r \
              JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
-             WHERE r.tenant_id = $1 AND r.review_id = ANY($2) \
-             ORDER BY r.priority DESC, r.enqueue_time, r.review_id"
+             WHERE r.tenant_id = $1 AND r.review_id = ANY($2)"
         ))
         .bind(tenant.as_uuid())
         .bind(&claimed)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter().map(review_item_from_row).collect()
+        let mut items = rows
+            .iter()
+            .map(review_item_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        claim.order.sort(&mut items);
+        Ok(items)
     }
 
     #[tracing::instrument(skip_all, fields(%tenant, review_id = %decision.review_id))]

@@ -22,9 +22,10 @@ use uuid::Uuid;
 use super::{
     AuditEvent, AuditQuery, AuditRecord, AuthorFacts, AuthorRecord, Claim, CommentQuery,
     CommentRow, CommentRows, DbOptions, DecideRejection, Decision, HistoryLookup, InsertOutcome,
-    LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReleaseRejection,
-    ReportOutcome, RuleChange, RuleRecord, RuleRejection, SpamLesson, StandingChange, Store,
-    StoreError, StoredSpamModel, decided_status, decision_reason, standing_term,
+    LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReasonCodeSql,
+    ReleaseRejection, ReportOutcome, RuleChange, RuleRecord, RuleRejection, SpamLesson,
+    StandingChange, Store, StoreError, StoredSpamModel, decided_status, decision_reason,
+    push_queue_conditions, standing_term,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
@@ -34,6 +35,12 @@ use crate::domain::{
 use crate::pipeline::spam::history;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// "The comment has a reason with this code", for queue filters.
+const REASON_CODE_SQL: ReasonCodeSql = ReasonCodeSql {
+    before: " AND EXISTS (SELECT 1 FROM json_each(c.reasons) WHERE json_extract(value, '$.code') = ",
+    after: ")",
+};
 
 /// The columns `comment_from_row` reads, for `concat!` into static queries.
 macro_rules! comment_columns {
@@ -762,33 +769,26 @@ impl Store for SqliteStore {
         tenant: TenantId,
         query: &QueueQuery,
     ) -> Result<Vec<ReviewItem>, StoreError> {
-        let (after_priority, after_time, after_id) = match query.after {
-            Some(c) => (
-                Some(c.priority),
-                Some(c.enqueue_time_micros),
-                Some(c.review_id),
-            ),
-            None => (None, None, None),
-        };
-        let rows = sqlx::query(concat!(
+        let after = query
+            .after
+            .map(|c| (c.priority, c.enqueue_time_micros, c.review_id));
+        let mut sql = QueryBuilder::<Sqlite>::new(concat!(
             "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, ",
             comment_columns!(),
             " FROM review_items r \
              JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
-             WHERE r.tenant_id = ?1 AND r.state = 'open' \
-               AND (?2 IS NULL OR r.article_id = ?2) \
-               AND (?3 IS NULL OR r.priority < ?3 \
-                    OR (r.priority = ?3 AND (r.enqueue_time, r.review_id) > (?4, ?5))) \
-             ORDER BY r.priority DESC, r.enqueue_time, r.review_id LIMIT ?6"
-        ))
-        .bind(tenant.as_uuid())
-        .bind(query.article_id.as_deref())
-        .bind(after_priority)
-        .bind(after_time)
-        .bind(after_id)
-        .bind(i64::from(query.limit))
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE r.state = 'open' AND r.tenant_id = "
+        ));
+        sql.push_bind(tenant.as_uuid());
+        push_queue_conditions(
+            &mut sql,
+            &query.filter,
+            query.order,
+            after,
+            query.limit,
+            REASON_CODE_SQL,
+        );
+        let rows = sql.build().fetch_all(&self.pool).await?;
         rows.iter().map(review_item_from_row).collect()
     }
 
@@ -800,22 +800,31 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ReviewItem>, StoreError> {
         // The write lock taken by BEGIN IMMEDIATE makes the pick-and-lease atomic.
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let claimed: Vec<Uuid> = sqlx::query_scalar(
-            "UPDATE review_items SET claimed_by = ?4, lease_expire_time = ?5 \
-             WHERE tenant_id = ?1 AND review_id IN ( \
-                SELECT review_id FROM review_items \
-                WHERE tenant_id = ?1 AND state = 'open' \
-                  AND (lease_expire_time IS NULL OR lease_expire_time <= ?2) \
-                ORDER BY priority DESC, enqueue_time, review_id LIMIT ?3) \
-             RETURNING review_id",
-        )
-        .bind(tenant.as_uuid())
-        .bind(to_micros(claim.now))
-        .bind(i64::from(claim.max_items))
-        .bind(claim.actor.as_str())
-        .bind(to_micros(claim.lease_until))
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut sql = QueryBuilder::<Sqlite>::new("UPDATE review_items SET claimed_by = ");
+        sql.push_bind(claim.actor.as_str().to_owned())
+            .push(", lease_expire_time = ")
+            .push_bind(to_micros(claim.lease_until))
+            .push(" WHERE tenant_id = ")
+            .push_bind(tenant.as_uuid())
+            .push(
+                " AND review_id IN (SELECT r.review_id FROM review_items r \
+                 JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+                 WHERE r.state = 'open' AND r.tenant_id = ",
+            )
+            .push_bind(tenant.as_uuid())
+            .push(" AND (r.lease_expire_time IS NULL OR r.lease_expire_time <= ")
+            .push_bind(to_micros(claim.now))
+            .push(")");
+        push_queue_conditions::<_, i64>(
+            &mut sql,
+            &claim.filter,
+            claim.order,
+            None,
+            claim.max_items,
+            REASON_CODE_SQL,
+        );
+        sql.push(") RETURNING review_id");
+        let claimed: Vec<Uuid> = sql.build_query_scalar().fetch_all(&mut *tx).await?;
         let mut items = Vec::with_capacity(claimed.len());
         for id in &claimed {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -846,12 +855,7 @@ impl Store for SqliteStore {
             items.push(item);
         }
         tx.commit().await?;
-        items.sort_by(|a, b| {
-            b.priority
-                .cmp(&a.priority)
-                .then(a.enqueue_time.cmp(&b.enqueue_time))
-                .then(a.review_id.cmp(&b.review_id))
-        });
+        claim.order.sort(&mut items);
         Ok(items)
     }
 

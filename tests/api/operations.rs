@@ -157,6 +157,7 @@ async fn two_replicas_on_one_database_never_share_a_claim(backend: Backend) {
                         max_items: 3,
                         lease_seconds: 60,
                         moderator_id: format!("m{i}"),
+                        ..Default::default()
                     })
                     .await
                     .unwrap()

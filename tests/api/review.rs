@@ -17,6 +17,7 @@ backend_tests!(
     released_items_can_be_claimed_again,
     review_requests_are_validated,
     every_state_change_is_audited,
+    the_queue_is_ordered_and_filtered_over_the_api,
 );
 
 /// Tenant `default` in pre-moderation with `n` held comments; returns a moderator key.
@@ -44,6 +45,7 @@ fn claim(max_items: i32, moderator: &str) -> pb::ClaimReviewsRequest {
         max_items,
         lease_seconds: 0,
         moderator_id: moderator.to_owned(),
+        ..Default::default()
     }
 }
 
@@ -308,6 +310,7 @@ async fn an_expired_lease_returns_the_item_to_the_queue(backend: Backend) {
             max_items: 1,
             lease_seconds: 1,
             moderator_id: "awa".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -534,4 +537,130 @@ async fn every_state_change_is_audited(backend: Backend) {
         review_events,
         ["review.claimed", "review.released", "review.claimed"]
     );
+}
+
+async fn the_queue_is_ordered_and_filtered_over_the_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 4).await;
+    let mut reviews = app.reviews(&moderator).await;
+    let listed = |request: pb::ListReviewQueueRequest| {
+        let app = &app;
+        let moderator = moderator.clone();
+        async move {
+            app.reviews(&moderator)
+                .await
+                .list_review_queue(request)
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let oldest = listed(pb::ListReviewQueueRequest {
+        order: pb::QueueOrder::OldestFirst as i32,
+        ..Default::default()
+    })
+    .await
+    .items;
+    let newest = listed(pb::ListReviewQueueRequest {
+        order: pb::QueueOrder::NewestFirst as i32,
+        ..Default::default()
+    })
+    .await
+    .items;
+    assert_eq!(oldest.len(), 4);
+    assert_eq!(
+        oldest
+            .iter()
+            .rev()
+            .map(|i| &i.review_id)
+            .collect::<Vec<_>>(),
+        newest.iter().map(|i| &i.review_id).collect::<Vec<_>>()
+    );
+    let premoderated = listed(pb::ListReviewQueueRequest {
+        reason_code: "tenant.premoderation".into(),
+        ..Default::default()
+    })
+    .await
+    .items;
+    assert_eq!(premoderated.len(), 4);
+    assert!(
+        listed(pb::ListReviewQueueRequest {
+            reason_code: "report.illegal".into(),
+            ..Default::default()
+        })
+        .await
+        .items
+        .is_empty()
+    );
+    assert!(
+        listed(pb::ListReviewQueueRequest {
+            reported_only: true,
+            ..Default::default()
+        })
+        .await
+        .items
+        .is_empty()
+    );
+
+    let newest_claim = reviews
+        .claim_reviews(pb::ClaimReviewsRequest {
+            max_items: 1,
+            order: pb::QueueOrder::NewestFirst as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(newest_claim[0].review_id, newest[0].review_id);
+
+    let first = listed(pb::ListReviewQueueRequest {
+        page_size: 1,
+        ..Default::default()
+    })
+    .await;
+    for (request, field) in [
+        (
+            pb::ListReviewQueueRequest {
+                min_spam_score: 1.5,
+                ..Default::default()
+            },
+            "min_spam_score",
+        ),
+        (
+            pb::ListReviewQueueRequest {
+                order: 99,
+                ..Default::default()
+            },
+            "order",
+        ),
+        (
+            pb::ListReviewQueueRequest {
+                reason_code: "x".repeat(201),
+                ..Default::default()
+            },
+            "reason_code",
+        ),
+        (
+            pb::ListReviewQueueRequest {
+                order: pb::QueueOrder::NewestFirst as i32,
+                page_size: 1,
+                page_token: first.next_page_token.clone(),
+                ..Default::default()
+            },
+            "page_token",
+        ),
+    ] {
+        let err = reviews.list_review_queue(request).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(violated_field(&err), field);
+    }
+    let err = reviews
+        .claim_reviews(pb::ClaimReviewsRequest {
+            min_spam_score: -0.1,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_field(&err), "min_spam_score");
 }

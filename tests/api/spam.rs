@@ -128,6 +128,7 @@ async fn hold_and_decide(
             max_items: 1,
             lease_seconds: 0,
             moderator_id: "mod-1".into(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -7,15 +7,16 @@ use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use moderato::domain::{
     Actor, ArticleId, AuthorId, AuthorStanding, ClientCommentId, CommentBody, CommentId,
     CommentStatus, DisplayName, KeyHash, KeyId, LanguageTag, ModerationMode, NewComment, Reason,
-    ReviewDecision, Role, Span, StandingTerm, TenantId, TenantName, TenantSettingsPatch,
+    ReportReason, ReviewDecision, Role, Span, StandingTerm, TenantId, TenantName,
+    TenantSettingsPatch,
 };
 use moderato::pipeline::Verdict;
 use moderato::pipeline::spam::{Features, Update};
 use moderato::storage::{
     AuditQuery, Claim, CommentQuery, DbOptions, DecideRejection, Decision, HistoryLookup,
-    InsertOutcome, LabelSource, LearnOutcome, NewApiKey, NewCommentRecord, QueueQuery,
-    ReleaseRejection, RuleChange, RuleRejection, SpamLesson, StandingChange, Store,
-    StoredSpamModel,
+    InsertOutcome, LabelSource, LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueFilter,
+    QueueOrder, QueueQuery, ReleaseRejection, ReportOutcome, RuleChange, RuleRejection, SpamLesson,
+    StandingChange, Store, StoredSpamModel,
 };
 use sqlx::{Connection as _, Executor as _};
 
@@ -24,6 +25,7 @@ use crate::helpers::{Backend, database_url_for};
 
 backend_tests!(
     tenants_are_created_once_and_found_by_name,
+    the_queue_is_ordered_and_filtered_for_listing_and_claiming,
     author_standing_is_stored_read_with_the_facts_and_audited,
     audit_links_are_filled_in_for_rows_written_before_them,
     comments_round_trip_exactly,
@@ -153,6 +155,8 @@ fn claim(actor: &str, max_items: u32, at: DateTime<Utc>, lease_secs: i64) -> Cla
             .map(Actor::from)
             .unwrap(),
         max_items,
+        filter: QueueFilter::default(),
+        order: QueueOrder::Priority,
         now: at,
         lease_until: at + Duration::seconds(lease_secs),
     }
@@ -160,7 +164,8 @@ fn claim(actor: &str, max_items: u32, at: DateTime<Utc>, lease_secs: i64) -> Cla
 
 fn queue_query() -> QueueQuery {
     QueueQuery {
-        article_id: None,
+        filter: QueueFilter::default(),
+        order: QueueOrder::Priority,
         after: None,
         limit: 100,
     }
@@ -1169,9 +1174,8 @@ async fn a_group_commit_stores_each_comment_as_alone(backend: Backend) {
         .list_review_queue(
             f.tenant,
             &QueueQuery {
-                article_id: None,
-                after: None,
                 limit: 10,
+                ..queue_query()
             },
         )
         .await
@@ -1458,4 +1462,172 @@ async fn author_standing_is_stored_read_with_the_facts_and_audited(backend: Back
         ]
     );
     assert_eq!(audit[1].detail["reason"], "insultes répétées");
+}
+
+async fn the_queue_is_ordered_and_filtered_for_listing_and_claiming(backend: Backend) {
+    let f = fixture(backend).await;
+    let t0 = now() - Duration::hours(1);
+    // (article, priority, minutes after t0, spam score, reason code)
+    let specs = [
+        ("a1", 10, 0, 0.2, "rule.words"),
+        ("a2", 90, 5, 0.9, "spam.score"),
+        ("a1", 90, 10, 0.6, "spam.score"),
+        ("a2", 10, 15, 0.1, "tenant.premoderation"),
+        ("a1", 50, 20, 0.7, "rule.regex"),
+    ];
+    let mut ids = Vec::new();
+    for (i, (article, priority, minutes, score, code)) in specs.iter().enumerate() {
+        let mut held = verdict(CommentStatus::PendingReview, *priority);
+        held.spam_score = *score;
+        held.reasons[0].code = code.to_string();
+        let comment = new_comment(article, &format!("Commentaire en attente {i}"), None);
+        let InsertOutcome::Created(stored) =
+            insert(&f, &comment, &held, t0 + Duration::minutes(*minutes)).await
+        else {
+            panic!("created");
+        };
+        ids.push(stored.comment_id);
+    }
+    let list = |filter: QueueFilter, order: QueueOrder, limit: u32| {
+        let f = &f;
+        async move {
+            f.store
+                .list_review_queue(
+                    f.tenant,
+                    &QueueQuery {
+                        filter,
+                        order,
+                        after: None,
+                        limit,
+                    },
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let order_of = |items: &[moderato::domain::ReviewItem]| -> Vec<usize> {
+        items
+            .iter()
+            .map(|item| {
+                ids.iter()
+                    .position(|id| *id == item.comment.comment_id)
+                    .unwrap()
+            })
+            .collect()
+    };
+    let all = QueueFilter::default();
+    assert_eq!(
+        order_of(&list(all.clone(), QueueOrder::Priority, 10).await),
+        [1, 2, 4, 0, 3]
+    );
+    assert_eq!(
+        order_of(&list(all.clone(), QueueOrder::OldestFirst, 10).await),
+        [0, 1, 2, 3, 4]
+    );
+    assert_eq!(
+        order_of(&list(all.clone(), QueueOrder::NewestFirst, 10).await),
+        [4, 3, 2, 1, 0]
+    );
+
+    // Keyset pages in each order give the same sequence as one page.
+    for order in [
+        QueueOrder::Priority,
+        QueueOrder::OldestFirst,
+        QueueOrder::NewestFirst,
+    ] {
+        let whole = list(all.clone(), order, 10).await;
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = f
+                .store
+                .list_review_queue(
+                    f.tenant,
+                    &QueueQuery {
+                        filter: all.clone(),
+                        order,
+                        after,
+                        limit: 2,
+                    },
+                )
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = Some(moderato::storage::QueueCursor::after(page.last().unwrap()));
+            paged.extend(page);
+        }
+        assert_eq!(paged, whole, "{order:?}");
+    }
+
+    let only = |filter: QueueFilter| {
+        let list = &list;
+        async move { list(filter, QueueOrder::OldestFirst, 10).await }
+    };
+    let article = QueueFilter {
+        article_id: Some("a2".into()),
+        ..QueueFilter::default()
+    };
+    assert_eq!(order_of(&only(article).await), [1, 3]);
+    let code = QueueFilter {
+        reason_code: Some("spam.score".into()),
+        ..QueueFilter::default()
+    };
+    assert_eq!(order_of(&only(code).await), [1, 2]);
+    let score = QueueFilter {
+        min_spam_score: Some(0.6),
+        ..QueueFilter::default()
+    };
+    assert_eq!(order_of(&only(score).await), [1, 2, 4]);
+    let combined = QueueFilter {
+        article_id: Some("a1".into()),
+        min_spam_score: Some(0.5),
+        ..QueueFilter::default()
+    };
+    assert_eq!(order_of(&only(combined).await), [2, 4]);
+    let reported = QueueFilter {
+        reported_only: true,
+        ..QueueFilter::default()
+    };
+    assert!(only(reported.clone()).await.is_empty());
+    let reporter = Actor::system();
+    let outcome = f
+        .store
+        .report_comment(
+            f.tenant,
+            &NewReport {
+                comment_id: ids[3],
+                reporter: "r1",
+                reason: ReportReason::Spam,
+                detail: "",
+                actor: &reporter,
+                now: now(),
+                max_recent: 20,
+                recent_since: now() - Duration::hours(1),
+                threshold: 3,
+                hide: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        outcome,
+        ReportOutcome::Recorded {
+            requeued: false,
+            ..
+        }
+    ));
+    assert_eq!(order_of(&only(reported).await), [3]);
+
+    // Claims take the same filters and order.
+    let mut newest_a1 = claim("awa", 1, now(), 60);
+    newest_a1.filter.article_id = Some("a1".into());
+    newest_a1.order = QueueOrder::NewestFirst;
+    let claimed = f.store.claim_reviews(f.tenant, &newest_a1).await.unwrap();
+    assert_eq!(order_of(&claimed), [4]);
+    let mut scored = claim("kofi", 10, now(), 60);
+    scored.filter.min_spam_score = Some(0.5);
+    let claimed = f.store.claim_reviews(f.tenant, &scored).await.unwrap();
+    assert_eq!(order_of(&claimed), [1, 2], "item 4 is leased to awa");
 }
