@@ -220,6 +220,9 @@ pub struct Comment {
     pub author_display_name: String,
     pub parent_comment_id: Option<CommentId>,
     pub language: String,
+    /// Starts at 1; every change of status adds one. A moderator's decision
+    /// may name the version it saw (optimistic concurrency).
+    pub version: i64,
 }
 
 #[cfg(test)]

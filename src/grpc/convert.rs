@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 
 use super::pb;
 use crate::domain::{
-    ApiKeyInfo, ArticleId, AuthorId, AuthorStanding, ClientCommentId, Comment, CommentBody,
+    Actor, ApiKeyInfo, ArticleId, AuthorId, AuthorStanding, ClientCommentId, Comment, CommentBody,
     CommentId, CommentStatus, DisplayName, FieldViolation, LanguageTag, ModerationMode,
     ModeratorId, NewComment, Reason, ReportReason, ReviewDecision, ReviewId, ReviewItem, Role,
     SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch,
 };
-use crate::moderation::{AuditFilter, AuthorView};
+use crate::moderation::{AuditFilter, AuthorView, DecideRequest};
 use crate::storage::{AuditRecord, QueueFilter, QueueOrder};
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -45,6 +45,55 @@ fn optional_filter(field: &str, value: String) -> Result<Option<String>, FieldVi
         return Err(FieldViolation::new(field, "is longer than 200 characters"));
     }
     Ok((!value.is_empty()).then_some(value))
+}
+
+/// One decision; `prefix` names the request it sits in (`decisions[3].`)
+/// in field violations.
+#[allow(clippy::too_many_arguments)]
+pub fn decide_request(
+    prefix: &str,
+    review_id: String,
+    decision: i32,
+    spam_label: i32,
+    note: String,
+    reason_code: String,
+    expected_version: i64,
+    actor: Actor,
+) -> Result<DecideRequest, FieldViolation> {
+    let field = |name: &str| format!("{prefix}{name}");
+    let within =
+        |violation: FieldViolation| FieldViolation::new(field(&violation.field), violation.reason);
+    let reason_code = (!reason_code.is_empty())
+        .then(|| {
+            let ok = reason_code.len() <= 64
+                && reason_code
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+            if ok {
+                Ok(reason_code)
+            } else {
+                Err(FieldViolation::new(
+                    field("reason_code"),
+                    "must be at most 64 characters of a-z, 0-9, '.', '_' or '-'",
+                ))
+            }
+        })
+        .transpose()?;
+    if expected_version < 0 {
+        return Err(FieldViolation::new(
+            field("expected_version"),
+            "must not be negative",
+        ));
+    }
+    Ok(DecideRequest {
+        review_id: ReviewId::parse(&field("review_id"), &review_id)?,
+        decision: self::decision(decision).map_err(within)?,
+        label: self::spam_label(spam_label).map_err(within)?,
+        note: self::note(note).map_err(within)?,
+        reason_code,
+        expected_version: (expected_version > 0).then_some(expected_version),
+        actor,
+    })
 }
 
 pub fn queue_filter(
@@ -386,6 +435,7 @@ pub fn comment(value: Comment) -> pb::Comment {
             .unwrap_or_default(),
         language: value.language,
         original_body: value.original_body.unwrap_or_default(),
+        version: value.version,
     }
 }
 

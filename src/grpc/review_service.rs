@@ -2,7 +2,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb::review_service_server::ReviewService;
 use super::{auth::credentials, convert, observe, pb};
-use crate::domain::{AuthorId, PageSize, Permission, ReviewId};
+use crate::domain::{AuthorId, PageSize, Permission};
 use crate::moderation::{ClaimRequest, Moderation, ReviewActor};
 
 pub struct ReviewApi {
@@ -97,22 +97,18 @@ impl ReviewService for ReviewApi {
                 .authorize(credentials(&request), Permission::Review)
                 .await?;
             let request = request.into_inner();
-            let review_id = ReviewId::parse("review_id", &request.review_id)?;
-            let decision = convert::decision(request.decision)?;
-            let label = convert::spam_label(request.spam_label)?;
-            let note = convert::note(request.note)?;
             let moderator = convert::moderator_id(request.moderator_id)?;
-            let comment = self
-                .moderation
-                .decide_review(
-                    &principal,
-                    review_id,
-                    decision,
-                    label,
-                    note,
-                    ReviewActor::of(&principal, moderator),
-                )
-                .await?;
+            let decision = convert::decide_request(
+                "",
+                request.review_id,
+                request.decision,
+                request.spam_label,
+                request.note,
+                request.reason_code,
+                request.expected_version,
+                ReviewActor::of(&principal, moderator),
+            )?;
+            let comment = self.moderation.decide_review(&principal, decision).await?;
             Ok(pb::DecideReviewResponse {
                 comment: Some(convert::comment(comment)),
             })

@@ -105,6 +105,7 @@ impl From<DecideError> for Status {
             DecideError::AlreadyDecided | DecideError::NotClaimed => {
                 Status::failed_precondition(err.to_string())
             }
+            DecideError::Stale { .. } => Status::aborted(err.to_string()),
             DecideError::Store(err) => err.into(),
         }
     }

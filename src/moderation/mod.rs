@@ -27,7 +27,9 @@ pub use auth::{AuthError, Credentials};
 pub use authors::{AuthorError, AuthorView};
 pub use comments::{GetCommentError, ListCommentsError, Page, SubmitError};
 pub use reports::{ReportError, Reported};
-pub use review::{ClaimRequest, DecideError, ListQueueError, ReleaseError, ReviewActor};
+pub use review::{
+    ClaimRequest, DecideError, DecideRequest, ListQueueError, ReleaseError, ReviewActor,
+};
 pub use rules::{RuleError, TenantRules, create_tenant, export_rules, import_rules};
 pub use spam::{MarkError, Marked, TenantModel, TrainReport, evaluate, train};
 

@@ -23,6 +23,19 @@ impl ReviewActor {
     }
 }
 
+/// A parsed decision on one review item.
+#[derive(Debug, Clone)]
+pub struct DecideRequest {
+    pub review_id: ReviewId,
+    pub decision: ReviewDecision,
+    pub label: SpamLabel,
+    pub note: String,
+    pub reason_code: Option<String>,
+    /// The comment version the moderator saw; `None`: no check.
+    pub expected_version: Option<i64>,
+    pub actor: Actor,
+}
+
 /// A parsed `ClaimReviews` request.
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
@@ -41,6 +54,8 @@ pub enum DecideError {
     AlreadyDecided,
     #[error("this review item is not claimed by the caller; claim it first")]
     NotClaimed,
+    #[error("the comment changed since it was read: it is at version {current}; read it again")]
+    Stale { current: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -122,16 +137,21 @@ impl Moderation {
             .await
     }
 
-    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, %review_id))]
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, review_id = %request.review_id))]
     pub async fn decide_review(
         &self,
         principal: &Principal,
-        review_id: ReviewId,
-        decision: ReviewDecision,
-        label: SpamLabel,
-        note: String,
-        actor: Actor,
+        request: DecideRequest,
     ) -> Result<Comment, DecideError> {
+        let DecideRequest {
+            review_id,
+            decision,
+            label,
+            note,
+            reason_code,
+            expected_version,
+            actor,
+        } = request;
         let outcome = self
             .inner
             .store
@@ -140,6 +160,8 @@ impl Moderation {
                 &Decision {
                     review_id,
                     decision,
+                    reason_code,
+                    expected_version,
                     note,
                     actor: actor.clone(),
                     now: now(),
@@ -170,6 +192,7 @@ impl Moderation {
             Err(DecideRejection::NotFound) => Err(DecideError::NotFound),
             Err(DecideRejection::AlreadyDecided) => Err(DecideError::AlreadyDecided),
             Err(DecideRejection::NotClaimedByCaller) => Err(DecideError::NotClaimed),
+            Err(DecideRejection::Stale { current }) => Err(DecideError::Stale { current }),
         }
     }
 

@@ -116,6 +116,7 @@ impl NewCommentRecord<'_> {
                 .as_ref()
                 .map(|l| l.as_str().to_owned())
                 .unwrap_or_default(),
+            version: 1,
         }
     }
 }
@@ -425,6 +426,11 @@ pub struct Claim {
 pub struct Decision {
     pub review_id: ReviewId,
     pub decision: ReviewDecision,
+    /// The moderator's reason (`offensive`, `off_topic`…), when given.
+    pub reason_code: Option<String>,
+    /// The comment version the moderator saw: the decision is refused when
+    /// the comment changed since. `None`: no check.
+    pub expected_version: Option<i64>,
     pub note: String,
     pub actor: Actor,
     pub now: DateTime<Utc>,
@@ -436,6 +442,10 @@ pub enum DecideRejection {
     NotFound,
     AlreadyDecided,
     NotClaimedByCaller,
+    /// The comment is at another version than the decision expected.
+    Stale {
+        current: i64,
+    },
 }
 
 /// Why a release was not applied (nothing is released then).
@@ -1090,7 +1100,11 @@ pub(crate) fn decision_reason(decision: &Decision) -> crate::domain::Reason {
         ReviewDecision::Approve => "approved",
         ReviewDecision::Reject => "rejected",
     };
-    crate::domain::Reason::new("review.decision", format!("{verb} by {}", decision.actor))
+    let message = match &decision.reason_code {
+        Some(code) => format!("{verb} by {} ({code})", decision.actor),
+        None => format!("{verb} by {}", decision.actor),
+    };
+    crate::domain::Reason::new("review.decision", message)
 }
 
 pub(crate) fn decided_status(decision: ReviewDecision) -> CommentStatus {
@@ -1263,6 +1277,7 @@ pub(crate) fn decision_event<'a>(
         detail: serde_json::json!({
             "review_id": decision.review_id.to_string(),
             "decision": decision.decision.as_str(),
+            "reason_code": decision.reason_code,
             "note": decision.note,
         }),
         comment_id: Some(comment.comment_id),
@@ -1433,6 +1448,7 @@ mod tests {
             author_display_name: String::new(),
             parent_comment_id: None,
             language: "fr".into(),
+            version: 1,
         }
     }
 

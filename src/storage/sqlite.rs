@@ -47,7 +47,7 @@ macro_rules! comment_columns {
     () => {
         "c.comment_id, c.article_id, c.author_id, c.body, c.original_body, c.status, \
          c.spam_score, c.reasons, c.create_time, c.update_time, c.client_comment_id, \
-         c.author_display_name, c.parent_comment_id, c.language"
+         c.author_display_name, c.parent_comment_id, c.language, c.version"
     };
 }
 
@@ -192,6 +192,7 @@ fn comment_from_row(row: &SqliteRow) -> Result<Comment, StoreError> {
             .try_get::<Option<Uuid>, _>("parent_comment_id")?
             .map(CommentId::from_uuid),
         language: row.try_get("language")?,
+        version: row.try_get("version")?,
     })
 }
 
@@ -896,13 +897,21 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await?;
         let mut comment = comment_from_row(&row)?;
+        if let Some(expected) = decision.expected_version
+            && expected != comment.version
+        {
+            return Ok(Err(DecideRejection::Stale {
+                current: comment.version,
+            }));
+        }
         let from = comment.status;
         comment.status = decided_status(decision.decision);
         comment.reasons.push(decision_reason(decision));
         comment.update_time = decision.now;
+        comment.version += 1;
 
         sqlx::query(
-            "UPDATE comments SET status = ?3, reasons = ?4, update_time = ?5 \
+            "UPDATE comments SET status = ?3, reasons = ?4, update_time = ?5, version = version + 1 \
              WHERE tenant_id = ?1 AND comment_id = ?2",
         )
         .bind(tenant.as_uuid())
@@ -914,7 +923,8 @@ impl Store for SqliteStore {
         .await?;
         sqlx::query(
             "UPDATE review_items SET state = 'decided', decided_by = ?3, decision = ?4, note = ?5, \
-             decide_time = ?6, lease_expire_time = NULL WHERE tenant_id = ?1 AND review_id = ?2",
+             decide_time = ?6, lease_expire_time = NULL, decision_code = ?7 \
+             WHERE tenant_id = ?1 AND review_id = ?2",
         )
         .bind(tenant.as_uuid())
         .bind(decision.review_id.as_uuid())
@@ -922,6 +932,7 @@ impl Store for SqliteStore {
         .bind(decision.decision.as_str())
         .bind(&decision.note)
         .bind(to_micros(decision.now))
+        .bind(decision.reason_code.as_deref())
         .execute(&mut *tx)
         .await?;
         audit(
@@ -1101,8 +1112,9 @@ impl Store for SqliteStore {
             comment.status = requeue.status;
             comment.reasons.push(requeue.reason.clone());
             comment.update_time = report.now;
+            comment.version += 1;
             sqlx::query(
-                "UPDATE comments SET status = ?3, reasons = ?4, update_time = ?5 \
+                "UPDATE comments SET status = ?3, reasons = ?4, update_time = ?5, version = version + 1 \
                  WHERE tenant_id = ?1 AND comment_id = ?2",
             )
             .bind(tenant.as_uuid())

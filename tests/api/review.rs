@@ -18,6 +18,7 @@ backend_tests!(
     review_requests_are_validated,
     every_state_change_is_audited,
     the_queue_is_ordered_and_filtered_over_the_api,
+    a_stale_decision_is_aborted_and_changes_nothing,
 );
 
 /// Tenant `default` in pre-moderation with `n` held comments; returns a moderator key.
@@ -56,6 +57,7 @@ fn decide(review_id: &str, decision: ReviewDecision, moderator: &str) -> pb::Dec
         note: "vu".into(),
         moderator_id: moderator.to_owned(),
         spam_label: pb::SpamLabel::Unspecified as i32,
+        ..Default::default()
     }
 }
 
@@ -663,4 +665,88 @@ async fn the_queue_is_ordered_and_filtered_over_the_api(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(violated_field(&err), "min_spam_score");
+}
+
+async fn a_stale_decision_is_aborted_and_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 1).await;
+    let mut reviews = app.reviews(&moderator).await;
+    let item = reviews
+        .claim_reviews(claim(1, "awa"))
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .remove(0);
+    let seen = item.comment.as_ref().unwrap().version;
+    assert_eq!(seen, 1);
+
+    let stale = pb::DecideReviewRequest {
+        expected_version: seen + 1,
+        ..decide(&item.review_id, ReviewDecision::Reject, "awa")
+    };
+    let err = reviews.decide_review(stale).await.unwrap_err();
+    assert_eq!(err.code(), Code::Aborted);
+    assert!(err.message().contains("version 1"), "{}", err.message());
+    let still = reviews
+        .list_review_queue(pb::ListReviewQueueRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(still.len(), 1, "nothing was applied");
+    assert_eq!(still[0].claimed_by, "awa");
+
+    for (request, field) in [
+        (
+            pb::DecideReviewRequest {
+                reason_code: "Off Topic".into(),
+                ..decide(&item.review_id, ReviewDecision::Reject, "awa")
+            },
+            "reason_code",
+        ),
+        (
+            pb::DecideReviewRequest {
+                expected_version: -1,
+                ..decide(&item.review_id, ReviewDecision::Reject, "awa")
+            },
+            "expected_version",
+        ),
+    ] {
+        let err = reviews.decide_review(request).await.unwrap_err();
+        assert_eq!(violated_field(&err), field);
+    }
+
+    let decided = reviews
+        .decide_review(pb::DecideReviewRequest {
+            expected_version: seen,
+            reason_code: "off_topic".into(),
+            ..decide(&item.review_id, ReviewDecision::Reject, "awa")
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_eq!(decided.status, CommentStatus::Rejected as i32);
+    assert_eq!(decided.version, 2);
+    let reason = decided.reasons.last().unwrap();
+    assert_eq!(reason.code, "review.decision");
+    assert!(
+        reason.message.ends_with("(off_topic)"),
+        "{}",
+        reason.message
+    );
+    let stored = app
+        .comments(&moderator)
+        .await
+        .get_comment(pb::GetCommentRequest {
+            comment_id: decided.comment_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_eq!(stored, decided, "the answer is what was stored");
 }

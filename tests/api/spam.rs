@@ -145,6 +145,7 @@ async fn hold_and_decide(
             note: String::new(),
             moderator_id: "mod-1".into(),
             spam_label: label as i32,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -422,6 +422,8 @@ async fn a_decision_applies_once_and_only_with_the_claim(backend: Backend) {
     let decision = |actor: &str, decision| Decision {
         review_id: item.review_id,
         decision,
+        reason_code: None,
+        expected_version: None,
         note: "note".into(),
         actor: moderato::domain::ModeratorId::parse("m", actor.into())
             .unwrap()
