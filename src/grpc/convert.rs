@@ -11,7 +11,7 @@ use crate::domain::{
     ModeratorId, NewComment, Reason, ReportReason, ReviewDecision, ReviewId, ReviewItem, Role,
     SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch,
 };
-use crate::moderation::{AuditFilter, AuthorView, DecideRequest};
+use crate::moderation::{AuditFilter, AuthorView, DecideError, DecideRequest, MAX_BULK_DECISIONS};
 use crate::storage::{AuditRecord, QueueFilter, QueueOrder};
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -94,6 +94,43 @@ pub fn decide_request(
         expected_version: (expected_version > 0).then_some(expected_version),
         actor,
     })
+}
+
+/// The decisions of a `DecideReviews` call: 1 to 500, each review item once.
+pub fn bulk_decisions(
+    decisions: Vec<pb::BulkDecision>,
+    actor: Actor,
+) -> Result<Vec<DecideRequest>, FieldViolation> {
+    if decisions.is_empty() || decisions.len() > MAX_BULK_DECISIONS {
+        return Err(FieldViolation::new(
+            "decisions",
+            format!("must hold 1 to {MAX_BULK_DECISIONS} decisions"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(decisions.len());
+    decisions
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let parsed = decide_request(
+                &format!("decisions[{i}]."),
+                d.review_id,
+                d.decision,
+                d.spam_label,
+                d.note,
+                d.reason_code,
+                d.expected_version,
+                actor.clone(),
+            )?;
+            if !seen.insert(parsed.review_id) {
+                return Err(FieldViolation::new(
+                    format!("decisions[{i}].review_id"),
+                    "appears more than once in this call",
+                ));
+            }
+            Ok(parsed)
+        })
+        .collect()
 }
 
 pub fn queue_filter(
@@ -683,5 +720,32 @@ pub fn author(value: &AuthorView) -> pb::Author {
         approved_count: value.approved,
         pending_review_count: value.pending_review,
         rejected_count: value.rejected,
+    }
+}
+
+pub fn bulk_result(
+    (review_id, outcome): (ReviewId, Result<Comment, DecideError>),
+) -> pb::BulkDecisionResult {
+    use pb::DecisionOutcome as O;
+    let (outcome, comment, message) = match outcome {
+        Ok(comment) => (O::Decided, Some(self::comment(comment)), String::new()),
+        Err(err) => {
+            let outcome = match err {
+                DecideError::AlreadyDecided => O::AlreadyDecided,
+                DecideError::NotClaimed => O::NotClaimed,
+                DecideError::NotFound => O::NotFound,
+                DecideError::Stale { .. } => O::Stale,
+                // `decide_reviews` ends the call on a database failure, so no
+                // result carries one.
+                DecideError::Store(_) => O::Unspecified,
+            };
+            (outcome, None, err.to_string())
+        }
+    };
+    pb::BulkDecisionResult {
+        review_id: review_id.to_string(),
+        outcome: outcome as i32,
+        comment,
+        message,
     }
 }

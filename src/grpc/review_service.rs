@@ -116,6 +116,30 @@ impl ReviewService for ReviewApi {
         .await
     }
 
+    async fn decide_reviews(
+        &self,
+        request: Request<pb::DecideReviewsRequest>,
+    ) -> Result<Response<pb::DecideReviewsResponse>, Status> {
+        observe("DecideReviews", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Review)
+                .await?;
+            let request = request.into_inner();
+            let moderator = convert::moderator_id(request.moderator_id)?;
+            let actor = ReviewActor::of(&principal, moderator);
+            let decisions = convert::bulk_decisions(request.decisions, actor)?;
+            let results = self
+                .moderation
+                .decide_reviews(&principal, decisions)
+                .await?;
+            Ok(pb::DecideReviewsResponse {
+                results: results.into_iter().map(convert::bulk_result).collect(),
+            })
+        })
+        .await
+    }
+
     async fn release_reviews(
         &self,
         request: Request<pb::ReleaseReviewsRequest>,

@@ -23,6 +23,9 @@ impl ReviewActor {
     }
 }
 
+/// The most decisions one `DecideReviews` call carries.
+pub const MAX_BULK_DECISIONS: usize = 500;
+
 /// A parsed decision on one review item.
 #[derive(Debug, Clone)]
 pub struct DecideRequest {
@@ -135,6 +138,26 @@ impl Moderation {
                 },
             )
             .await
+    }
+
+    /// Decides each item on its own transaction, in order. A refusal is
+    /// that item's result; a database failure ends the call (the items
+    /// before it stay decided and answer `AlreadyDecided` on a retry).
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, decisions = requests.len()))]
+    pub async fn decide_reviews(
+        &self,
+        principal: &Principal,
+        requests: Vec<DecideRequest>,
+    ) -> Result<Vec<(ReviewId, Result<Comment, DecideError>)>, StoreError> {
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            let review_id = request.review_id;
+            match self.decide_review(principal, request).await {
+                Err(DecideError::Store(err)) => return Err(err),
+                outcome => results.push((review_id, outcome)),
+            }
+        }
+        Ok(results)
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, review_id = %request.review_id))]

@@ -19,6 +19,9 @@ backend_tests!(
     every_state_change_is_audited,
     the_queue_is_ordered_and_filtered_over_the_api,
     a_stale_decision_is_aborted_and_changes_nothing,
+    bulk_decisions_answer_for_each_item,
+    bulk_decisions_are_validated_as_a_whole,
+    bulk_and_single_decisions_race_without_double_work,
 );
 
 /// Tenant `default` in pre-moderation with `n` held comments; returns a moderator key.
@@ -749,4 +752,268 @@ async fn a_stale_decision_is_aborted_and_changes_nothing(backend: Backend) {
         .comment
         .unwrap();
     assert_eq!(stored, decided, "the answer is what was stored");
+}
+
+fn bulk(review_id: &str, decision: ReviewDecision) -> pb::BulkDecision {
+    pb::BulkDecision {
+        review_id: review_id.to_owned(),
+        decision: decision as i32,
+        ..Default::default()
+    }
+}
+
+async fn bulk_decisions_answer_for_each_item(backend: Backend) {
+    use pb::DecisionOutcome as O;
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 6).await;
+    let mut reviews = app.reviews(&moderator).await;
+    let mine = reviews
+        .claim_reviews(claim(4, "awa"))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    let unclaimed = reviews
+        .list_review_queue(pb::ListReviewQueueRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .into_iter()
+        .find(|item| item.claimed_by.is_empty())
+        .unwrap();
+    let decisions = vec![
+        bulk(&mine[0].review_id, ReviewDecision::Approve),
+        pb::BulkDecision {
+            reason_code: "off_topic".into(),
+            note: "hors sujet".into(),
+            ..bulk(&mine[1].review_id, ReviewDecision::Reject)
+        },
+        pb::BulkDecision {
+            expected_version: 5,
+            ..bulk(&mine[2].review_id, ReviewDecision::Reject)
+        },
+        bulk(&unclaimed.review_id, ReviewDecision::Approve),
+        bulk(&uuid::Uuid::now_v7().to_string(), ReviewDecision::Approve),
+        pb::BulkDecision {
+            expected_version: 1,
+            ..bulk(&mine[3].review_id, ReviewDecision::Approve)
+        },
+    ];
+    let results = reviews
+        .decide_reviews(pb::DecideReviewsRequest {
+            decisions: decisions.clone(),
+            moderator_id: "awa".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    let outcomes: Vec<_> = results.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            O::Decided,
+            O::Decided,
+            O::Stale,
+            O::NotClaimed,
+            O::NotFound,
+            O::Decided
+        ]
+        .map(|o| o as i32)
+    );
+    assert!(
+        results
+            .iter()
+            .zip(&decisions)
+            .all(|(r, d)| r.review_id == d.review_id),
+        "in request order"
+    );
+    assert_eq!(
+        results[1].comment.as_ref().unwrap().status,
+        CommentStatus::Rejected as i32
+    );
+    assert!(results[2].comment.is_none() && results[2].message.contains("version 1"));
+    let left = reviews
+        .list_review_queue(pb::ListReviewQueueRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(
+        left.len(),
+        3,
+        "the stale one, the unclaimed one and one more"
+    );
+
+    let again = reviews
+        .decide_reviews(pb::DecideReviewsRequest {
+            decisions: vec![bulk(&mine[0].review_id, ReviewDecision::Reject)],
+            moderator_id: "awa".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .results;
+    assert_eq!(again[0].outcome, O::AlreadyDecided as i32);
+}
+
+async fn bulk_decisions_are_validated_as_a_whole(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 1).await;
+    let mut reviews = app.reviews(&moderator).await;
+    let item = reviews
+        .claim_reviews(claim(1, "awa"))
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .remove(0);
+    let id = item.review_id.as_str();
+    let too_many: Vec<_> = (0..501)
+        .map(|_| bulk(&uuid::Uuid::now_v7().to_string(), ReviewDecision::Approve))
+        .collect();
+    for (decisions, field) in [
+        (vec![], "decisions"),
+        (too_many, "decisions"),
+        (
+            vec![
+                bulk(id, ReviewDecision::Approve),
+                bulk(id, ReviewDecision::Reject),
+            ],
+            "decisions[1].review_id",
+        ),
+        (
+            vec![
+                bulk(id, ReviewDecision::Approve),
+                pb::BulkDecision {
+                    decision: 0,
+                    ..bulk(&uuid::Uuid::now_v7().to_string(), ReviewDecision::Approve)
+                },
+            ],
+            "decisions[1].decision",
+        ),
+        (
+            vec![pb::BulkDecision {
+                review_id: "nope".into(),
+                ..bulk(id, ReviewDecision::Approve)
+            }],
+            "decisions[0].review_id",
+        ),
+    ] {
+        let err = reviews
+            .decide_reviews(pb::DecideReviewsRequest {
+                decisions,
+                moderator_id: "awa".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(violated_field(&err), field);
+    }
+    let queue = reviews
+        .list_review_queue(pb::ListReviewQueueRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(queue.len(), 1, "a refused call decides nothing");
+
+    let publisher = app.key_for("default", Role::Publisher).await;
+    let err = app
+        .reviews(&publisher)
+        .await
+        .decide_reviews(pb::DecideReviewsRequest {
+            decisions: vec![bulk(id, ReviewDecision::Approve)],
+            moderator_id: "awa".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
+
+async fn bulk_and_single_decisions_race_without_double_work(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 30).await;
+    let items = app
+        .reviews(&moderator)
+        .await
+        .claim_reviews(claim(100, "awa"))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(items.len(), 30);
+    let bulk_call = {
+        let (app, moderator) = (&app, moderator.clone());
+        let decisions: Vec<_> = items
+            .iter()
+            .map(|i| bulk(&i.review_id, ReviewDecision::Approve))
+            .collect();
+        async move {
+            app.reviews(&moderator)
+                .await
+                .decide_reviews(pb::DecideReviewsRequest {
+                    decisions,
+                    moderator_id: "awa".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .results
+        }
+    };
+    let singles = futures::future::join_all(items.iter().map(|item| {
+        let (app, moderator) = (&app, moderator.clone());
+        let id = item.review_id.clone();
+        async move {
+            app.reviews(&moderator)
+                .await
+                .decide_review(decide(&id, ReviewDecision::Reject, "awa"))
+                .await
+        }
+    }));
+    let (bulk_results, single_results) = tokio::join!(bulk_call, singles);
+    let mut statuses = Vec::new();
+    for (b, s) in bulk_results.iter().zip(&single_results) {
+        let bulk_won = b.outcome == pb::DecisionOutcome::Decided as i32;
+        match s {
+            Ok(_) => {
+                assert_eq!(b.outcome, pb::DecisionOutcome::AlreadyDecided as i32);
+                statuses.push(CommentStatus::Rejected as i32);
+            }
+            Err(err) => {
+                assert_eq!(err.code(), Code::FailedPrecondition);
+                assert!(bulk_won, "exactly one decision per item");
+                statuses.push(CommentStatus::Approved as i32);
+            }
+        }
+    }
+    let audit = app
+        .admin(&moderator)
+        .await
+        .list_audit_events(pb::ListAuditEventsRequest {
+            action: "comment.reviewed".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_events;
+    assert_eq!(audit.len(), 30, "one decision recorded per item");
+    for (item, status) in items.iter().zip(statuses) {
+        let stored = app
+            .comments(&moderator)
+            .await
+            .get_comment(pb::GetCommentRequest {
+                comment_id: item.comment.as_ref().unwrap().comment_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .comment
+            .unwrap();
+        assert_eq!(stored.status, status, "the winner's decision stands");
+        assert_eq!(stored.version, 2);
+    }
 }
