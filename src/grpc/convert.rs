@@ -11,7 +11,9 @@ use crate::domain::{
     ModeratorId, NewComment, Reason, ReportReason, ReviewDecision, ReviewId, ReviewItem, Role,
     SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch,
 };
-use crate::moderation::{AuditFilter, AuthorView, DecideError, DecideRequest, MAX_BULK_DECISIONS};
+use crate::moderation::{
+    AuditFilter, AuthorView, BulkOutcome, DecideError, DecideRequest, MAX_BULK_DECISIONS,
+};
 use crate::storage::{AuditRecord, QueueFilter, QueueOrder};
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
@@ -723,9 +725,7 @@ pub fn author(value: &AuthorView) -> pb::Author {
     }
 }
 
-pub fn bulk_result(
-    (review_id, outcome): (ReviewId, Result<Comment, DecideError>),
-) -> pb::BulkDecisionResult {
+pub fn bulk_result((review_id, outcome): BulkOutcome) -> pb::BulkDecisionResult {
     use pb::DecisionOutcome as O;
     let (outcome, comment, message) = match outcome {
         Ok(comment) => (O::Decided, Some(self::comment(comment)), String::new()),

@@ -28,8 +28,8 @@ pub use authors::{AuthorError, AuthorView};
 pub use comments::{GetCommentError, ListCommentsError, Page, SubmitError};
 pub use reports::{ReportError, Reported};
 pub use review::{
-    ClaimRequest, DecideError, DecideRequest, ListQueueError, MAX_BULK_DECISIONS, ReleaseError,
-    ReviewActor,
+    BulkOutcome, ClaimRequest, DecideError, DecideRequest, ListQueueError, MAX_BULK_DECISIONS,
+    ReleaseError, ReviewActor,
 };
 pub use rules::{RuleError, TenantRules, create_tenant, export_rules, import_rules};
 pub use spam::{MarkError, Marked, TenantModel, TrainReport, evaluate, train};

@@ -23,6 +23,9 @@ impl ReviewActor {
     }
 }
 
+/// One decision of a bulk call and what became of it.
+pub type BulkOutcome = (ReviewId, Result<Comment, DecideError>);
+
 /// The most decisions one `DecideReviews` call carries.
 pub const MAX_BULK_DECISIONS: usize = 500;
 
@@ -148,7 +151,7 @@ impl Moderation {
         &self,
         principal: &Principal,
         requests: Vec<DecideRequest>,
-    ) -> Result<Vec<(ReviewId, Result<Comment, DecideError>)>, StoreError> {
+    ) -> Result<Vec<BulkOutcome>, StoreError> {
         let mut results = Vec::with_capacity(requests.len());
         for request in requests {
             let review_id = request.review_id;
