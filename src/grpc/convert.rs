@@ -81,21 +81,28 @@ pub fn decide_request(
             }
         })
         .transpose()?;
-    if expected_version < 0 {
-        return Err(FieldViolation::new(
-            field("expected_version"),
-            "must not be negative",
-        ));
-    }
+    let expected_version = self::expected_version(expected_version)
+        .map_err(|v| FieldViolation::new(field(&v.field), v.reason))?;
     Ok(DecideRequest {
         review_id: ReviewId::parse(&field("review_id"), &review_id)?,
         decision: self::decision(decision).map_err(within)?,
         label: self::spam_label(spam_label).map_err(within)?,
         note: self::note(note).map_err(within)?,
         reason_code,
-        expected_version: (expected_version > 0).then_some(expected_version),
+        expected_version,
         actor,
     })
+}
+
+/// An optional `expected_version`: 0 means unset.
+pub fn expected_version(value: i64) -> Result<Option<i64>, FieldViolation> {
+    if value < 0 {
+        return Err(FieldViolation::new(
+            "expected_version",
+            "must not be negative",
+        ));
+    }
+    Ok((value > 0).then_some(value))
 }
 
 /// The decisions of a `DecideReviews` call: 1 to 500, each review item once.

@@ -2,7 +2,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb::review_service_server::ReviewService;
 use super::{auth::credentials, convert, observe, pb};
-use crate::domain::{AuthorId, PageSize, Permission};
+use crate::domain::{AuthorId, CommentId, PageSize, Permission};
 use crate::moderation::{ClaimRequest, Moderation, ReviewActor};
 
 pub struct ReviewApi {
@@ -135,6 +135,37 @@ impl ReviewService for ReviewApi {
                 .await?;
             Ok(pb::DecideReviewsResponse {
                 results: results.into_iter().map(convert::bulk_result).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn reopen_comment(
+        &self,
+        request: Request<pb::ReopenCommentRequest>,
+    ) -> Result<Response<pb::ReopenCommentResponse>, Status> {
+        observe("ReopenComment", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Review)
+                .await?;
+            let request = request.into_inner();
+            let comment_id = CommentId::parse("comment_id", &request.comment_id)?;
+            let note = convert::note(request.note)?;
+            let expected_version = convert::expected_version(request.expected_version)?;
+            let moderator = convert::moderator_id(request.moderator_id)?;
+            let comment = self
+                .moderation
+                .reopen_comment(
+                    &principal,
+                    comment_id,
+                    expected_version,
+                    &note,
+                    ReviewActor::of(&principal, moderator),
+                )
+                .await?;
+            Ok(pb::ReopenCommentResponse {
+                comment: Some(convert::comment(comment)),
             })
         })
         .await

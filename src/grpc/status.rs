@@ -9,8 +9,8 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 use crate::domain::FieldViolation;
 use crate::moderation::{
     AdminError, AuthError, AuthorError, DecideError, GetCommentError, ListAuditError,
-    ListCommentsError, ListQueueError, MarkError, ReleaseError, ReportError, RuleError,
-    SubmitError,
+    ListCommentsError, ListQueueError, MarkError, ReleaseError, ReopenError, ReportError,
+    RuleError, SubmitError,
 };
 use crate::storage::StoreError;
 
@@ -168,6 +168,17 @@ impl From<ReportError> for Status {
             ReportError::NotFound => Status::not_found(err.to_string()),
             ReportError::RateLimited => Status::resource_exhausted(err.to_string()),
             ReportError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<ReopenError> for Status {
+    fn from(err: ReopenError) -> Self {
+        match err {
+            ReopenError::NotFound => Status::not_found(err.to_string()),
+            ReopenError::InQueue => Status::failed_precondition(err.to_string()),
+            ReopenError::Stale { .. } => Status::aborted(err.to_string()),
+            ReopenError::Store(err) => err.into(),
         }
     }
 }

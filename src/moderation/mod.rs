@@ -29,7 +29,7 @@ pub use comments::{GetCommentError, ListCommentsError, Page, SubmitError};
 pub use reports::{ReportError, Reported};
 pub use review::{
     BulkOutcome, ClaimRequest, DecideError, DecideRequest, ListQueueError, MAX_BULK_DECISIONS,
-    ReleaseError, ReviewActor,
+    ReleaseError, ReopenError, ReviewActor,
 };
 pub use rules::{RuleError, TenantRules, create_tenant, export_rules, import_rules};
 pub use spam::{MarkError, Marked, TenantModel, TrainReport, evaluate, train};

@@ -4,12 +4,12 @@ use std::time::Duration;
 use super::comments::Page;
 use super::{Moderation, now};
 use crate::domain::{
-    Actor, Comment, FieldViolation, ModeratorId, PageSize, PageToken, Principal, ReviewDecision,
-    ReviewId, ReviewItem, SpamLabel,
+    Actor, Comment, CommentId, FieldViolation, ModeratorId, PageSize, PageToken, Principal,
+    ReviewDecision, ReviewId, ReviewItem, SpamLabel,
 };
 use crate::storage::{
     Claim, DecideRejection, Decision, LabelSource, QueueCursor, QueueFilter, QueueOrder,
-    QueueQuery, ReleaseRejection, StoreError,
+    QueueQuery, ReleaseRejection, Reopen, ReopenRejection, StoreError,
 };
 
 /// Who works an item: the platform's moderator id when given, else the key.
@@ -60,6 +60,18 @@ pub enum DecideError {
     AlreadyDecided,
     #[error("this review item is not claimed by the caller; claim it first")]
     NotClaimed,
+    #[error("the comment changed since it was read: it is at version {current}; read it again")]
+    Stale { current: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReopenError {
+    #[error("comment not found")]
+    NotFound,
+    #[error("the comment is in the review queue already")]
+    InQueue,
     #[error("the comment changed since it was read: it is at version {current}; read it again")]
     Stale { current: i64 },
     #[error(transparent)]
@@ -141,6 +153,37 @@ impl Moderation {
                 },
             )
             .await
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, %comment_id))]
+    pub async fn reopen_comment(
+        &self,
+        principal: &Principal,
+        comment_id: CommentId,
+        expected_version: Option<i64>,
+        note: &str,
+        actor: Actor,
+    ) -> Result<Comment, ReopenError> {
+        let outcome = self
+            .inner
+            .store
+            .reopen_comment(
+                principal.tenant_id,
+                &Reopen {
+                    comment_id,
+                    expected_version,
+                    note,
+                    actor: &actor,
+                    now: now(),
+                },
+            )
+            .await?;
+        match outcome {
+            Ok(comment) => Ok(comment),
+            Err(ReopenRejection::NotFound) => Err(ReopenError::NotFound),
+            Err(ReopenRejection::InQueue) => Err(ReopenError::InQueue),
+            Err(ReopenRejection::Stale { current }) => Err(ReopenError::Stale { current }),
+        }
     }
 
     /// Decides each item on its own transaction, in order. A refusal is

@@ -714,6 +714,60 @@ pub(crate) fn author_record(
     })
 }
 
+/// A moderator reversing a decision.
+pub struct Reopen<'a> {
+    pub comment_id: CommentId,
+    pub expected_version: Option<i64>,
+    pub note: &'a str,
+    pub actor: &'a Actor,
+    pub now: DateTime<Utc>,
+}
+
+/// Why a reopen was not applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReopenRejection {
+    NotFound,
+    /// The comment is waiting in the queue already.
+    InQueue,
+    Stale {
+        current: i64,
+    },
+}
+
+/// Where a reopened comment goes in the queue: after reports, before what
+/// the pipeline holds.
+pub(crate) const REOPENED_PRIORITY: i32 = 250;
+
+pub(crate) fn reopened_reason(reopen: &Reopen<'_>) -> crate::domain::Reason {
+    let message = if reopen.note.is_empty() {
+        format!("reopened by {}", reopen.actor)
+    } else {
+        format!("reopened by {}: {}", reopen.actor, reopen.note)
+    };
+    crate::domain::Reason::new("review.reopened", message)
+}
+
+pub(crate) fn reopened_event<'a>(
+    reopen: &Reopen<'a>,
+    from: CommentStatus,
+    review_id: ReviewId,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        actor: reopen.actor,
+        action: "comment.reopened",
+        subject_type: "comment",
+        subject_id: reopen.comment_id.to_string(),
+        from_state: Some(from.as_str()),
+        to_state: Some(CommentStatus::PendingReview.as_str()),
+        detail: serde_json::json!({
+            "review_id": review_id.to_string(),
+            "note": reopen.note,
+        }),
+        comment_id: Some(reopen.comment_id),
+        author_id: None,
+    }
+}
+
 /// A reader's report on its way to the store.
 pub struct NewReport<'a> {
     pub comment_id: CommentId,
@@ -991,6 +1045,15 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Result<Vec<ReviewId>, ReleaseRejection>, StoreError>;
 
+    /// Sends a decided comment (approved or rejected, by the pipeline or a
+    /// moderator) back to the queue: a new open review item, status
+    /// pending review, a `review.reopened` reason, version + 1, and the
+    /// `comment.reopened` audit event, in one transaction.
+    async fn reopen_comment(
+        &self,
+        tenant: TenantId,
+        reopen: &Reopen<'_>,
+    ) -> Result<Result<Comment, ReopenRejection>, StoreError>;
     /// Records a reader's report and applies what it triggers, in one
     /// transaction: once the comment has `policy.threshold` reports (or one
     /// report of illegal content) an approved comment gets an open review

@@ -23,9 +23,9 @@ use super::{
     AuditEvent, AuditQuery, AuditRecord, AuthorFacts, AuthorRecord, Claim, CommentQuery,
     CommentRow, CommentRows, DbOptions, DecideRejection, Decision, HistoryLookup, InsertOutcome,
     LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReasonCodeSql,
-    ReleaseRejection, ReportOutcome, RuleChange, RuleRecord, RuleRejection, SpamLesson,
-    StandingChange, Store, StoreError, StoredSpamModel, decided_status, decision_reason,
-    push_queue_conditions, standing_term,
+    ReleaseRejection, Reopen, ReopenRejection, ReportOutcome, RuleChange, RuleRecord,
+    RuleRejection, SpamLesson, StandingChange, Store, StoreError, StoredSpamModel, decided_status,
+    decision_reason, push_queue_conditions, standing_term,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
@@ -1004,6 +1004,85 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(Ok(ids.to_vec()))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn reopen_comment(
+        &self,
+        tenant: TenantId,
+        reopen: &Reopen<'_>,
+    ) -> Result<Result<Comment, ReopenRejection>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c WHERE c.tenant_id = ?1 AND c.comment_id = ?2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(reopen.comment_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(ReopenRejection::NotFound));
+        };
+        let mut comment = comment_from_row(&row)?;
+        if let Some(expected) = reopen.expected_version
+            && expected != comment.version
+        {
+            return Ok(Err(ReopenRejection::Stale {
+                current: comment.version,
+            }));
+        }
+        // Held, or published with an open item (sent back by reports).
+        let open_item: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM review_items \
+             WHERE tenant_id = ?1 AND comment_id = ?2 AND state = 'open'",
+        )
+        .bind(tenant.as_uuid())
+        .bind(reopen.comment_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if comment.status == CommentStatus::PendingReview || open_item.is_some() {
+            return Ok(Err(ReopenRejection::InQueue));
+        }
+        let review_id = ReviewId::generate();
+        sqlx::query(
+            "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
+             state, enqueue_time) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(review_id.as_uuid())
+        .bind(reopen.comment_id.as_uuid())
+        .bind(&comment.article_id)
+        .bind(super::REOPENED_PRIORITY)
+        .bind(to_micros(reopen.now))
+        .execute(&mut *tx)
+        .await?;
+        let from = comment.status;
+        comment.status = CommentStatus::PendingReview;
+        comment.reasons.push(super::reopened_reason(reopen));
+        comment.update_time = reopen.now;
+        comment.version += 1;
+        sqlx::query(
+            "UPDATE comments SET status = ?3, reasons = ?4, update_time = ?5, \
+             version = version + 1 WHERE tenant_id = ?1 AND comment_id = ?2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(reopen.comment_id.as_uuid())
+        .bind(comment.status.as_str())
+        .bind(Json(&comment.reasons))
+        .bind(to_micros(reopen.now))
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            tenant,
+            reopen.now,
+            super::reopened_event(reopen, from, review_id),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(comment))
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]

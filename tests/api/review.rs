@@ -22,6 +22,7 @@ backend_tests!(
     bulk_decisions_answer_for_each_item,
     bulk_decisions_are_validated_as_a_whole,
     bulk_and_single_decisions_race_without_double_work,
+    a_decision_is_reversed_and_the_comment_queued_again,
 );
 
 /// Tenant `default` in pre-moderation with `n` held comments; returns a moderator key.
@@ -1016,4 +1017,136 @@ async fn bulk_and_single_decisions_race_without_double_work(backend: Backend) {
         assert_eq!(stored.status, status, "the winner's decision stands");
         assert_eq!(stored.version, 2);
     }
+}
+
+async fn a_decision_is_reversed_and_the_comment_queued_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held_comments(&app, 1).await;
+    let mut reviews = app.reviews(&moderator).await;
+    let item = reviews
+        .claim_reviews(claim(1, "awa"))
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .remove(0);
+    let approved = reviews
+        .decide_review(decide(&item.review_id, ReviewDecision::Approve, "awa"))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    let id = approved.comment_id.clone();
+    let reopen = |expected_version: i64, note: &str| pb::ReopenCommentRequest {
+        comment_id: id.clone(),
+        note: note.into(),
+        expected_version,
+        moderator_id: "kofi".into(),
+    };
+
+    let err = reviews
+        .reopen_comment(reopen(approved.version - 1, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Aborted);
+    let reopened = reviews
+        .reopen_comment(reopen(approved.version, "publié par erreur"))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_eq!(reopened.status, CommentStatus::PendingReview as i32);
+    assert_eq!(reopened.version, approved.version + 1);
+    let reason = reopened.reasons.last().unwrap();
+    assert_eq!(reason.code, "review.reopened");
+    assert_eq!(reason.message, "reopened by kofi: publié par erreur");
+    let err = reviews.reopen_comment(reopen(0, "")).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "in the queue already");
+
+    // Back in the queue, decided again; the whole history stays.
+    let again = reviews
+        .claim_reviews(claim(1, "kofi"))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0].review_id, item.review_id, "a new review item");
+    let rejected = reviews
+        .decide_review(decide(&again[0].review_id, ReviewDecision::Reject, "kofi"))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_eq!(rejected.status, CommentStatus::Rejected as i32);
+    let history: Vec<_> = app
+        .admin(&moderator)
+        .await
+        .list_audit_events(pb::ListAuditEventsRequest {
+            comment_id: id.clone(),
+            oldest_first: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_events
+        .into_iter()
+        .filter(|e| e.action != "spam.learned")
+        .map(|e| (e.action, e.from_state, e.to_state))
+        .collect();
+    let step = |a: &str, f: &str, t: &str| (a.to_owned(), f.to_owned(), t.to_owned());
+    assert_eq!(
+        history,
+        [
+            step("comment.created", "", "pending_review"),
+            step("review.claimed", "open", "claimed"),
+            step("comment.reviewed", "pending_review", "approved"),
+            step("comment.reopened", "approved", "pending_review"),
+            step("review.claimed", "open", "claimed"),
+            step("comment.reviewed", "pending_review", "rejected"),
+        ]
+    );
+
+    for (request, field) in [
+        (
+            pb::ReopenCommentRequest {
+                comment_id: "nope".into(),
+                ..reopen(0, "")
+            },
+            "comment_id",
+        ),
+        (reopen(0, &"x".repeat(2001)), "note"),
+        (reopen(-1, ""), "expected_version"),
+    ] {
+        let err = reviews.reopen_comment(request).await.unwrap_err();
+        assert_eq!(violated_field(&err), field);
+    }
+    let err = reviews
+        .reopen_comment(pb::ReopenCommentRequest {
+            comment_id: uuid::Uuid::now_v7().to_string(),
+            ..reopen(0, "")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let elsewhere = app.key_for("elsewhere", Role::Moderator).await;
+    let err = app
+        .reviews(&elsewhere)
+        .await
+        .reopen_comment(reopen(0, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "another tenant's comment");
+    let publisher = app.key_for("default", Role::Publisher).await;
+    let err = app
+        .reviews(&publisher)
+        .await
+        .reopen_comment(reopen(0, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
 }
