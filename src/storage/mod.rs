@@ -803,7 +803,9 @@ pub enum ReportOutcome {
     },
 }
 
-/// What a report does to an approved comment.
+/// A comment going back to the queue: its new status, the reason appended
+/// and the new item's priority.
+#[derive(Clone)]
 pub(crate) struct Requeue {
     pub status: CommentStatus,
     pub reason: crate::domain::Reason,

@@ -23,7 +23,7 @@ use super::{
     AuditEvent, AuditQuery, AuditRecord, AuthorFacts, AuthorRecord, Claim, CommentQuery,
     CommentRow, CommentRows, DbOptions, DecideRejection, Decision, HistoryLookup, InsertOutcome,
     LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReasonCodeSql,
-    ReleaseRejection, Reopen, ReopenRejection, ReportOutcome, RuleChange, RuleRecord,
+    ReleaseRejection, Reopen, ReopenRejection, ReportOutcome, Requeue, RuleChange, RuleRecord,
     RuleRejection, SpamLesson, StandingChange, Store, StoreError, StoredSpamModel, decided_status,
     decision_reason, push_queue_conditions, standing_term,
 };
@@ -365,6 +365,85 @@ async fn write_comments(
         existing.push(comment_from_row(&row)?);
     }
     Ok(rows.outcomes(&created, existing))
+}
+
+/// The comment, read inside `tx` (the write lock is the transaction's); `None` when the tenant has
+/// no such comment.
+async fn comment_for_update(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: TenantId,
+    comment_id: CommentId,
+) -> Result<Option<Comment>, StoreError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        comment_columns!(),
+        " FROM comments c WHERE c.tenant_id = ?1 AND c.comment_id = ?2"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(comment_id.as_uuid())
+    .fetch_optional(&mut **tx)
+    .await?
+    .as_ref()
+    .map(comment_from_row)
+    .transpose()
+}
+
+/// Whether the comment has an open review item (held, or sent back).
+async fn has_open_item(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: TenantId,
+    comment_id: CommentId,
+) -> Result<bool, StoreError> {
+    let open: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM review_items \
+         WHERE tenant_id = ?1 AND comment_id = ?2 AND state = 'open'",
+    )
+    .bind(tenant.as_uuid())
+    .bind(comment_id.as_uuid())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(open.is_some())
+}
+
+/// Queues `comment` again inside `tx`: a new open review item, the new
+/// status, the reason appended and the version bumped, stored and applied
+/// to `comment`. Returns the new item's id.
+async fn requeue_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: TenantId,
+    comment: &mut Comment,
+    requeue: Requeue,
+    now: DateTime<Utc>,
+) -> Result<ReviewId, StoreError> {
+    let review_id = ReviewId::generate();
+    sqlx::query(
+        "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
+         state, enqueue_time) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(review_id.as_uuid())
+    .bind(comment.comment_id.as_uuid())
+    .bind(&comment.article_id)
+    .bind(requeue.priority)
+    .bind(to_micros(now))
+    .execute(&mut **tx)
+    .await?;
+    comment.status = requeue.status;
+    comment.reasons.push(requeue.reason);
+    comment.update_time = now;
+    comment.version += 1;
+    sqlx::query(
+        "UPDATE comments SET status = ?3, reasons = ?4, update_time = ?5, \
+         version = version + 1 WHERE tenant_id = ?1 AND comment_id = ?2",
+    )
+    .bind(tenant.as_uuid())
+    .bind(comment.comment_id.as_uuid())
+    .bind(comment.status.as_str())
+    .bind(Json(&comment.reasons))
+    .bind(to_micros(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(review_id)
 }
 
 /// The `(tenant, version)` rows of a query replicas poll for changes.
@@ -1013,19 +1092,10 @@ impl Store for SqliteStore {
         reopen: &Reopen<'_>,
     ) -> Result<Result<Comment, ReopenRejection>, StoreError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            comment_columns!(),
-            " FROM comments c WHERE c.tenant_id = ?1 AND c.comment_id = ?2"
-        ))
-        .bind(tenant.as_uuid())
-        .bind(reopen.comment_id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
+        let Some(mut comment) = comment_for_update(&mut tx, tenant, reopen.comment_id).await?
+        else {
             return Ok(Err(ReopenRejection::NotFound));
         };
-        let mut comment = comment_from_row(&row)?;
         if let Some(expected) = reopen.expected_version
             && expected != comment.version
         {
@@ -1034,45 +1104,23 @@ impl Store for SqliteStore {
             }));
         }
         // Held, or published with an open item (sent back by reports).
-        let open_item: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM review_items \
-             WHERE tenant_id = ?1 AND comment_id = ?2 AND state = 'open'",
-        )
-        .bind(tenant.as_uuid())
-        .bind(reopen.comment_id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if comment.status == CommentStatus::PendingReview || open_item.is_some() {
+        if comment.status == CommentStatus::PendingReview
+            || has_open_item(&mut tx, tenant, reopen.comment_id).await?
+        {
             return Ok(Err(ReopenRejection::InQueue));
         }
-        let review_id = ReviewId::generate();
-        sqlx::query(
-            "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
-             state, enqueue_time) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
-        )
-        .bind(tenant.as_uuid())
-        .bind(review_id.as_uuid())
-        .bind(reopen.comment_id.as_uuid())
-        .bind(&comment.article_id)
-        .bind(super::REOPENED_PRIORITY)
-        .bind(to_micros(reopen.now))
-        .execute(&mut *tx)
-        .await?;
         let from = comment.status;
-        comment.status = CommentStatus::PendingReview;
-        comment.reasons.push(super::reopened_reason(reopen));
-        comment.update_time = reopen.now;
-        comment.version += 1;
-        sqlx::query(
-            "UPDATE comments SET status = ?3, reasons = ?4, update_time = ?5, \
-             version = version + 1 WHERE tenant_id = ?1 AND comment_id = ?2",
+        let review_id = requeue_in(
+            &mut tx,
+            tenant,
+            &mut comment,
+            Requeue {
+                status: CommentStatus::PendingReview,
+                reason: super::reopened_reason(reopen),
+                priority: super::REOPENED_PRIORITY,
+            },
+            reopen.now,
         )
-        .bind(tenant.as_uuid())
-        .bind(reopen.comment_id.as_uuid())
-        .bind(comment.status.as_str())
-        .bind(Json(&comment.reasons))
-        .bind(to_micros(reopen.now))
-        .execute(&mut *tx)
         .await?;
         audit(
             &mut tx,
@@ -1092,19 +1140,10 @@ impl Store for SqliteStore {
         report: &NewReport<'_>,
     ) -> Result<ReportOutcome, StoreError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            comment_columns!(),
-            " FROM comments c WHERE c.tenant_id = ?1 AND c.comment_id = ?2"
-        ))
-        .bind(tenant.as_uuid())
-        .bind(report.comment_id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
+        let Some(mut comment) = comment_for_update(&mut tx, tenant, report.comment_id).await?
+        else {
             return Ok(ReportOutcome::NotFound);
         };
-        let mut comment = comment_from_row(&row)?;
         let duplicate: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM comment_reports \
              WHERE tenant_id = ?1 AND comment_id = ?2 AND reporter_id = ?3",
@@ -1158,14 +1197,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         let reports: i64 = counts.iter().map(|(_, n)| n).sum();
-        let open_item: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM review_items \
-             WHERE tenant_id = ?1 AND comment_id = ?2 AND state = 'open'",
-        )
-        .bind(tenant.as_uuid())
-        .bind(report.comment_id.as_uuid())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let open_item = has_open_item(&mut tx, tenant, report.comment_id).await?;
         audit(
             &mut tx,
             tenant,
@@ -1173,36 +1205,10 @@ impl Store for SqliteStore {
             super::reported_event(report, reports),
         )
         .await?;
-        let requeue = super::report_consequence(&comment, report, &counts, open_item.is_some());
+        let requeue = super::report_consequence(&comment, report, &counts, open_item);
         if let Some(requeue) = &requeue {
-            sqlx::query(
-                "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
-                 state, enqueue_time) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6)",
-            )
-            .bind(tenant.as_uuid())
-            .bind(ReviewId::generate().as_uuid())
-            .bind(report.comment_id.as_uuid())
-            .bind(&comment.article_id)
-            .bind(requeue.priority)
-            .bind(to_micros(report.now))
-            .execute(&mut *tx)
-            .await?;
             let from = comment.status;
-            comment.status = requeue.status;
-            comment.reasons.push(requeue.reason.clone());
-            comment.update_time = report.now;
-            comment.version += 1;
-            sqlx::query(
-                "UPDATE comments SET status = ?3, reasons = ?4, update_time = ?5, version = version + 1 \
-                 WHERE tenant_id = ?1 AND comment_id = ?2",
-            )
-            .bind(tenant.as_uuid())
-            .bind(report.comment_id.as_uuid())
-            .bind(comment.status.as_str())
-            .bind(Json(&comment.reasons))
-            .bind(to_micros(report.now))
-            .execute(&mut *tx)
-            .await?;
+            requeue_in(&mut tx, tenant, &mut comment, requeue.clone(), report.now).await?;
             audit(
                 &mut tx,
                 tenant,
