@@ -64,6 +64,16 @@ impl StandingTerm {
             _ => self.standing,
         }
     }
+
+    /// The term in force at `now`: this one, or normal without end once it
+    /// has ended.
+    pub fn in_force(self, now: DateTime<Utc>) -> StandingTerm {
+        if self.at(now) == self.standing {
+            self
+        } else {
+            StandingTerm::default()
+        }
+    }
 }
 
 /// A standing as stored: the term, why, who set it and when.

@@ -75,4 +75,6 @@ pub struct ReviewItem {
     pub enqueue_time: DateTime<Utc>,
     pub lease_expire_time: Option<DateTime<Utc>>,
     pub claimed_by: Option<String>,
+    /// The comment author's standing as stored (see [`StandingTerm::in_force`]).
+    pub author_standing: super::StandingTerm,
 }

@@ -493,6 +493,8 @@ pub fn review_item(value: ReviewItem) -> pb::ReviewItem {
         enqueue_time: Some(timestamp(value.enqueue_time)),
         lease_expire_time: value.lease_expire_time.map(timestamp),
         claimed_by: value.claimed_by.unwrap_or_default(),
+        author_standing: author_standing(value.author_standing.standing) as i32,
+        author_standing_until: value.author_standing.until.map(timestamp),
     }
 }
 

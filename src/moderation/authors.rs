@@ -88,10 +88,10 @@ impl Moderation {
             .await?
             .ok_or(AuthorError::NotFound)?;
         let at = now();
-        let in_force = match &record.standing {
-            Some(standing) if standing.term.at(at) == standing.term.standing => standing.term,
-            _ => StandingTerm::default(),
-        };
+        let in_force = record
+            .standing
+            .as_ref()
+            .map_or_else(StandingTerm::default, |s| s.term.in_force(at));
         Ok(AuthorView {
             author_id: author.into_inner(),
             in_force,

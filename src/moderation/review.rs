@@ -124,7 +124,7 @@ impl Moderation {
             )
             .await?;
         Ok(Page::from_overfetch(
-            items,
+            in_force(items),
             limit,
             &scope,
             QueueCursor::after,
@@ -153,6 +153,7 @@ impl Moderation {
                 },
             )
             .await
+            .map(in_force)
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, %comment_id))]
@@ -288,4 +289,14 @@ impl Moderation {
             Err(ReleaseRejection::NotClaimedByCaller(id)) => Err(ReleaseError::NotClaimed(id)),
         }
     }
+}
+
+/// Items with their author's standing as in force now: a term that ended is
+/// shown as normal.
+fn in_force(mut items: Vec<ReviewItem>) -> Vec<ReviewItem> {
+    let at = now();
+    for item in &mut items {
+        item.author_standing = item.author_standing.in_force(at);
+    }
+    items
 }

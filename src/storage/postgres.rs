@@ -45,6 +45,22 @@ macro_rules! comment_columns {
     };
 }
 
+/// `SELECT … FROM` review items with their comment and the comment author's
+/// standing (`review_item_from_row` reads it), for `concat!`.
+macro_rules! review_items_from {
+    () => {
+        concat!(
+            "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, \
+             s.standing AS author_standing, s.until AS author_standing_until, ",
+            comment_columns!(),
+            " FROM review_items r \
+             JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+             LEFT JOIN author_standings s \
+                ON s.tenant_id = c.tenant_id AND s.author_id = c.author_id"
+        )
+    };
+}
+
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -130,6 +146,11 @@ fn review_item_from_row(row: &PgRow) -> Result<ReviewItem, StoreError> {
         enqueue_time: row.try_get("enqueue_time")?,
         lease_expire_time: row.try_get("lease_expire_time")?,
         claimed_by: row.try_get("claimed_by")?,
+        author_standing: standing_term(
+            row.try_get::<Option<String>, _>("author_standing")?
+                .map(|s| Ok::<_, StoreError>((s, row.try_get("author_standing_until")?)))
+                .transpose()?,
+        )?,
     })
 }
 
@@ -789,10 +810,8 @@ impl Store for PostgresStore {
             .map(|c| Ok::<_, StoreError>((c.priority, micros(c.enqueue_time_micros)?, c.review_id)))
             .transpose()?;
         let mut sql = QueryBuilder::new(concat!(
-            "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, ",
-            comment_columns!(),
-            " FROM review_items r \
-             JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+            review_items_from!(),
+            " \
              WHERE r.state = 'open' AND r.tenant_id = "
         ));
         sql.push_bind(tenant.as_uuid());
@@ -865,11 +884,8 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?;
         let rows = sqlx::query(concat!(
-            "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, \
-             ",
-            comment_columns!(),
-            " FROM review_items r \
-             JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+            review_items_from!(),
+            " \
              WHERE r.tenant_id = $1 AND r.review_id = ANY($2)"
         ))
         .bind(tenant.as_uuid())

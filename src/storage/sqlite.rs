@@ -51,6 +51,22 @@ macro_rules! comment_columns {
     };
 }
 
+/// `SELECT … FROM` review items with their comment and the comment author's
+/// standing (`review_item_from_row` reads it), for `concat!`.
+macro_rules! review_items_from {
+    () => {
+        concat!(
+            "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, \
+             s.standing AS author_standing, s.until AS author_standing_until, ",
+            comment_columns!(),
+            " FROM review_items r \
+             JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+             LEFT JOIN author_standings s \
+                ON s.tenant_id = c.tenant_id AND s.author_id = c.author_id"
+        )
+    };
+}
+
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
 #[derive(Clone)]
@@ -204,6 +220,13 @@ fn review_item_from_row(row: &SqliteRow) -> Result<ReviewItem, StoreError> {
         enqueue_time: time_column(row, "enqueue_time")?,
         lease_expire_time: optional_time_column(row, "lease_expire_time")?,
         claimed_by: row.try_get("claimed_by")?,
+        author_standing: standing_term(
+            row.try_get::<Option<String>, _>("author_standing")?
+                .map(|s| {
+                    Ok::<_, StoreError>((s, optional_time_column(row, "author_standing_until")?))
+                })
+                .transpose()?,
+        )?,
     })
 }
 
@@ -246,12 +269,7 @@ fn key_from_row(row: &SqliteRow) -> Result<ApiKeyInfo, StoreError> {
     })
 }
 
-const REVIEW_ITEM_SELECT: &str = concat!(
-    "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, ",
-    comment_columns!(),
-    " FROM review_items r \
-     JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id "
-);
+const REVIEW_ITEM_SELECT: &str = concat!(review_items_from!(), " ");
 
 /// Writes comments, the queue items of the held ones and their audit rows
 /// inside `tx` with three multi-row statements, whatever the batch size: each
@@ -853,10 +871,8 @@ impl Store for SqliteStore {
             .after
             .map(|c| (c.priority, c.enqueue_time_micros, c.review_id));
         let mut sql = QueryBuilder::<Sqlite>::new(concat!(
-            "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, ",
-            comment_columns!(),
-            " FROM review_items r \
-             JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+            review_items_from!(),
+            " \
              WHERE r.state = 'open' AND r.tenant_id = "
         ));
         sql.push_bind(tenant.as_uuid());

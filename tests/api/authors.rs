@@ -259,6 +259,18 @@ async fn get_author_shows_standing_counts_and_latest_comments(backend: Backend) 
     );
     assert!(author.update_time.is_some() && author.set_by.starts_with("key:"));
     assert_eq!(got.recent_comments.len(), 3);
+    let queue = reviews
+        .list_review_queue(pb::ListReviewQueueRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(queue.len(), 1);
+    assert_eq!(
+        (queue[0].author_standing, queue[0].author_standing_until),
+        (AuthorStanding::Premoderated as i32, None),
+        "moderators see the standing with the item"
+    );
     assert_eq!(
         got.recent_comments[0].status,
         CommentStatus::PendingReview as i32
