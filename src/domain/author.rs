@@ -111,6 +111,12 @@ mod tests {
             banned.at(now + Duration::days(3650)),
             AuthorStanding::Banned
         );
+        assert_eq!(suspended.in_force(now), suspended);
+        assert_eq!(
+            suspended.in_force(now + Duration::hours(2)),
+            StandingTerm::default(),
+            "an ended term shows as normal, without an end"
+        );
     }
 
     #[test]
