@@ -23,6 +23,7 @@ backend_tests!(
     health_and_reflection_are_open,
     http_endpoints_report_health_readiness_and_metrics,
     two_replicas_on_one_database_never_share_a_claim,
+    two_replicas_share_standings_reports_and_decisions,
     the_cli_creates_keys_while_the_server_runs,
     shutdown_stops_the_server_cleanly,
 );
@@ -177,6 +178,127 @@ async fn two_replicas_on_one_database_never_share_a_claim(backend: Backend) {
     let distinct: HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), 40);
     assert_eq!(distinct.len(), 40);
+}
+
+async fn two_replicas_share_standings_reports_and_decisions(backend: Backend) {
+    let first = spawn_app(backend).await;
+    let second = spawn_app_on(tempfile::tempdir().unwrap(), first.database_url.clone()).await;
+    let publisher = first.key_for("default", Role::Publisher).await;
+    let moderator = first.key_for("default", Role::Moderator).await;
+
+    // A ban set through one replica applies to the next comment through the
+    // other: standings are read with the author's history, not cached.
+    first
+        .reviews(&moderator)
+        .await
+        .set_author_standing(pb::SetAuthorStandingRequest {
+            author_id: "troll".into(),
+            standing: pb::AuthorStanding::Banned as i32,
+            reason: "menaces".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let banned = second
+        .comments(&publisher)
+        .await
+        .submit_comment(comment("a", "troll", "Encore moi, sur un autre serveur."))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    assert_eq!(banned.status, CommentStatus::Rejected as i32);
+    assert_eq!(banned.reasons[0].code, "author.banned");
+
+    // Reports through both replicas at once requeue the comment once.
+    let target = first
+        .comments(&publisher)
+        .await
+        .submit_comment(comment("a", "ama", "Un avis mesuré sur le scrutin."))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap();
+    let reports = (0..8).map(|i| {
+        let app = if i % 2 == 0 { &first } else { &second };
+        let (publisher, id) = (publisher.clone(), target.comment_id.clone());
+        async move {
+            app.comments(&publisher)
+                .await
+                .report_comment(pb::ReportCommentRequest {
+                    comment_id: id,
+                    reporter_id: format!("reader-{i}"),
+                    reason: pb::ReportReason::Offensive as i32,
+                    detail: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    });
+    let results = futures::future::join_all(reports).await;
+    assert_eq!(results.iter().filter(|r| r.requeued).count(), 1);
+    let queue = second
+        .reviews(&moderator)
+        .await
+        .list_review_queue(pb::ListReviewQueueRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(queue.len(), 1);
+
+    // A bulk decision through one replica and a single one through the
+    // other: the item is decided once.
+    let item = first
+        .reviews(&moderator)
+        .await
+        .claim_reviews(pb::ClaimReviewsRequest {
+            max_items: 1,
+            moderator_id: "awa".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .remove(0);
+    let (bulk, single) = tokio::join!(
+        async {
+            first
+                .reviews(&moderator)
+                .await
+                .decide_reviews(pb::DecideReviewsRequest {
+                    decisions: vec![pb::BulkDecision {
+                        review_id: item.review_id.clone(),
+                        decision: pb::ReviewDecision::Reject as i32,
+                        ..Default::default()
+                    }],
+                    moderator_id: "awa".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .results
+                .remove(0)
+        },
+        async {
+            second
+                .reviews(&moderator)
+                .await
+                .decide_review(pb::DecideReviewRequest {
+                    review_id: item.review_id.clone(),
+                    decision: pb::ReviewDecision::Approve as i32,
+                    moderator_id: "awa".into(),
+                    ..Default::default()
+                })
+                .await
+        }
+    );
+    let bulk_won = bulk.outcome == pb::DecisionOutcome::Decided as i32;
+    assert_ne!(bulk_won, single.is_ok(), "exactly one of them decides");
 }
 
 async fn the_cli_creates_keys_while_the_server_runs(backend: Backend) {
