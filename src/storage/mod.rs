@@ -1067,14 +1067,6 @@ pub trait Store: Send + Sync + 'static {
         tenant: TenantId,
         report: &NewReport<'_>,
     ) -> Result<ReportOutcome, StoreError>;
-    /// The tenant's decision-stream events after `after_sequence`, in
-    /// sequence order, at most `limit`.
-    async fn list_decision_events(
-        &self,
-        tenant: TenantId,
-        after_sequence: i64,
-        limit: u32,
-    ) -> Result<Vec<DecisionEvent>, StoreError>;
     /// The tenant's audit events matching every filter of `query`, in event
     /// order (newest first unless `oldest_first`), at most `query.limit`.
     async fn list_audit_events(
@@ -1185,32 +1177,6 @@ pub(crate) fn decided_status(decision: ReviewDecision) -> CommentStatus {
         ReviewDecision::Approve => CommentStatus::Approved,
         ReviewDecision::Reject => CommentStatus::Rejected,
     }
-}
-
-/// One change of a comment's status or queue membership, as the decision
-/// stream delivers it. Sequence numbers are per tenant, start at 1 and have
-/// no gaps.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DecisionEvent {
-    pub sequence: i64,
-    pub comment_id: CommentId,
-    pub article_id: String,
-    pub author_id: String,
-    /// `None` when the comment was just created.
-    pub from_status: Option<CommentStatus>,
-    pub to_status: CommentStatus,
-    /// Whether the comment has an open review item after the change.
-    pub queued: bool,
-    pub version: i64,
-    pub create_time: DateTime<Utc>,
-}
-
-pub(crate) fn status_column(value: Option<String>) -> Result<Option<CommentStatus>, StoreError> {
-    value
-        .map(|s| {
-            CommentStatus::from_db(&s).ok_or_else(|| StoreError::Corrupt(format!("status {s:?}")))
-        })
-        .transpose()
 }
 
 /// A stored audit row.

@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use super::{
     AuditEvent, AuditQuery, AuditRecord, AuthorFacts, AuthorRecord, Claim, CommentCursor,
-    CommentQuery, CommentRows, DbOptions, DecideRejection, Decision, DecisionEvent, HistoryLookup,
-    InsertOutcome, LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReasonCodeSql,
+    CommentQuery, CommentRows, DbOptions, DecideRejection, Decision, HistoryLookup, InsertOutcome,
+    LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReasonCodeSql,
     ReleaseRejection, Reopen, ReopenRejection, ReportOutcome, Requeue, RuleChange, RuleRecord,
     RuleRejection, SpamLesson, StandingChange, Store, StoreError, StoredSpamModel, decided_status,
     decision_reason, push_queue_conditions, standing_term,
@@ -197,11 +197,10 @@ fn micros(t: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(t).ok_or_else(|| StoreError::Corrupt(format!("timestamp {t}")))
 }
 
-/// Writes comments, the queue items of the held ones, their audit rows and
-/// their decision-stream events (numbered per tenant) with one statement
-/// (one round trip, atomic without an explicit transaction): the batch is
-/// passed as arrays and unnested, and the rows `ON CONFLICT DO NOTHING`
-/// skipped are idempotent retries, read back after.
+/// Writes comments, the queue items of the held ones and their audit rows
+/// with one statement (one round trip, atomic without an explicit
+/// transaction): the batch is passed as arrays and unnested, and the rows
+/// `ON CONFLICT DO NOTHING` skipped are idempotent retries, read back after.
 async fn write_comments(
     pool: &PgPool,
     batch: &[(TenantId, NewCommentRecord<'_>)],
@@ -246,21 +245,7 @@ async fn write_comments(
             SELECT i.tenant_id, i.create_time, i.actor, 'comment.created', 'comment', \
                 i.comment_id::text, NULL, i.audit_to_state, i.audit_detail::jsonb, \
                 i.comment_id, i.author_id \
-            FROM input i JOIN inserted USING (tenant_id, comment_id) ORDER BY i.ord), \
-         counts AS (SELECT tenant_id, count(*) AS n FROM inserted GROUP BY tenant_id), \
-         numbered AS ( \
-            UPDATE event_sequences s SET last_sequence = s.last_sequence + c.n \
-            FROM counts c WHERE s.tenant_id = c.tenant_id \
-            RETURNING s.tenant_id, s.last_sequence - c.n AS base), \
-         streamed AS ( \
-            INSERT INTO decision_events (tenant_id, sequence, comment_id, article_id, \
-                author_id, from_status, to_status, queued, version, create_time) \
-            SELECT i.tenant_id, \
-                b.base + row_number() OVER (PARTITION BY i.tenant_id ORDER BY i.ord), \
-                i.comment_id, i.article_id, i.author_id, NULL, i.status, \
-                i.review_id IS NOT NULL, 1, i.create_time \
-            FROM input i JOIN inserted USING (tenant_id, comment_id) \
-            JOIN numbered b USING (tenant_id)) \
+            FROM input i JOIN inserted USING (tenant_id, comment_id) ORDER BY i.ord) \
          SELECT comment_id FROM inserted",
     )
     .bind(r.iter().map(|r| r.tenant.as_uuid()).collect::<Vec<_>>())
@@ -374,45 +359,6 @@ async fn comment_for_update(
     .transpose()
 }
 
-/// Appends the decision-stream event of a change to `comment` (already
-/// applied) inside `tx`, with the tenant's next sequence number.
-async fn append_event(
-    tx: &mut Transaction<'static, Postgres>,
-    tenant: TenantId,
-    comment: &Comment,
-    from: Option<CommentStatus>,
-    queued: bool,
-    now: DateTime<Utc>,
-) -> Result<i64, StoreError> {
-    let sequence: Option<i64> = sqlx::query_scalar(
-        "UPDATE event_sequences SET last_sequence = last_sequence + 1 \
-         WHERE tenant_id = $1 RETURNING last_sequence",
-    )
-    .bind(tenant.as_uuid())
-    .fetch_optional(&mut **tx)
-    .await?;
-    let sequence =
-        sequence.ok_or_else(|| StoreError::Corrupt(format!("no event sequence for {tenant}")))?;
-    sqlx::query(
-        "INSERT INTO decision_events (tenant_id, sequence, comment_id, article_id, author_id, \
-         from_status, to_status, queued, version, create_time) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(tenant.as_uuid())
-    .bind(sequence)
-    .bind(comment.comment_id.as_uuid())
-    .bind(&comment.article_id)
-    .bind(&comment.author_id)
-    .bind(from.map(CommentStatus::as_str))
-    .bind(comment.status.as_str())
-    .bind(queued)
-    .bind(comment.version)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(sequence)
-}
-
 /// Whether the comment has an open review item (held, or sent back).
 async fn has_open_item(
     tx: &mut Transaction<'static, Postgres>,
@@ -453,7 +399,6 @@ async fn requeue_in(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    let from = comment.status;
     comment.status = requeue.status;
     comment.reasons.push(requeue.reason);
     comment.update_time = now;
@@ -469,7 +414,6 @@ async fn requeue_in(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    append_event(tx, tenant, comment, Some(from), true, now).await?;
     Ok(review_id)
 }
 
@@ -529,10 +473,6 @@ impl Store for PostgresStore {
         let result = match created {
             Some(id) => {
                 let tenant = TenantId::from_uuid(id);
-                sqlx::query("INSERT INTO event_sequences (tenant_id) VALUES ($1)")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
                 audit(
                     &mut tx,
                     tenant,
@@ -1037,7 +977,6 @@ impl Store for PostgresStore {
         .bind(decision.reason_code.as_deref())
         .execute(&mut *tx)
         .await?;
-        append_event(&mut tx, tenant, &comment, Some(from), false, decision.now).await?;
         audit(
             &mut tx,
             tenant,
@@ -1250,41 +1189,6 @@ impl Store for PostgresStore {
             reports,
             requeued: requeue.is_some(),
         })
-    }
-
-    #[tracing::instrument(skip_all, fields(%tenant))]
-    async fn list_decision_events(
-        &self,
-        tenant: TenantId,
-        after_sequence: i64,
-        limit: u32,
-    ) -> Result<Vec<DecisionEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT sequence, comment_id, article_id, author_id, from_status, to_status, queued, \
-             version, create_time FROM decision_events \
-             WHERE tenant_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
-        )
-        .bind(tenant.as_uuid())
-        .bind(after_sequence)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(DecisionEvent {
-                    sequence: row.try_get("sequence")?,
-                    comment_id: CommentId::from_uuid(row.try_get("comment_id")?),
-                    article_id: row.try_get("article_id")?,
-                    author_id: row.try_get("author_id")?,
-                    from_status: super::status_column(row.try_get("from_status")?)?,
-                    to_status: super::status_column(Some(row.try_get("to_status")?))?
-                        .ok_or_else(|| StoreError::Corrupt("event without status".into()))?,
-                    queued: row.try_get("queued")?,
-                    version: row.try_get("version")?,
-                    create_time: row.try_get("create_time")?,
-                })
-            })
-            .collect()
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]

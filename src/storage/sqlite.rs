@@ -21,8 +21,8 @@ use uuid::Uuid;
 
 use super::{
     AuditEvent, AuditQuery, AuditRecord, AuthorFacts, AuthorRecord, Claim, CommentQuery,
-    CommentRow, CommentRows, DbOptions, DecideRejection, Decision, DecisionEvent, HistoryLookup,
-    InsertOutcome, LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReasonCodeSql,
+    CommentRow, CommentRows, DbOptions, DecideRejection, Decision, HistoryLookup, InsertOutcome,
+    LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReasonCodeSql,
     ReleaseRejection, Reopen, ReopenRejection, ReportOutcome, Requeue, RuleChange, RuleRecord,
     RuleRejection, SpamLesson, StandingChange, Store, StoreError, StoredSpamModel, decided_status,
     decision_reason, push_queue_conditions, standing_term,
@@ -368,56 +368,6 @@ async fn write_comments(
         audit.build().execute(&mut **tx).await?;
     }
 
-    // Decision-stream events: one counter bump per tenant in the batch, then
-    // one multi-row insert.
-    let mut events = Vec::with_capacity(new_rows.len());
-    let mut tenants: Vec<TenantId> = new_rows.iter().map(|r| r.tenant).collect();
-    tenants.sort_unstable_by_key(|t| t.as_uuid());
-    tenants.dedup();
-    for tenant in tenants {
-        let mine: Vec<&CommentRow<'_>> = new_rows
-            .iter()
-            .copied()
-            .filter(|r| r.tenant == tenant)
-            .collect();
-        let last: Option<i64> = sqlx::query_scalar(
-            "UPDATE event_sequences SET last_sequence = last_sequence + ?2 \
-             WHERE tenant_id = ?1 RETURNING last_sequence",
-        )
-        .bind(tenant.as_uuid())
-        .bind(mine.len() as i64)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let last =
-            last.ok_or_else(|| StoreError::Corrupt(format!("no event sequence for {tenant}")))?;
-        let base = last - mine.len() as i64;
-        events.extend(
-            mine.into_iter()
-                .enumerate()
-                .map(|(i, r)| (base + 1 + i as i64, r)),
-        );
-    }
-    if !events.is_empty() {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO decision_events (tenant_id, sequence, comment_id, article_id, author_id, \
-             from_status, to_status, queued, version, create_time) ",
-        );
-        insert.push_values(&events, |mut values, (sequence, r)| {
-            values
-                .push_bind(r.tenant.as_uuid())
-                .push_bind(*sequence)
-                .push_bind(r.comment.comment_id.as_uuid())
-                .push_bind(r.comment.article_id.clone())
-                .push_bind(r.comment.author_id.clone())
-                .push_bind(None::<String>)
-                .push_bind(r.comment.status.as_str())
-                .push_bind(r.review.is_some())
-                .push_bind(r.comment.version)
-                .push_bind(to_micros(r.now));
-        });
-        insert.build().execute(&mut **tx).await?;
-    }
-
     let mut existing = Vec::new();
     for (tenant, client_id) in rows.retries(&created) {
         // Stored by an earlier transaction or earlier in this statement.
@@ -454,45 +404,6 @@ async fn comment_for_update(
     .as_ref()
     .map(comment_from_row)
     .transpose()
-}
-
-/// Appends the decision-stream event of a change to `comment` (already
-/// applied) inside `tx`, with the tenant's next sequence number.
-async fn append_event(
-    tx: &mut Transaction<'static, Sqlite>,
-    tenant: TenantId,
-    comment: &Comment,
-    from: Option<CommentStatus>,
-    queued: bool,
-    now: DateTime<Utc>,
-) -> Result<i64, StoreError> {
-    let sequence: Option<i64> = sqlx::query_scalar(
-        "UPDATE event_sequences SET last_sequence = last_sequence + 1 \
-         WHERE tenant_id = ?1 RETURNING last_sequence",
-    )
-    .bind(tenant.as_uuid())
-    .fetch_optional(&mut **tx)
-    .await?;
-    let sequence =
-        sequence.ok_or_else(|| StoreError::Corrupt(format!("no event sequence for {tenant}")))?;
-    sqlx::query(
-        "INSERT INTO decision_events (tenant_id, sequence, comment_id, article_id, author_id, \
-         from_status, to_status, queued, version, create_time) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )
-    .bind(tenant.as_uuid())
-    .bind(sequence)
-    .bind(comment.comment_id.as_uuid())
-    .bind(&comment.article_id)
-    .bind(&comment.author_id)
-    .bind(from.map(CommentStatus::as_str))
-    .bind(comment.status.as_str())
-    .bind(queued)
-    .bind(comment.version)
-    .bind(to_micros(now))
-    .execute(&mut **tx)
-    .await?;
-    Ok(sequence)
 }
 
 /// Whether the comment has an open review item (held, or sent back).
@@ -535,7 +446,6 @@ async fn requeue_in(
     .bind(to_micros(now))
     .execute(&mut **tx)
     .await?;
-    let from = comment.status;
     comment.status = requeue.status;
     comment.reasons.push(requeue.reason);
     comment.update_time = now;
@@ -551,7 +461,6 @@ async fn requeue_in(
     .bind(to_micros(now))
     .execute(&mut **tx)
     .await?;
-    append_event(tx, tenant, comment, Some(from), true, now).await?;
     Ok(review_id)
 }
 
@@ -620,10 +529,6 @@ impl Store for SqliteStore {
         let result = match created {
             Some(id) => {
                 let tenant = TenantId::from_uuid(id);
-                sqlx::query("INSERT INTO event_sequences (tenant_id) VALUES (?1)")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
                 audit(
                     &mut tx,
                     tenant,
@@ -1125,7 +1030,6 @@ impl Store for SqliteStore {
         .bind(decision.reason_code.as_deref())
         .execute(&mut *tx)
         .await?;
-        append_event(&mut tx, tenant, &comment, Some(from), false, decision.now).await?;
         audit(
             &mut tx,
             tenant,
@@ -1335,42 +1239,6 @@ impl Store for SqliteStore {
             reports,
             requeued: requeue.is_some(),
         })
-    }
-
-    #[tracing::instrument(skip_all, fields(%tenant))]
-    async fn list_decision_events(
-        &self,
-        tenant: TenantId,
-        after_sequence: i64,
-        limit: u32,
-    ) -> Result<Vec<DecisionEvent>, StoreError> {
-        // A literal LIMIT: a bound one re-prepares the statement every run.
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "SELECT sequence, comment_id, article_id, author_id, from_status, to_status, queued, \
-             version, create_time FROM decision_events WHERE tenant_id = ",
-        );
-        sql.push_bind(tenant.as_uuid())
-            .push(" AND sequence > ")
-            .push_bind(after_sequence)
-            .push(" ORDER BY sequence LIMIT ")
-            .push(limit);
-        let rows = sql.build().fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(DecisionEvent {
-                    sequence: row.try_get("sequence")?,
-                    comment_id: CommentId::from_uuid(row.try_get("comment_id")?),
-                    article_id: row.try_get("article_id")?,
-                    author_id: row.try_get("author_id")?,
-                    from_status: super::status_column(row.try_get("from_status")?)?,
-                    to_status: super::status_column(Some(row.try_get("to_status")?))?
-                        .ok_or_else(|| StoreError::Corrupt("event without status".into()))?,
-                    queued: row.try_get("queued")?,
-                    version: row.try_get("version")?,
-                    create_time: time_column(&row, "create_time")?,
-                })
-            })
-            .collect()
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]
