@@ -23,6 +23,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::sequencer::Sequencer;
 use crate::domain::{Actor, CommentId, NewComment, TenantId};
 use crate::pipeline::Verdict;
 use crate::pipeline::spam::{Fingerprint, history};
@@ -102,12 +103,14 @@ pub(crate) struct PendingComment {
 pub(crate) struct CommentWriter(Batcher<PendingComment, Result<InsertOutcome, StoreError>>);
 
 impl CommentWriter {
-    pub(crate) fn start(store: Arc<dyn Store>) -> Self {
+    /// `sequencer` is kicked after each batch, which writes one
+    /// decision-stream event per new comment.
+    pub(crate) fn start(store: Arc<dyn Store>, sequencer: Sequencer) -> Self {
         let writers = store.concurrent_writers();
         CommentWriter(Batcher::start(
             writers,
             move |batch: Vec<PendingComment>| {
-                let store = store.clone();
+                let (store, sequencer) = (store.clone(), sequencer.clone());
                 async move {
                     let records: Vec<(TenantId, NewCommentRecord<'_>)> = batch
                         .iter()
@@ -124,7 +127,9 @@ impl CommentWriter {
                         })
                         .collect();
                     metrics::histogram!("moderato_group_commit_size").record(records.len() as f64);
-                    store.insert_comments(&records).await
+                    let outcomes = store.insert_comments(&records).await;
+                    sequencer.kick();
+                    outcomes
                 }
             },
         ))

@@ -14,6 +14,7 @@ mod comments;
 mod reports;
 mod review;
 mod rules;
+mod sequencer;
 mod spam;
 
 use std::sync::Arc;
@@ -58,14 +59,17 @@ struct Inner {
     spam: spam::SpamRegistry,
     writer: batch::CommentWriter,
     history: batch::HistoryReader,
+    sequencer: sequencer::Sequencer,
 }
 
 impl Moderation {
     /// Needs a Tokio runtime: it starts the batch workers.
     pub fn new(store: Arc<dyn Store>, pipeline: Pipeline) -> Self {
+        let sequencer = sequencer::Sequencer::start(store.clone());
         Moderation {
             inner: Arc::new(Inner {
-                writer: batch::CommentWriter::start(store.clone()),
+                writer: batch::CommentWriter::start(store.clone(), sequencer.clone()),
+                sequencer,
                 history: batch::HistoryReader::start(store.clone()),
                 store,
                 pipeline,

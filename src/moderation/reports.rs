@@ -77,6 +77,9 @@ impl Moderation {
                 reports,
                 requeued,
             } => {
+                if requeued {
+                    self.inner.sequencer.kick();
+                }
                 metrics::counter!("moderato_reports_total", "reason" => reason.as_str(), "requeued" => requeued.to_string()).increment(1);
                 Ok(Reported {
                     comment,

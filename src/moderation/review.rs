@@ -180,7 +180,10 @@ impl Moderation {
             )
             .await?;
         match outcome {
-            Ok(comment) => Ok(comment),
+            Ok(comment) => {
+                self.inner.sequencer.kick();
+                Ok(comment)
+            }
             Err(ReopenRejection::NotFound) => Err(ReopenError::NotFound),
             Err(ReopenRejection::InQueue) => Err(ReopenError::InQueue),
             Err(ReopenRejection::Stale { current }) => Err(ReopenError::Stale { current }),
@@ -240,6 +243,7 @@ impl Moderation {
             .await?;
         match outcome {
             Ok(comment) => {
+                self.inner.sequencer.kick();
                 crate::telemetry::record_decision(comment.status);
                 // The decision is committed whatever happens here: a label
                 // that cannot be stored now is logged, not turned into an

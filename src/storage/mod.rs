@@ -1067,6 +1067,19 @@ pub trait Store: Send + Sync + 'static {
         tenant: TenantId,
         report: &NewReport<'_>,
     ) -> Result<ReportOutcome, StoreError>;
+    /// Numbers the committed decision-stream events that have no number yet
+    /// (oldest first), continuing each tenant's sequence; returns how many
+    /// it numbered. Safe to run from several replicas at once: rounds
+    /// exclude each other.
+    async fn sequence_decision_events(&self) -> Result<u64, StoreError>;
+    /// The tenant's numbered decision-stream events after `after_sequence`,
+    /// in sequence order, at most `limit`.
+    async fn list_decision_events(
+        &self,
+        tenant: TenantId,
+        after_sequence: i64,
+        limit: u32,
+    ) -> Result<Vec<DecisionEvent>, StoreError>;
     /// The tenant's audit events matching every filter of `query`, in event
     /// order (newest first unless `oldest_first`), at most `query.limit`.
     async fn list_audit_events(
@@ -1177,6 +1190,32 @@ pub(crate) fn decided_status(decision: ReviewDecision) -> CommentStatus {
         ReviewDecision::Approve => CommentStatus::Approved,
         ReviewDecision::Reject => CommentStatus::Rejected,
     }
+}
+
+/// One change of a comment's status or queue membership, as the decision
+/// stream delivers it. Sequence numbers are per tenant, start at 1 and have
+/// no gaps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionEvent {
+    pub sequence: i64,
+    pub comment_id: CommentId,
+    pub article_id: String,
+    pub author_id: String,
+    /// `None` when the comment was just created.
+    pub from_status: Option<CommentStatus>,
+    pub to_status: CommentStatus,
+    /// Whether the comment has an open review item after the change.
+    pub queued: bool,
+    pub version: i64,
+    pub create_time: DateTime<Utc>,
+}
+
+pub(crate) fn status_column(value: Option<String>) -> Result<Option<CommentStatus>, StoreError> {
+    value
+        .map(|s| {
+            CommentStatus::from_db(&s).ok_or_else(|| StoreError::Corrupt(format!("status {s:?}")))
+        })
+        .transpose()
 }
 
 /// A stored audit row.

@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use super::{
     AuditEvent, AuditQuery, AuditRecord, AuthorFacts, AuthorRecord, Claim, CommentCursor,
-    CommentQuery, CommentRows, DbOptions, DecideRejection, Decision, HistoryLookup, InsertOutcome,
-    LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReasonCodeSql,
+    CommentQuery, CommentRows, DbOptions, DecideRejection, Decision, DecisionEvent, HistoryLookup,
+    InsertOutcome, LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReasonCodeSql,
     ReleaseRejection, Reopen, ReopenRejection, ReportOutcome, Requeue, RuleChange, RuleRecord,
     RuleRejection, SpamLesson, StandingChange, Store, StoreError, StoredSpamModel, decided_status,
     decision_reason, push_queue_conditions, standing_term,
@@ -29,6 +29,10 @@ use crate::domain::{
 use crate::pipeline::spam::history;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The advisory lock that makes decision-event numbering rounds exclusive
+/// (an arbitrary constant: "moderato" in ASCII, truncated).
+const SEQUENCER_LOCK: i64 = 0x6d6f_6465_7261_746f;
 
 /// "The comment has a reason with this code", for queue filters.
 const REASON_CODE_SQL: ReasonCodeSql = ReasonCodeSql {
@@ -197,10 +201,11 @@ fn micros(t: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(t).ok_or_else(|| StoreError::Corrupt(format!("timestamp {t}")))
 }
 
-/// Writes comments, the queue items of the held ones and their audit rows
-/// with one statement (one round trip, atomic without an explicit
-/// transaction): the batch is passed as arrays and unnested, and the rows
-/// `ON CONFLICT DO NOTHING` skipped are idempotent retries, read back after.
+/// Writes comments, the queue items of the held ones, their audit rows and
+/// their decision-stream events with one statement
+/// (one round trip, atomic without an explicit transaction): the batch is
+/// passed as arrays and unnested, and the rows `ON CONFLICT DO NOTHING`
+/// skipped are idempotent retries, read back after.
 async fn write_comments(
     pool: &PgPool,
     batch: &[(TenantId, NewCommentRecord<'_>)],
@@ -245,6 +250,12 @@ async fn write_comments(
             SELECT i.tenant_id, i.create_time, i.actor, 'comment.created', 'comment', \
                 i.comment_id::text, NULL, i.audit_to_state, i.audit_detail::jsonb, \
                 i.comment_id, i.author_id \
+            FROM input i JOIN inserted USING (tenant_id, comment_id) ORDER BY i.ord), \
+         streamed AS ( \
+            INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
+                from_status, to_status, queued, version, create_time) \
+            SELECT i.tenant_id, i.comment_id, i.article_id, i.author_id, NULL, i.status, \
+                i.review_id IS NOT NULL, 1, i.create_time \
             FROM input i JOIN inserted USING (tenant_id, comment_id) ORDER BY i.ord) \
          SELECT comment_id FROM inserted",
     )
@@ -359,6 +370,35 @@ async fn comment_for_update(
     .transpose()
 }
 
+/// Appends the decision-stream event of a change to `comment` (already
+/// applied) inside `tx`; the sequencer numbers it once `tx` has committed.
+async fn append_event(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: TenantId,
+    comment: &Comment,
+    from: Option<CommentStatus>,
+    queued: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
+         from_status, to_status, queued, version, create_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(comment.comment_id.as_uuid())
+    .bind(&comment.article_id)
+    .bind(&comment.author_id)
+    .bind(from.map(CommentStatus::as_str))
+    .bind(comment.status.as_str())
+    .bind(queued)
+    .bind(comment.version)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Whether the comment has an open review item (held, or sent back).
 async fn has_open_item(
     tx: &mut Transaction<'static, Postgres>,
@@ -399,6 +439,7 @@ async fn requeue_in(
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    let from = comment.status;
     comment.status = requeue.status;
     comment.reasons.push(requeue.reason);
     comment.update_time = now;
@@ -414,6 +455,7 @@ async fn requeue_in(
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    append_event(tx, tenant, comment, Some(from), true, now).await?;
     Ok(review_id)
 }
 
@@ -977,6 +1019,7 @@ impl Store for PostgresStore {
         .bind(decision.reason_code.as_deref())
         .execute(&mut *tx)
         .await?;
+        append_event(&mut tx, tenant, &comment, Some(from), false, decision.now).await?;
         audit(
             &mut tx,
             tenant,
@@ -1189,6 +1232,71 @@ impl Store for PostgresStore {
             reports,
             requeued: requeue.is_some(),
         })
+    }
+
+    async fn sequence_decision_events(&self) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // One round at a time across replicas; the statement below takes its
+        // snapshot after the lock, so it sees the previous round's numbers.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SEQUENCER_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let numbered = sqlx::query(
+            "WITH pending AS ( \
+                SELECT event_id, tenant_id FROM decision_events WHERE sequence IS NULL \
+                ORDER BY event_id LIMIT 10000), \
+             bases AS ( \
+                SELECT t.tenant_id, COALESCE((SELECT max(d.sequence) FROM decision_events d \
+                    WHERE d.tenant_id = t.tenant_id AND d.sequence IS NOT NULL), 0) AS base \
+                FROM (SELECT DISTINCT tenant_id FROM pending) t), \
+             numbered AS ( \
+                SELECT p.event_id, \
+                    b.base + row_number() OVER (PARTITION BY p.tenant_id ORDER BY p.event_id) AS seq \
+                FROM pending p JOIN bases b ON b.tenant_id = p.tenant_id) \
+             UPDATE decision_events SET sequence = numbered.seq FROM numbered \
+             WHERE decision_events.event_id = numbered.event_id",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(numbered)
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn list_decision_events(
+        &self,
+        tenant: TenantId,
+        after_sequence: i64,
+        limit: u32,
+    ) -> Result<Vec<DecisionEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT sequence, comment_id, article_id, author_id, from_status, to_status, queued, \
+             version, create_time FROM decision_events \
+             WHERE tenant_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(after_sequence)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(DecisionEvent {
+                    sequence: row.try_get("sequence")?,
+                    comment_id: CommentId::from_uuid(row.try_get("comment_id")?),
+                    article_id: row.try_get("article_id")?,
+                    author_id: row.try_get("author_id")?,
+                    from_status: super::status_column(row.try_get("from_status")?)?,
+                    to_status: super::status_column(Some(row.try_get("to_status")?))?
+                        .ok_or_else(|| StoreError::Corrupt("event without status".into()))?,
+                    queued: row.try_get("queued")?,
+                    version: row.try_get("version")?,
+                    create_time: row.try_get("create_time")?,
+                })
+            })
+            .collect()
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]

@@ -21,8 +21,8 @@ use uuid::Uuid;
 
 use super::{
     AuditEvent, AuditQuery, AuditRecord, AuthorFacts, AuthorRecord, Claim, CommentQuery,
-    CommentRow, CommentRows, DbOptions, DecideRejection, Decision, HistoryLookup, InsertOutcome,
-    LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReasonCodeSql,
+    CommentRow, CommentRows, DbOptions, DecideRejection, Decision, DecisionEvent, HistoryLookup,
+    InsertOutcome, LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReasonCodeSql,
     ReleaseRejection, Reopen, ReopenRejection, ReportOutcome, Requeue, RuleChange, RuleRecord,
     RuleRejection, SpamLesson, StandingChange, Store, StoreError, StoredSpamModel, decided_status,
     decision_reason, push_queue_conditions, standing_term,
@@ -368,6 +368,28 @@ async fn write_comments(
         audit.build().execute(&mut **tx).await?;
     }
 
+    // Decision-stream events, numbered by the sequencer after the commit.
+    let events = &new_rows;
+    if !events.is_empty() {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
+             from_status, to_status, queued, version, create_time) ",
+        );
+        insert.push_values(events, |mut values, r| {
+            values
+                .push_bind(r.tenant.as_uuid())
+                .push_bind(r.comment.comment_id.as_uuid())
+                .push_bind(r.comment.article_id.clone())
+                .push_bind(r.comment.author_id.clone())
+                .push_bind(None::<String>)
+                .push_bind(r.comment.status.as_str())
+                .push_bind(r.review.is_some())
+                .push_bind(r.comment.version)
+                .push_bind(to_micros(r.now));
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+
     let mut existing = Vec::new();
     for (tenant, client_id) in rows.retries(&created) {
         // Stored by an earlier transaction or earlier in this statement.
@@ -404,6 +426,35 @@ async fn comment_for_update(
     .as_ref()
     .map(comment_from_row)
     .transpose()
+}
+
+/// Appends the decision-stream event of a change to `comment` (already
+/// applied) inside `tx`; the sequencer numbers it once `tx` has committed.
+async fn append_event(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: TenantId,
+    comment: &Comment,
+    from: Option<CommentStatus>,
+    queued: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
+         from_status, to_status, queued, version, create_time) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(comment.comment_id.as_uuid())
+    .bind(&comment.article_id)
+    .bind(&comment.author_id)
+    .bind(from.map(CommentStatus::as_str))
+    .bind(comment.status.as_str())
+    .bind(queued)
+    .bind(comment.version)
+    .bind(to_micros(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Whether the comment has an open review item (held, or sent back).
@@ -446,6 +497,7 @@ async fn requeue_in(
     .bind(to_micros(now))
     .execute(&mut **tx)
     .await?;
+    let from = comment.status;
     comment.status = requeue.status;
     comment.reasons.push(requeue.reason);
     comment.update_time = now;
@@ -461,6 +513,7 @@ async fn requeue_in(
     .bind(to_micros(now))
     .execute(&mut **tx)
     .await?;
+    append_event(tx, tenant, comment, Some(from), true, now).await?;
     Ok(review_id)
 }
 
@@ -1030,6 +1083,7 @@ impl Store for SqliteStore {
         .bind(decision.reason_code.as_deref())
         .execute(&mut *tx)
         .await?;
+        append_event(&mut tx, tenant, &comment, Some(from), false, decision.now).await?;
         audit(
             &mut tx,
             tenant,
@@ -1239,6 +1293,67 @@ impl Store for SqliteStore {
             reports,
             requeued: requeue.is_some(),
         })
+    }
+
+    async fn sequence_decision_events(&self) -> Result<u64, StoreError> {
+        // The write lock excludes other rounds (and other processes).
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let numbered = sqlx::query(
+            "WITH pending AS ( \
+                SELECT event_id, tenant_id FROM decision_events WHERE sequence IS NULL \
+                ORDER BY event_id LIMIT 10000), \
+             bases AS ( \
+                SELECT t.tenant_id, COALESCE((SELECT max(d.sequence) FROM decision_events d \
+                    WHERE d.tenant_id = t.tenant_id AND d.sequence IS NOT NULL), 0) AS base \
+                FROM (SELECT DISTINCT tenant_id FROM pending) t), \
+             numbered AS ( \
+                SELECT p.event_id, \
+                    b.base + row_number() OVER (PARTITION BY p.tenant_id ORDER BY p.event_id) AS seq \
+                FROM pending p JOIN bases b ON b.tenant_id = p.tenant_id) \
+             UPDATE decision_events SET sequence = numbered.seq FROM numbered \
+             WHERE decision_events.event_id = numbered.event_id",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(numbered)
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn list_decision_events(
+        &self,
+        tenant: TenantId,
+        after_sequence: i64,
+        limit: u32,
+    ) -> Result<Vec<DecisionEvent>, StoreError> {
+        // A literal LIMIT: a bound one re-prepares the statement every run.
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "SELECT sequence, comment_id, article_id, author_id, from_status, to_status, queued, \
+             version, create_time FROM decision_events WHERE tenant_id = ",
+        );
+        sql.push_bind(tenant.as_uuid())
+            .push(" AND sequence > ")
+            .push_bind(after_sequence)
+            .push(" ORDER BY sequence LIMIT ")
+            .push(limit);
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(DecisionEvent {
+                    sequence: row.try_get("sequence")?,
+                    comment_id: CommentId::from_uuid(row.try_get("comment_id")?),
+                    article_id: row.try_get("article_id")?,
+                    author_id: row.try_get("author_id")?,
+                    from_status: super::status_column(row.try_get("from_status")?)?,
+                    to_status: super::status_column(Some(row.try_get("to_status")?))?
+                        .ok_or_else(|| StoreError::Corrupt("event without status".into()))?,
+                    queued: row.try_get("queued")?,
+                    version: row.try_get("version")?,
+                    create_time: time_column(&row, "create_time")?,
+                })
+            })
+            .collect()
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]

@@ -24,6 +24,7 @@ backend_tests!(
     http_endpoints_report_health_readiness_and_metrics,
     two_replicas_on_one_database_never_share_a_claim,
     two_replicas_share_standings_reports_and_decisions,
+    the_service_numbers_decision_events_soon_after_commit,
     the_cli_creates_keys_while_the_server_runs,
     shutdown_stops_the_server_cleanly,
 );
@@ -299,6 +300,53 @@ async fn two_replicas_share_standings_reports_and_decisions(backend: Backend) {
     );
     let bulk_won = bulk.outcome == pb::DecisionOutcome::Decided as i32;
     assert_ne!(bulk_won, single.is_ok(), "exactly one of them decides");
+}
+
+async fn the_service_numbers_decision_events_soon_after_commit(backend: Backend) {
+    let first = spawn_app(backend).await;
+    let second = spawn_app_on(tempfile::tempdir().unwrap(), first.database_url.clone()).await;
+    let publisher = first.key_for("default", Role::Publisher).await;
+    let tenant = first
+        .store
+        .find_tenant(&moderato::domain::TenantName::parse("default").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    // Both replicas write and number at once.
+    let writes = (0..20).map(|i| {
+        let app = if i % 2 == 0 { &first } else { &second };
+        let publisher = publisher.clone();
+        async move {
+            app.comments(&publisher)
+                .await
+                .submit_comment(comment("a", &format!("r{i}"), &format!("Avis numéro {i}.")))
+                .await
+                .unwrap()
+                .into_inner()
+                .comment
+                .unwrap()
+                .comment_id
+        }
+    });
+    let mut written: Vec<String> = futures::future::join_all(writes).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let events = loop {
+        let events = first
+            .store
+            .list_decision_events(tenant, 0, 100)
+            .await
+            .unwrap();
+        if events.len() == 20 || Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=20).collect::<Vec<_>>());
+    let mut streamed: Vec<String> = events.iter().map(|e| e.comment_id.to_string()).collect();
+    written.sort();
+    streamed.sort();
+    assert_eq!(streamed, written, "every comment once");
 }
 
 async fn the_cli_creates_keys_while_the_server_runs(backend: Backend) {

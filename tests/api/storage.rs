@@ -25,6 +25,7 @@ use crate::helpers::{Backend, database_url_for};
 
 backend_tests!(
     tenants_are_created_once_and_found_by_name,
+    decision_events_are_numbered_per_tenant_without_gaps,
     the_queue_is_ordered_and_filtered_for_listing_and_claiming,
     author_standing_is_stored_read_with_the_facts_and_audited,
     audit_links_are_filled_in_for_rows_written_before_them,
@@ -1632,4 +1633,158 @@ async fn the_queue_is_ordered_and_filtered_for_listing_and_claiming(backend: Bac
     scored.filter.min_spam_score = Some(0.5);
     let claimed = f.store.claim_reviews(f.tenant, &scored).await.unwrap();
     assert_eq!(order_of(&claimed), [1, 2], "item 4 is leased to awa");
+}
+
+async fn decision_events_are_numbered_per_tenant_without_gaps(backend: Backend) {
+    let f = fixture(backend).await;
+    let (other, _) = f
+        .store
+        .ensure_tenant(&TenantName::parse("t2").unwrap(), now())
+        .await
+        .unwrap();
+    let actor = Actor::system();
+    let comments: Vec<NewComment> = (0..40)
+        .map(|i| new_comment("a1", &format!("Avis numéro {i} sur le budget"), None))
+        .collect();
+    let held = verdict(CommentStatus::PendingReview, 0);
+    let approved = verdict(CommentStatus::Approved, 0);
+    // Five concurrent group commits of eight, each mixing both tenants.
+    let batches = comments.chunks(8).map(|chunk| {
+        let (f, actor, held, approved) = (&f, &actor, &held, &approved);
+        async move {
+            let batch: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let tenant = if i % 2 == 0 { f.tenant } else { other };
+                    let verdict = if i % 4 < 2 { held } else { approved };
+                    (tenant, record_of(c, verdict, actor, now()))
+                })
+                .collect();
+            for outcome in f.store.insert_comments(&batch).await {
+                outcome.unwrap();
+            }
+        }
+    });
+    futures::future::join_all(batches).await;
+    assert!(
+        f.store
+            .list_decision_events(f.tenant, 0, 1000)
+            .await
+            .unwrap()
+            .is_empty(),
+        "numbered after the commit, by the sequencer"
+    );
+    assert_eq!(f.store.sequence_decision_events().await.unwrap(), 40);
+    assert_eq!(f.store.sequence_decision_events().await.unwrap(), 0, "once");
+
+    for tenant in [f.tenant, other] {
+        let events = f.store.list_decision_events(tenant, 0, 1000).await.unwrap();
+        let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+        assert_eq!(
+            sequences,
+            (1..=20).collect::<Vec<_>>(),
+            "no gaps, per tenant"
+        );
+        for event in &events {
+            assert_eq!(event.from_status, None);
+            assert_eq!(event.version, 1);
+            assert_eq!(
+                event.queued,
+                event.to_status == CommentStatus::PendingReview
+            );
+            let stored = f
+                .store
+                .get_comment(tenant, event.comment_id)
+                .await
+                .unwrap()
+                .expect("the event's comment is the tenant's");
+            assert_eq!(stored.status, event.to_status);
+        }
+    }
+
+    // A decision and a reopening append the next numbers.
+    let items = f
+        .store
+        .claim_reviews(f.tenant, &claim("awa", 1, now(), 60))
+        .await
+        .unwrap();
+    let awa = claim("awa", 1, now(), 60).actor;
+    let decided = f
+        .store
+        .decide_review(
+            f.tenant,
+            &Decision {
+                review_id: items[0].review_id,
+                decision: ReviewDecision::Approve,
+                reason_code: None,
+                expected_version: None,
+                note: String::new(),
+                actor: awa.clone(),
+                now: now(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let reopened = f
+        .store
+        .reopen_comment(
+            f.tenant,
+            &moderato::storage::Reopen {
+                comment_id: decided.comment_id,
+                expected_version: Some(decided.version),
+                note: "",
+                actor: &awa,
+                now: now(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    // Rounds from several replicas at once exclude each other.
+    let rounds =
+        futures::future::join_all((0..4).map(|_| f.store.sequence_decision_events())).await;
+    assert_eq!(rounds.into_iter().map(Result::unwrap).sum::<u64>(), 2);
+    let later = f
+        .store
+        .list_decision_events(f.tenant, 20, 10)
+        .await
+        .unwrap();
+    let changes: Vec<_> = later
+        .iter()
+        .map(|e| (e.sequence, e.from_status, e.to_status, e.queued, e.version))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (
+                21,
+                Some(CommentStatus::PendingReview),
+                CommentStatus::Approved,
+                false,
+                2
+            ),
+            (
+                22,
+                Some(CommentStatus::Approved),
+                CommentStatus::PendingReview,
+                true,
+                3
+            ),
+        ]
+    );
+    assert!(later.iter().all(|e| e.comment_id == reopened.comment_id));
+    assert_eq!(
+        f.store
+            .list_decision_events(f.tenant, 21, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        f.store.list_decision_events(other, 20, 10).await.unwrap(),
+        []
+    );
 }
