@@ -2,7 +2,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb::comment_service_server::CommentService;
 use super::{auth::credentials, convert, observe, pb};
-use crate::domain::{CommentId, PageSize, Permission, ReportDetail, ReporterId};
+use crate::domain::{CommentId, FieldViolation, PageSize, Permission, ReportDetail, ReporterId};
 use crate::moderation::{Marked, Moderation};
 
 pub struct CommentApi {
@@ -124,6 +124,33 @@ impl CommentService for CommentApi {
                 recorded: reported.recorded,
                 requeued: reported.requeued,
             })
+        })
+        .await
+    }
+
+    type WatchDecisionsStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::WatchDecisionsResponse, Status>> + Send>,
+    >;
+
+    async fn watch_decisions(
+        &self,
+        request: Request<pb::WatchDecisionsRequest>,
+    ) -> Result<Response<Self::WatchDecisionsStream>, Status> {
+        observe("WatchDecisions", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::ReadComments)
+                .await?;
+            let after = request.get_ref().after_sequence;
+            if after < 0 {
+                return Err(FieldViolation::new("after_sequence", "must not be negative").into());
+            }
+            let events = self.moderation.watch_decisions(&principal, after);
+            let stream = tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::ReceiverStream::new(events),
+                |event| event.map(convert::decision_event).map_err(Status::from),
+            );
+            Ok(Box::pin(stream) as Self::WatchDecisionsStream)
         })
         .await
     }

@@ -14,7 +14,7 @@ use crate::domain::{
 use crate::moderation::{
     AuditFilter, AuthorView, BulkOutcome, DecideError, DecideRequest, MAX_BULK_DECISIONS,
 };
-use crate::storage::{AuditRecord, QueueFilter, QueueOrder};
+use crate::storage::{AuditRecord, DecisionEvent, QueueFilter, QueueOrder};
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -756,5 +756,21 @@ pub fn bulk_result((review_id, outcome): BulkOutcome) -> pb::BulkDecisionResult 
         outcome: outcome as i32,
         comment,
         message,
+    }
+}
+
+pub fn decision_event(value: DecisionEvent) -> pb::WatchDecisionsResponse {
+    pb::WatchDecisionsResponse {
+        sequence: value.sequence,
+        comment_id: value.comment_id.to_string(),
+        article_id: value.article_id,
+        author_id: value.author_id,
+        previous_status: value
+            .from_status
+            .map_or(pb::CommentStatus::Unspecified, status) as i32,
+        status: status(value.to_status) as i32,
+        queued: value.queued,
+        version: value.version,
+        create_time: Some(timestamp(value.create_time)),
     }
 }

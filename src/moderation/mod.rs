@@ -11,6 +11,7 @@ mod auth;
 mod authors;
 mod batch;
 mod comments;
+mod decisions;
 mod reports;
 mod review;
 mod rules;

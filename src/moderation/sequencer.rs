@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::storage::Store;
 
@@ -26,12 +26,35 @@ const GAP: Duration = Duration::from_millis(20);
 #[derive(Clone)]
 pub(crate) struct Sequencer {
     kicks: mpsc::Sender<()>,
+    /// Bumped whenever events were numbered, here or (Postgres) on another
+    /// replica: streams wake up and read what is new.
+    numbered: watch::Receiver<u64>,
 }
 
 impl Sequencer {
     /// Starts the numbering task; it stops when every handle is dropped.
     pub(crate) fn start(store: Arc<dyn Store>) -> Self {
         let (kicks, mut kicked) = mpsc::channel(1);
+        let (announce, numbered) = watch::channel(0u64);
+        let announce = Arc::new(announce);
+        {
+            // Other replicas' rounds, announced by the database.
+            let (store, announce) = (store.clone(), announce.clone());
+            tokio::spawn(async move {
+                let (tx, mut rx) = mpsc::unbounded_channel();
+                let listening = store.listen_decision_events(tx);
+                let forwarding = async {
+                    while rx.recv().await.is_some() {
+                        announce.send_modify(|n| *n += 1);
+                    }
+                };
+                tokio::select! {
+                    () = listening => {}
+                    () = forwarding => {}
+                    () = announce.closed() => {}
+                }
+            });
+        }
         tokio::spawn(async move {
             loop {
                 if let Ok(None) = tokio::time::timeout(POLL, kicked.recv()).await {
@@ -39,9 +62,14 @@ impl Sequencer {
                 }
                 loop {
                     match store.sequence_decision_events().await {
-                        // A full round: more may be waiting.
-                        Ok(numbered) if numbered >= 10_000 => continue,
-                        Ok(_) => break,
+                        Ok(0) => break,
+                        Ok(numbered) => {
+                            announce.send_modify(|n| *n += 1);
+                            // A full round: more may be waiting.
+                            if numbered < 10_000 {
+                                break;
+                            }
+                        }
                         Err(err) => {
                             tracing::warn!(error = %err, "numbering decision events failed; will retry");
                             break;
@@ -51,7 +79,12 @@ impl Sequencer {
                 tokio::time::sleep(GAP).await;
             }
         });
-        Sequencer { kicks }
+        Sequencer { kicks, numbered }
+    }
+
+    /// Changes whenever new events may have been numbered.
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.numbered.clone()
     }
 
     /// Events were committed: number them soon.

@@ -940,6 +940,8 @@ pub enum LearnOutcome {
 
 /// The channel on which Postgres announces rule changes (payload: tenant id).
 pub const RULES_CHANNEL: &str = "moderato_rules";
+/// The channel on which Postgres announces newly numbered decision events.
+pub const DECISIONS_CHANNEL: &str = "moderato_decisions";
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -1104,6 +1106,10 @@ pub trait Store: Send + Sync + 'static {
     /// as long as the store lives. Backends without notifications never send
     /// (replicas then rely on polling [`Store::rules_versions`]).
     async fn listen_rule_changes(&self, changes: tokio::sync::mpsc::UnboundedSender<TenantId>);
+    /// Sends `()` each time another replica numbers decision events, for as
+    /// long as the store lives. Backends without notifications never send
+    /// (streams then poll).
+    async fn listen_decision_events(&self, numbered: tokio::sync::mpsc::UnboundedSender<()>);
 
     /// What the store knows about each look-up's author and text, in one
     /// indexed query for the whole slice: the author's standing, latest

@@ -399,6 +399,33 @@ async fn append_event(
     Ok(())
 }
 
+/// Follows `channel` for as long as `deliver` accepts payloads and the pool
+/// is open, reconnecting after a lost connection.
+async fn listen(pool: &PgPool, channel: &str, what: &str, mut deliver: impl FnMut(&str) -> bool) {
+    loop {
+        let result: Result<bool, sqlx::Error> = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+            listener.listen(channel).await?;
+            loop {
+                let notification = listener.recv().await?;
+                if !deliver(notification.payload()) {
+                    return Ok(false);
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(false) => return,
+            _ if pool.is_closed() => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "{what} listener lost its connection; retrying");
+            }
+            Ok(true) => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
 /// Whether the comment has an open review item (held, or sent back).
 async fn has_open_item(
     tx: &mut Transaction<'static, Postgres>,
@@ -1260,6 +1287,13 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        if numbered > 0 {
+            // Delivered at commit, to every replica's streams.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(super::DECISIONS_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(numbered)
     }
@@ -1450,28 +1484,26 @@ impl Store for PostgresStore {
     }
 
     async fn listen_rule_changes(&self, changes: tokio::sync::mpsc::UnboundedSender<TenantId>) {
-        loop {
-            let result: Result<(), sqlx::Error> = async {
-                let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
-                listener.listen(super::RULES_CHANNEL).await?;
-                loop {
-                    let notification = listener.recv().await?;
-                    if let Ok(id) = Uuid::try_parse(notification.payload())
-                        && changes.send(TenantId::from_uuid(id)).is_err()
-                    {
-                        return Ok(());
-                    }
-                }
-            }
-            .await;
-            if changes.is_closed() || self.pool.is_closed() {
-                return;
-            }
-            if let Err(err) = result {
-                tracing::warn!(error = %err, "rule change listener lost its connection; retrying");
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        }
+        listen(
+            &self.pool,
+            super::RULES_CHANNEL,
+            "rule change",
+            |payload| match Uuid::try_parse(payload) {
+                Ok(id) => changes.send(TenantId::from_uuid(id)).is_ok(),
+                Err(_) => !changes.is_closed(),
+            },
+        )
+        .await
+    }
+
+    async fn listen_decision_events(&self, numbered: tokio::sync::mpsc::UnboundedSender<()>) {
+        listen(
+            &self.pool,
+            super::DECISIONS_CHANNEL,
+            "decision event",
+            |_| numbered.send(()).is_ok(),
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(lookups = lookups.len()))]

@@ -1495,6 +1495,12 @@ impl Store for SqliteStore {
         Ok(Ok(written))
     }
 
+    async fn listen_decision_events(&self, _numbered: tokio::sync::mpsc::UnboundedSender<()>) {
+        // No notifications: streams in this process hear from its sequencer,
+        // other processes' events are found by polling.
+        std::future::pending::<()>().await
+    }
+
     async fn listen_rule_changes(&self, _changes: tokio::sync::mpsc::UnboundedSender<TenantId>) {
         // SQLite has no notifications: this process applies its own changes
         // at once, and replicas poll `rules_versions`.

@@ -7,6 +7,7 @@ mod auth;
 mod authors;
 mod bench;
 mod comments;
+mod decisions;
 mod helpers;
 mod operations;
 mod reports;
