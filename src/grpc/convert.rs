@@ -774,3 +774,24 @@ pub fn decision_event(value: DecisionEvent) -> pb::WatchDecisionsResponse {
         create_time: Some(timestamp(value.create_time)),
     }
 }
+
+/// The queue side of a decision event: a comment that now waits entered the
+/// queue; one that had a status before and does not wait any more was
+/// decided and left it; anything else (published or rejected on arrival) did
+/// not touch the queue.
+pub fn queue_move(value: DecisionEvent) -> Option<pb::WatchQueueResponse> {
+    let moved = match (value.queued, value.from_status) {
+        (true, _) => pb::QueueMove::Entered,
+        (false, Some(_)) => pb::QueueMove::Left,
+        (false, None) => return None,
+    };
+    Some(pb::WatchQueueResponse {
+        sequence: value.sequence,
+        r#move: moved as i32,
+        comment_id: value.comment_id.to_string(),
+        article_id: value.article_id,
+        status: status(value.to_status) as i32,
+        version: value.version,
+        create_time: Some(timestamp(value.create_time)),
+    })
+}

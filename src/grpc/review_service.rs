@@ -2,7 +2,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb::review_service_server::ReviewService;
 use super::{auth::credentials, convert, observe, pb};
-use crate::domain::{AuthorId, CommentId, PageSize, Permission};
+use crate::domain::{AuthorId, CommentId, FieldViolation, PageSize, Permission};
 use crate::moderation::{ClaimRequest, Moderation, ReviewActor};
 
 pub struct ReviewApi {
@@ -167,6 +167,36 @@ impl ReviewService for ReviewApi {
             Ok(pb::ReopenCommentResponse {
                 comment: Some(convert::comment(comment)),
             })
+        })
+        .await
+    }
+
+    type WatchQueueStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::WatchQueueResponse, Status>> + Send>,
+    >;
+
+    async fn watch_queue(
+        &self,
+        request: Request<pb::WatchQueueRequest>,
+    ) -> Result<Response<Self::WatchQueueStream>, Status> {
+        observe("WatchQueue", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Review)
+                .await?;
+            let after = request.get_ref().after_sequence;
+            if after < 0 {
+                return Err(FieldViolation::new("after_sequence", "must not be negative").into());
+            }
+            let events = self.moderation.watch_decisions(&principal, after);
+            let stream = tokio_stream::StreamExt::filter_map(
+                tokio_stream::wrappers::ReceiverStream::new(events),
+                |event| match event {
+                    Ok(event) => convert::queue_move(event).map(Ok),
+                    Err(err) => Some(Err(Status::from(err))),
+                },
+            );
+            Ok(Box::pin(stream) as Self::WatchQueueStream)
         })
         .await
     }

@@ -14,6 +14,7 @@ backend_tests!(
     a_stream_resumes_exactly_after_its_cursor,
     replicas_stream_each_others_events,
     streams_are_per_tenant_and_checked,
+    the_queue_stream_shows_comments_entering_and_leaving,
 );
 
 async fn watch(app: &TestApp, key: &str, after: i64) -> Streaming<pb::WatchDecisionsResponse> {
@@ -215,4 +216,97 @@ async fn streams_are_per_tenant_and_checked(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
+}
+
+async fn the_queue_stream_shows_comments_entering_and_leaving(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let publisher = app.key_for("default", Role::Publisher).await;
+    let moderator = app.key_for("default", Role::Moderator).await;
+    let mut queue = app
+        .reviews(&moderator)
+        .await
+        .watch_queue(pb::WatchQueueRequest { after_sequence: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let next_move = async |queue: &mut Streaming<pb::WatchQueueResponse>| {
+        tokio::time::timeout(Duration::from_secs(5), queue.message())
+            .await
+            .expect("a queue change within 5 s")
+            .unwrap()
+            .expect("the stream stays open")
+    };
+
+    // Published on arrival (event 1): not a queue change.
+    let published = submit(
+        &app,
+        &publisher,
+        "ama",
+        "Bonne analyse des comptes publics.",
+    )
+    .await;
+    app.comments(&publisher)
+        .await
+        .report_comment(pb::ReportCommentRequest {
+            comment_id: published.comment_id.clone(),
+            reporter_id: "r1".into(),
+            reason: pb::ReportReason::Illegal as i32,
+            detail: String::new(),
+        })
+        .await
+        .unwrap();
+    let entered = next_move(&mut queue).await;
+    assert_eq!(
+        (
+            entered.sequence,
+            entered.r#move,
+            entered.comment_id.as_str()
+        ),
+        (
+            2,
+            pb::QueueMove::Entered as i32,
+            published.comment_id.as_str()
+        )
+    );
+    assert_eq!(entered.status, CommentStatus::PendingReview as i32);
+
+    let mut reviews = app.reviews(&moderator).await;
+    let item = reviews
+        .claim_reviews(pb::ClaimReviewsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items
+        .remove(0);
+    reviews
+        .decide_review(pb::DecideReviewRequest {
+            review_id: item.review_id,
+            decision: ReviewDecision::Reject as i32,
+            spam_label: pb::SpamLabel::Skip as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let left = next_move(&mut queue).await;
+    assert_eq!(
+        (left.sequence, left.r#move, left.status),
+        (
+            3,
+            pb::QueueMove::Left as i32,
+            CommentStatus::Rejected as i32
+        )
+    );
+
+    let publisher_err = app
+        .reviews(&publisher)
+        .await
+        .watch_queue(pb::WatchQueueRequest { after_sequence: 0 })
+        .await
+        .unwrap_err();
+    assert_eq!(publisher_err.code(), Code::PermissionDenied);
+    let err = reviews
+        .watch_queue(pb::WatchQueueRequest { after_sequence: -5 })
+        .await
+        .unwrap_err();
+    assert_eq!(crate::helpers::violated_field(&err), "after_sequence");
 }
