@@ -8,13 +8,14 @@ use moderato::grpc::pb::{self, CommentStatus, ReviewDecision};
 use tonic::{Code, Streaming};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, comment, spawn_app, spawn_app_on};
+use crate::helpers::{Backend, TestApp, comment, database_url_for, spawn_app, spawn_app_on};
 
 backend_tests!(
     a_stream_resumes_exactly_after_its_cursor,
     replicas_stream_each_others_events,
     streams_are_per_tenant_and_checked,
     the_queue_stream_shows_comments_entering_and_leaving,
+    a_stream_resumes_after_a_restart,
 );
 
 async fn watch(app: &TestApp, key: &str, after: i64) -> Streaming<pb::WatchDecisionsResponse> {
@@ -309,4 +310,44 @@ async fn the_queue_stream_shows_comments_entering_and_leaving(backend: Backend) 
         .await
         .unwrap_err();
     assert_eq!(crate::helpers::violated_field(&err), "after_sequence");
+}
+
+async fn a_stream_resumes_after_a_restart(backend: Backend) {
+    let database = tempfile::tempdir().unwrap();
+    let url = database_url_for(backend, &database).await;
+    let before = spawn_app_on(tempfile::tempdir().unwrap(), url.clone()).await;
+    let publisher = before.key_for("default", Role::Publisher).await;
+    let mut stream = watch(&before, &publisher, 0).await;
+    submit(
+        &before,
+        &publisher,
+        "r1",
+        "Premier avis avant le redémarrage.",
+    )
+    .await;
+    let seen = next(&mut stream).await;
+    let missed = submit(
+        &before,
+        &publisher,
+        "r2",
+        "Second avis juste avant l'arrêt.",
+    )
+    .await;
+    drop(stream);
+    before.stop().await.unwrap();
+
+    let after = spawn_app_on(tempfile::tempdir().unwrap(), url).await;
+    let mut stream = watch(&after, &publisher, seen.sequence).await;
+    let event = next(&mut stream).await;
+    assert_eq!(
+        (event.sequence, event.comment_id),
+        (seen.sequence + 1, missed.comment_id),
+        "committed before the stop, numbered and delivered after the restart"
+    );
+    let live = submit(&after, &publisher, "r3", "Un avis après le redémarrage.").await;
+    let event = next(&mut stream).await;
+    assert_eq!(
+        (event.sequence, event.comment_id),
+        (seen.sequence + 2, live.comment_id)
+    );
 }
