@@ -2,7 +2,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb::comment_service_server::CommentService;
 use super::{auth::credentials, convert, observe, pb};
-use crate::domain::{CommentId, FieldViolation, PageSize, Permission, ReportDetail, ReporterId};
+use crate::domain::{CommentId, PageSize, Permission, ReportDetail, ReporterId};
 use crate::moderation::{Marked, Moderation};
 
 pub struct CommentApi {
@@ -141,10 +141,7 @@ impl CommentService for CommentApi {
                 .moderation
                 .authorize(credentials(&request), Permission::ReadComments)
                 .await?;
-            let after = request.get_ref().after_sequence;
-            if after < 0 {
-                return Err(FieldViolation::new("after_sequence", "must not be negative").into());
-            }
+            let after = convert::after_sequence(request.get_ref().after_sequence)?;
             let events = self.moderation.watch_decisions(&principal, after);
             let stream = tokio_stream::StreamExt::map(
                 tokio_stream::wrappers::ReceiverStream::new(events),

@@ -94,6 +94,17 @@ pub fn decide_request(
     })
 }
 
+/// A stream cursor: the last sequence received, 0 for everything.
+pub fn after_sequence(value: i64) -> Result<i64, FieldViolation> {
+    if value < 0 {
+        return Err(FieldViolation::new(
+            "after_sequence",
+            "must not be negative",
+        ));
+    }
+    Ok(value)
+}
+
 /// An optional `expected_version`: 0 means unset.
 pub fn expected_version(value: i64) -> Result<Option<i64>, FieldViolation> {
     if value < 0 {

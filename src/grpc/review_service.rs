@@ -2,7 +2,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb::review_service_server::ReviewService;
 use super::{auth::credentials, convert, observe, pb};
-use crate::domain::{AuthorId, CommentId, FieldViolation, PageSize, Permission};
+use crate::domain::{AuthorId, CommentId, PageSize, Permission};
 use crate::moderation::{ClaimRequest, Moderation, ReviewActor};
 
 pub struct ReviewApi {
@@ -184,10 +184,7 @@ impl ReviewService for ReviewApi {
                 .moderation
                 .authorize(credentials(&request), Permission::Review)
                 .await?;
-            let after = request.get_ref().after_sequence;
-            if after < 0 {
-                return Err(FieldViolation::new("after_sequence", "must not be negative").into());
-            }
+            let after = convert::after_sequence(request.get_ref().after_sequence)?;
             let events = self.moderation.watch_decisions(&principal, after);
             let stream = tokio_stream::StreamExt::filter_map(
                 tokio_stream::wrappers::ReceiverStream::new(events),
