@@ -81,8 +81,7 @@ pub fn decide_request(
             }
         })
         .transpose()?;
-    let expected_version = self::expected_version(expected_version)
-        .map_err(|v| FieldViolation::new(field(&v.field), v.reason))?;
+    let expected_version = self::expected_version(expected_version).map_err(within)?;
     Ok(DecideRequest {
         review_id: ReviewId::parse(&field("review_id"), &review_id)?,
         decision: self::decision(decision).map_err(within)?,

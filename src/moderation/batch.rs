@@ -147,6 +147,25 @@ impl CommentWriter {
 /// Batched author look-ups: history and standing (`Store::author_facts`).
 pub(crate) struct HistoryReader(Batcher<HistoryLookup, Result<AuthorFacts, StoreError>>);
 
+/// Each look-up in its own query, after a batch failed.
+async fn one_by_one(
+    store: &dyn Store,
+    lookups: &[HistoryLookup],
+) -> Vec<Result<AuthorFacts, StoreError>> {
+    let mut results = Vec::with_capacity(lookups.len());
+    for lookup in lookups {
+        let one = store
+            .author_facts(std::slice::from_ref(lookup), history::RECENT_LIMIT)
+            .await
+            .and_then(|mut one| {
+                one.pop()
+                    .ok_or_else(|| StoreError::Corrupt("no answer for a look-up".into()))
+            });
+        results.push(one);
+    }
+    results
+}
+
 /// Readers running at once: a batch is one query on one pooled connection.
 const READERS: usize = 2;
 
@@ -159,33 +178,13 @@ impl HistoryReader {
                 async move {
                     metrics::histogram!("moderato_history_batch_size").record(lookups.len() as f64);
                     match store.author_facts(&lookups, history::RECENT_LIMIT).await {
-                        Ok(histories) => histories.into_iter().map(Ok).collect(),
-                        Err(err) if lookups.len() > 1 => {
-                            match err.unavailable_for_each(lookups.len()) {
-                                Some(errors) => errors,
-                                // Each alone, so the errors are each look-up's own.
-                                None => {
-                                    let mut results = Vec::with_capacity(lookups.len());
-                                    for lookup in &lookups {
-                                        let one = std::slice::from_ref(lookup);
-                                        results.push(
-                                            store
-                                                .author_facts(one, history::RECENT_LIMIT)
-                                                .await
-                                                .and_then(|mut one| {
-                                                    one.pop().ok_or_else(|| {
-                                                        StoreError::Corrupt(
-                                                            "no answer for a look-up".into(),
-                                                        )
-                                                    })
-                                                }),
-                                        );
-                                    }
-                                    results
-                                }
-                            }
-                        }
-                        Err(err) => vec![Err(err)],
+                        Ok(facts) => facts.into_iter().map(Ok).collect(),
+                        Err(err) if lookups.len() == 1 => vec![Err(err)],
+                        Err(err) => match err.unavailable_for_each(lookups.len()) {
+                            Some(errors) => errors,
+                            // Each alone, so the errors are each look-up's own.
+                            None => one_by_one(store.as_ref(), &lookups).await,
+                        },
                     }
                 }
             },

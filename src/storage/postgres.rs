@@ -220,11 +220,11 @@ async fn write_comments(
             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
                 $6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[], \
                 $12::float8[], $13::text[], $14::timestamptz[], $15::text[], $16::int8[], \
-                $17::int8[], $18::uuid[], $19::int4[], $20::text[], $21::text[], $22::text[]) \
+                $17::int8[], $18::uuid[], $19::int4[], $20::text[], $21::text[]) \
             WITH ORDINALITY AS t(tenant_id, comment_id, client_comment_id, article_id, author_id, \
                 author_display_name, author_ip, parent_comment_id, language, body, status, \
                 spam_score, reasons, create_time, original_body, text_hash, simhash, review_id, \
-                priority, actor, audit_to_state, audit_detail, ord)), \
+                priority, actor, audit_detail, ord)), \
          inserted AS ( \
             INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
                 author_display_name, author_ip, parent_comment_id, language, body, status, \
@@ -248,7 +248,7 @@ async fn write_comments(
             INSERT INTO audit_events (tenant_id, create_time, actor, action, subject_type, \
                 subject_id, from_state, to_state, detail, comment_id, author_id) \
             SELECT i.tenant_id, i.create_time, i.actor, 'comment.created', 'comment', \
-                i.comment_id::text, NULL, i.audit_to_state, i.audit_detail::jsonb, \
+                i.comment_id::text, NULL, i.status, i.audit_detail::jsonb, \
                 i.comment_id, i.author_id \
             FROM input i JOIN inserted USING (tenant_id, comment_id) ORDER BY i.ord), \
          streamed AS ( \
@@ -323,7 +323,6 @@ async fn write_comments(
             .collect::<Vec<_>>(),
     )
     .bind(r.iter().map(|r| r.audit.actor.as_str()).collect::<Vec<_>>())
-    .bind(r.iter().map(|r| r.audit.to_state).collect::<Vec<_>>())
     .bind(
         r.iter()
             .map(|r| r.audit.detail.to_string())
@@ -403,24 +402,24 @@ async fn append_event(
 /// is open, reconnecting after a lost connection.
 async fn listen(pool: &PgPool, channel: &str, what: &str, mut deliver: impl FnMut(&str) -> bool) {
     loop {
-        let result: Result<bool, sqlx::Error> = async {
+        // `Ok` once `deliver` has had enough.
+        let result: Result<(), sqlx::Error> = async {
             let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
             listener.listen(channel).await?;
             loop {
                 let notification = listener.recv().await?;
                 if !deliver(notification.payload()) {
-                    return Ok(false);
+                    return Ok(());
                 }
             }
         }
         .await;
         match result {
-            Ok(false) => return,
-            _ if pool.is_closed() => return,
+            Ok(()) => return,
+            Err(_) if pool.is_closed() => return,
             Err(err) => {
                 tracing::warn!(error = %err, "{what} listener lost its connection; retrying");
             }
-            Ok(true) => {}
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }

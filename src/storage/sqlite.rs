@@ -369,13 +369,12 @@ async fn write_comments(
     }
 
     // Decision-stream events, numbered by the sequencer after the commit.
-    let events = &new_rows;
-    if !events.is_empty() {
+    if !new_rows.is_empty() {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
              from_status, to_status, queued, version, create_time) ",
         );
-        insert.push_values(events, |mut values, r| {
+        insert.push_values(&new_rows, |mut values, r| {
             values
                 .push_bind(r.tenant.as_uuid())
                 .push_bind(r.comment.comment_id.as_uuid())
