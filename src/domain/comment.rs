@@ -181,7 +181,12 @@ pub struct Reason {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span: Option<Span>,
-    /// What this finding added to the spam score.
+    /// Who the finding is about, when that is a second place in the text:
+    /// the group a hateful construction attacks (`span` holds the attack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Span>,
+    /// What this finding added to the spam score, or how sure it makes its
+    /// toxicity category.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
 }
@@ -195,6 +200,7 @@ impl Reason {
             action: String::new(),
             message: message.into(),
             span: None,
+            target: None,
             score: None,
         }
     }

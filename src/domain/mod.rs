@@ -14,6 +14,7 @@ mod report;
 mod review;
 mod rule;
 mod tenant;
+mod toxicity;
 
 pub use auth::{Actor, ApiKeyInfo, ApiKeySecret, KeyHash, Permission, Principal, Role};
 pub use author::{AuthorStanding, Standing, StandingTerm};
@@ -28,3 +29,4 @@ pub use report::{ReportDetail, ReportReason, ReporterId};
 pub use review::{ModeratorId, ReviewDecision, ReviewItem, SpamLabel};
 pub use rule::{Rule, RuleAction, RuleFile, RuleKind};
 pub use tenant::{ModerationMode, TenantName, TenantSettings, TenantSettingsPatch};
+pub use toxicity::{ToxicityCategory, ToxicityScores, ToxicityThresholds};

@@ -64,6 +64,8 @@ pub struct TenantSettings {
     /// Whether a comment sent back by reports is withdrawn from publication
     /// until decided (always, for a report of illegal content).
     pub hide_reported: bool,
+    /// Review and reject thresholds per toxicity category.
+    pub toxicity: super::ToxicityThresholds,
 }
 
 impl TenantSettings {
@@ -80,6 +82,7 @@ impl TenantSettings {
             max_body_chars: 5_000,
             report_threshold: 3,
             hide_reported: false,
+            toxicity: super::ToxicityThresholds::default(),
         }
     }
 

@@ -469,6 +469,8 @@ fn reason(value: Reason) -> pb::Reason {
         rule_name: value.rule_name,
         action: value.action,
         score: value.score,
+        target_start: value.target.map(|s| s.start),
+        target_end: value.target.map(|s| s.end),
     }
 }
 

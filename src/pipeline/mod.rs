@@ -9,6 +9,7 @@
 pub mod normalize;
 pub mod rules;
 pub mod spam;
+pub mod toxicity;
 mod verdict;
 
 pub use rules::CompiledRules;
@@ -30,6 +31,8 @@ pub struct Findings {
     pub action: Option<Action>,
     /// Spam score in [0, 1].
     pub spam_score: f64,
+    /// Toxicity score per category, each in [0, 1].
+    pub toxicity: toxicity::Scores,
     /// Every finding, in the order filters reported them.
     pub reasons: Vec<Reason>,
     /// Spans of the original body to publish as `***`.
@@ -46,6 +49,41 @@ impl Findings {
     /// Records a finding that only explains (a tag or a score contribution).
     pub fn note(&mut self, reason: Reason) {
         self.reasons.push(reason);
+    }
+
+    /// Records the toxicity scores and explains each category that scored:
+    /// at or above its reject threshold the comment is rejected, at or above
+    /// its review threshold held.
+    pub fn record_toxicity(&mut self, scores: toxicity::Scores, thresholds: &toxicity::Thresholds) {
+        self.toxicity = scores;
+        for category in toxicity::Category::ALL {
+            let score = scores.get(category);
+            let (review, reject) = (
+                thresholds.review[category.index()],
+                thresholds.reject[category.index()],
+            );
+            let reason = |message: String| Reason {
+                score: Some(score),
+                ..Reason::new(category.code(), message)
+            };
+            if score >= reject {
+                self.require(
+                    Action::Reject,
+                    reason(format!(
+                        "{} score {score:.2} is at or above the reject threshold {reject:.2}",
+                        category.name()
+                    )),
+                );
+            } else if score >= review {
+                self.require(
+                    Action::Review,
+                    reason(format!(
+                        "{} score {score:.2} is at or above the review threshold {review:.2}",
+                        category.name()
+                    )),
+                );
+            }
+        }
     }
 
     /// Adds independent evidence of spam: scores combine as a noisy OR,
@@ -124,6 +162,7 @@ impl Pipeline {
             AuthorStanding::Normal => {}
         }
         rules.inspect(comment.body.as_str(), &mut findings);
+        toxicity::inspect(comment.body.as_str(), &settings.toxicity, &mut findings);
         if standing == AuthorStanding::Normal || standing == AuthorStanding::Premoderated {
             spam::inspect(spam, &mut findings);
         }

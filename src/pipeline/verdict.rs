@@ -6,6 +6,8 @@ use crate::domain::{CommentStatus, ModerationMode, Reason, TenantSettings};
 pub struct Verdict {
     pub status: CommentStatus,
     pub spam_score: f64,
+    /// The highest toxicity category's score, in [0, 1].
+    pub toxicity_score: f64,
     /// Never empty: every decision is explained.
     pub reasons: Vec<Reason>,
     /// Queue priority when held for review: higher is reviewed first.
@@ -63,7 +65,8 @@ pub fn decide(mut findings: Findings, settings: &TenantSettings) -> Verdict {
     Verdict {
         status,
         spam_score: score,
-        review_priority: review_priority(&findings, score),
+        toxicity_score: findings.toxicity.highest().1,
+        review_priority: review_priority(&findings, score.max(findings.toxicity.highest().1)),
         reasons: findings.reasons,
         masked_body: None,
     }

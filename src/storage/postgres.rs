@@ -182,6 +182,7 @@ fn settings_from_row(row: &PgRow) -> Result<TenantSettings, StoreError> {
         report_threshold: u32::try_from(row.try_get::<i32, _>("report_threshold")?)
             .map_err(|_| StoreError::Corrupt("report_threshold".into()))?,
         hide_reported: row.try_get("hide_reported")?,
+        toxicity: crate::domain::ToxicityThresholds::default(),
     })
 }
 

@@ -254,6 +254,7 @@ fn settings_from_row(row: &SqliteRow) -> Result<TenantSettings, StoreError> {
         report_threshold: u32::try_from(row.try_get::<i64, _>("report_threshold")?)
             .map_err(|_| StoreError::Corrupt("report_threshold".into()))?,
         hide_reported: row.try_get("hide_reported")?,
+        toxicity: crate::domain::ToxicityThresholds::default(),
     })
 }
 

@@ -9,7 +9,7 @@
 
 pub(crate) mod links;
 pub(crate) mod structure;
-mod words;
+pub(crate) mod words;
 
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 

@@ -28,7 +28,7 @@ struct Entry {
     suffix: bool,
 }
 
-pub(super) struct WordMatcher {
+pub(crate) struct WordMatcher {
     trie: Trie,
     /// Entries that may start inside a word (`*suffix`), and their automaton.
     suffixes: Option<(AhoCorasick, Vec<Vec<Entry>>)>,
@@ -151,7 +151,7 @@ impl Trie {
 }
 
 impl WordMatcher {
-    pub(super) fn build(lists: &[(usize, &[String])]) -> Result<Option<Self>, FieldViolation> {
+    pub(crate) fn build(lists: &[(usize, &[String])]) -> Result<Option<Self>, FieldViolation> {
         let mut patterns: Vec<String> = Vec::new();
         let mut entries: Vec<Vec<Entry>> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
@@ -216,7 +216,7 @@ impl WordMatcher {
 
     /// Calls `hit(rule, start, end, entry)` for each match on word
     /// boundaries, with `start..end` a byte range of `text.text`.
-    pub(super) fn find<'a>(
+    pub(crate) fn find<'a>(
         &'a self,
         text: &Normalized,
         hit: &mut dyn FnMut(usize, usize, usize, &'a str),

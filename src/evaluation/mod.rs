@@ -7,6 +7,8 @@
 //! outright, spam published, share sent to moderators), and the threshold
 //! curve shows the same metrics for a single threshold on the score alone.
 
+pub mod suite;
+
 use serde::Serialize;
 
 use crate::domain::CommentStatus;

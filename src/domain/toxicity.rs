@@ -1,0 +1,96 @@
+//! Toxicity categories, scores and a tenant's thresholds for them.
+
+/// The categories a comment is scored on; a comment may be in several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ToxicityCategory {
+    Insult,
+    IdentityAttack,
+    Threat,
+    Obscene,
+    SexualHarassment,
+}
+
+impl ToxicityCategory {
+    pub const ALL: [ToxicityCategory; 5] = [
+        ToxicityCategory::Insult,
+        ToxicityCategory::IdentityAttack,
+        ToxicityCategory::Threat,
+        ToxicityCategory::Obscene,
+        ToxicityCategory::SexualHarassment,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ToxicityCategory::Insult => "insult",
+            ToxicityCategory::IdentityAttack => "identity_attack",
+            ToxicityCategory::Threat => "threat",
+            ToxicityCategory::Obscene => "obscene",
+            ToxicityCategory::SexualHarassment => "sexual_harassment",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ToxicityCategory> {
+        ToxicityCategory::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The reason code of its score, also the reason code a moderator gives
+    /// to teach it (`toxicity.insult`).
+    pub fn code(self) -> &'static str {
+        match self {
+            ToxicityCategory::Insult => "toxicity.insult",
+            ToxicityCategory::IdentityAttack => "toxicity.identity_attack",
+            ToxicityCategory::Threat => "toxicity.threat",
+            ToxicityCategory::Obscene => "toxicity.obscene",
+            ToxicityCategory::SexualHarassment => "toxicity.sexual_harassment",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A score in [0, 1] per category.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ToxicityScores(pub [f64; 5]);
+
+impl ToxicityScores {
+    pub fn get(&self, c: ToxicityCategory) -> f64 {
+        self.0[c.index()]
+    }
+
+    pub fn raise(&mut self, c: ToxicityCategory, score: f64) {
+        let s = &mut self.0[c.index()];
+        *s = s.max(score);
+    }
+
+    /// The highest category and its score.
+    pub fn highest(&self) -> (ToxicityCategory, f64) {
+        ToxicityCategory::ALL
+            .into_iter()
+            .map(|c| (c, self.get(c)))
+            .fold((ToxicityCategory::Insult, 0.0), |best, next| {
+                if next.1 > best.1 { next } else { best }
+            })
+    }
+}
+
+/// Review and reject thresholds per category.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ToxicityThresholds {
+    pub review: [f64; 5],
+    pub reject: [f64; 5],
+}
+
+impl Default for ToxicityThresholds {
+    /// Chosen by measurement (BENCHMARKS.md, "Toxicity"): review at the
+    /// score that flags about 5 % of clean comments out of the box; nothing
+    /// is rejected on a score alone but near-certain threats, hate and
+    /// harassment, so a human reads what the model is unsure of.
+    fn default() -> Self {
+        ToxicityThresholds {
+            review: [0.5, 0.5, 0.5, 0.6, 0.5],
+            reject: [0.97, 0.97, 0.97, 1.01, 0.97],
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! Hate by structure: constructions over a protected group, inside a clause.
+//!
+//! A word list cannot tell "les X sont des rats" from "les X fuient la
+//! guerre et la maladie", nor "je hais les X" from "je ne hais pas les X".
+//! What tells them apart is how the words are put together, and hateful
+//! sentences are built from few constructions (the HateCheck taxonomy):
+//! derogation and dehumanisation (a group, a copula or a tight link, a
+//! negative word), expressed contempt (a hate verb near a group), threats and
+//! calls to exclusion (an intent or normative word, a violence or exclusion
+//! word, a group), negated positive statements ("ne sont pas des êtres
+//! humains"), slurs. Each is looked for per clause, with the group named in
+//! it or, through a pronoun (`ils`, `they`, `les` before a verb), in an
+//! earlier clause. Negation voids a construction, except in a rhetorical
+//! question ("ne sont-ils pas des animaux ?"); counter-speech (the comment
+//! denounces what it quotes: "dire que … c'est du racisme") keeps it as an
+//! explanation without flagging it.
+
+use super::lexicon::{Abuse, AbuseCategory, Class, Strength, Tag, Tagged};
+use crate::domain::Span;
+
+/// The hateful constructions, each a reason code `hate.<kind>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HateKind {
+    Slur,
+    Derogation,
+    Dehumanisation,
+    Contempt,
+    NegatedPositive,
+    Threat,
+    Exclusion,
+}
+
+impl HateKind {
+    pub const ALL: [HateKind; 7] = [
+        HateKind::Slur,
+        HateKind::Derogation,
+        HateKind::Dehumanisation,
+        HateKind::Contempt,
+        HateKind::NegatedPositive,
+        HateKind::Threat,
+        HateKind::Exclusion,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            HateKind::Slur => "hate.slur",
+            HateKind::Derogation => "hate.derogation",
+            HateKind::Dehumanisation => "hate.dehumanisation",
+            HateKind::Contempt => "hate.contempt",
+            HateKind::NegatedPositive => "hate.negated_positive",
+            HateKind::Threat => "hate.threat",
+            HateKind::Exclusion => "hate.exclusion",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            HateKind::Slur => "a slur for",
+            HateKind::Derogation => "negative attributes ascribed to",
+            HateKind::Dehumanisation => "a dehumanising comparison of",
+            HateKind::Contempt => "hatred or contempt expressed for",
+            HateKind::NegatedPositive => "humanity or worth denied to",
+            HateKind::Threat => "a threat or a call to violence against",
+            HateKind::Exclusion => "a call to expel or exclude",
+        }
+    }
+}
+
+/// One construction found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hate {
+    pub kind: HateKind,
+    /// Index into `Lexicon::groups`.
+    pub group: u16,
+    /// Where the group is named.
+    pub target: Span,
+    /// The attacking words.
+    pub attack: Span,
+    /// The comment denounces what it quotes: explained, not flagged.
+    pub counter_speech: bool,
+    /// The group or the attacking word was found misspelled.
+    pub variant: bool,
+}
+
+/// A group named at words `first..=last`.
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    group: u16,
+    first: usize,
+    last: usize,
+    span: Span,
+    slur: bool,
+    variant: bool,
+}
+
+/// Determiners that make a weak group name a group (`les noirs`, not `des nuages noirs`).
+const DETERMINERS: [&str; 29] = [
+    "les", "des", "ces", "aux", "mes", "nos", "vos", "leurs", "tous", "toutes", "sales", "sale",
+    "un", "une", "aucun", "aucune", "chaque", "ce", "cet", "cette", "le", "la", "l", "the",
+    "these", "those", "all", "no", "every",
+];
+
+/// How far (in words) a hate verb or a death wish reaches its group.
+const VERB_REACH: usize = 4;
+
+pub fn find(t: &Tagged) -> Vec<Hate> {
+    let mut out = Vec::new();
+    if t.words.is_empty() {
+        return out;
+    }
+    let counter = t
+        .tags
+        .iter()
+        .any(|tag| tag.class == Class::Counter && !negated_within(t, tag.first, 3));
+    let clauses = *t.clause.last().unwrap_or(&0) as usize + 1;
+    let mut recent: Vec<(u16, Target)> = Vec::new(); // (sentence, target)
+    let mut start = 0;
+    for clause in 0..clauses {
+        let end = t.clause[start..]
+            .iter()
+            .position(|&c| c as usize != clause)
+            .map_or(t.words.len(), |p| start + p);
+        if start == end {
+            continue;
+        }
+        let range = start..end;
+        let sentence = t.sentence[start];
+        let tags: Vec<&Tag> = t
+            .tags
+            .iter()
+            .filter(|tag| range.contains(&tag.first))
+            .collect();
+        let mut targets: Vec<Target> = tags
+            .iter()
+            .filter_map(|tag| match tag.class {
+                Class::Group(g) => Some(target(t, tag, g, false)),
+                Class::Slur(g) => Some(target(t, tag, g, true)),
+                Class::WeakGroup(g)
+                    if tag.first > 0 && DETERMINERS.contains(&t.word(tag.first - 1)) =>
+                {
+                    Some(target(t, tag, g, false))
+                }
+                _ => None,
+            })
+            .collect();
+        for slur in targets.iter().filter(|x| x.slur) {
+            out.push(Hate {
+                kind: HateKind::Slur,
+                group: slur.group,
+                target: slur.span,
+                attack: slur.span,
+                counter_speech: false,
+                variant: slur.variant,
+            });
+        }
+        if targets.is_empty() {
+            // The group named right after, in a short clause of its own
+            // ("qu'ils aillent au diable, ces X").
+            let next_start = end;
+            let next_end = t.clause[next_start..]
+                .iter()
+                .position(|&c| c as usize != clause + 1)
+                .map_or(t.words.len(), |p| next_start + p);
+            if next_start < next_end
+                && next_end - next_start <= 4
+                && t.sentence[next_start] == sentence
+                && let Some(tag) = t.tags.iter().find(|tag| {
+                    (next_start..next_end).contains(&tag.first)
+                        && matches!(tag.class, Class::Group(_))
+                })
+                && let Class::Group(g) = tag.class
+            {
+                targets.push(target(t, tag, g, false));
+            }
+        }
+        if targets.is_empty() {
+            // A pronoun standing for a group named shortly before.
+            if let Some(pronoun) = tags.iter().find(|tag| is_pronoun(t, tag))
+                && let Some((_, referent)) = recent
+                    .iter()
+                    .rev()
+                    .find(|(s, _)| sentence.saturating_sub(*s) <= 2)
+            {
+                targets.push(Target {
+                    first: pronoun.first,
+                    last: pronoun.last,
+                    ..*referent
+                });
+            }
+        } else {
+            recent.extend(targets.iter().map(|x| (sentence, *x)));
+        }
+        let question = t.questions.contains(&(clause as u16));
+        let clause = Clause {
+            t,
+            range: range.clone(),
+            tags: &tags,
+            question,
+        };
+        for target in &targets {
+            for (kind, attack) in clause.constructions(target) {
+                // Quoted or reported words are somebody else's.
+                let quoted =
+                    t.quoted[attack.first] || t.quoted[target.first.min(t.words.len() - 1)];
+                out.push(Hate {
+                    kind,
+                    group: target.group,
+                    target: target.span,
+                    attack: t.span(attack.first, attack.last),
+                    counter_speech: counter || quoted,
+                    variant: target.variant || attack.variant,
+                });
+            }
+        }
+        start = end;
+    }
+    out.sort_by_key(|h| (h.target.start, h.kind as u8));
+    out.dedup_by(|a, b| a.kind == b.kind && a.group == b.group && a.attack == b.attack);
+    out
+}
+
+fn target(t: &Tagged, tag: &Tag, group: u16, slur: bool) -> Target {
+    Target {
+        group,
+        first: tag.first,
+        last: tag.last,
+        span: t.span(tag.first, tag.last),
+        slur,
+        variant: tag.variant,
+    }
+}
+
+/// `les`, `leur` and `leurs` are articles too: they stand for a group only
+/// right before a violence or exclusion word (`il faut les expulser`).
+fn is_pronoun(t: &Tagged, tag: &Tag) -> bool {
+    if tag.class != Class::Pronoun {
+        return false;
+    }
+    match t.word(tag.first) {
+        "les" | "leur" | "leurs" => {
+            let next = tag.last + 1;
+            next < t.words.len()
+                && (t.has(next, Class::Violence)
+                    || t.has(next, Class::Exclusion)
+                    || t.has(next, Class::ExclusionStatement)
+                    || t.has(next, Class::HateVerb))
+        }
+        _ => true,
+    }
+}
+
+/// A negation word in the `reach` words before `at`.
+fn negated_within(t: &Tagged, at: usize, reach: usize) -> bool {
+    t.tags
+        .iter()
+        .any(|tag| tag.class == Class::Negation && tag.last < at && at - tag.last <= reach)
+}
+
+struct Clause<'a> {
+    t: &'a Tagged,
+    range: std::ops::Range<usize>,
+    tags: &'a [&'a Tag],
+    question: bool,
+}
+
+impl Clause<'_> {
+    fn of<'s>(&'s self, class: impl Fn(Class) -> bool + 's) -> impl Iterator<Item = &'s Tag> + 's {
+        self.tags
+            .iter()
+            .copied()
+            .filter(move |tag| class(tag.class))
+    }
+
+    fn any(&self, class: Class) -> bool {
+        self.tags.iter().any(|tag| tag.class == class)
+    }
+
+    /// Negations of their own, not part of another entry ("pas les
+    /// bienvenus", "supporte pas" carry theirs).
+    fn negations(&self) -> Vec<&Tag> {
+        let t = self.t;
+        let words: Vec<&str> = self.range.clone().map(|i| t.word(i)).collect();
+        let comparative = words.windows(2).any(|w| {
+            matches!(
+                w,
+                ["plus" | "autant" | "pire" | "more", "que" | "qu" | "than"]
+            )
+        });
+        self.of(|c| c == Class::Negation)
+            .filter(|n| {
+                // "rien ne me répugne plus que …" affirms.
+                !(comparative && matches!(t.word(n.first), "rien" | "nothing"))
+            })
+            .filter(|n| {
+                // "vous ne trouvez pas que les X …": the negation is the
+                // main clause's; what follows `que` is asserted.
+                !(n.last + 1..self.range.end).any(|i| matches!(t.word(i), "que" | "qu" | "that"))
+            })
+            .filter(|n| {
+                !self.tags.iter().any(|other| {
+                    other.class != Class::Negation
+                        && !matches!(other.class, Class::Pronoun | Class::Copula | Class::Attach)
+                        && other.first <= n.first
+                        && n.last <= other.last
+                        && (other.first, other.last) != (n.first, n.last)
+                })
+            })
+            .collect()
+    }
+
+    /// A negated question asks for agreement ("ne sont-ils pas des
+    /// animaux ?", "aren't they all rats?"): it affirms.
+    fn rhetorical(&self) -> bool {
+        if !self.question {
+            return false;
+        }
+        let t = self.t;
+        let first = self.range.start;
+        if matches!(t.word(first), "pourquoi" | "why") {
+            return true;
+        }
+        self.range.clone().any(|i| {
+            matches!(t.word(i), "ils" | "elles" | "they" | "t")
+                && i + 1 < t.words.len()
+                && matches!(t.word(i + 1), "pas" | "jamais" | "plus" | "all" | "just")
+        }) || self
+            .negations()
+            .iter()
+            .any(|n| n.first == first && t.word(n.last) == "t")
+    }
+
+    fn negated(&self) -> bool {
+        (!self.negations().is_empty() && !self.rhetorical()) || self.any(Class::Stop)
+    }
+
+    /// Are the target and the tag linked as subject and predicate: a copula
+    /// or comparison between them, next to each other, or joined by `de`
+    /// ("ces rats de X", "X de merde")?
+    fn linked(&self, target: &Target, tag: &Tag) -> bool {
+        let (a, b) = if tag.first > target.last {
+            (target.last + 1, tag.first)
+        } else if target.first > tag.last {
+            (tag.last + 1, target.first)
+        } else {
+            return false;
+        };
+        if b - a > 8 {
+            return false;
+        }
+        let between = a..b;
+        between.is_empty()
+            || (b - a == 1 && matches!(self.t.word(a), "de" | "d" | "of" | "egal"))
+            || self
+                .of(|c| c == Class::Copula)
+                .any(|c| between.contains(&c.first))
+            || (b - a <= 3
+                && (a..b).all(|i| {
+                    matches!(
+                        self.t.word(i),
+                        "tous"
+                            | "toutes"
+                            | "que"
+                            | "des"
+                            | "de"
+                            | "d"
+                            | "les"
+                            | "vraiment"
+                            | "all"
+                            | "just"
+                            | "only"
+                            | "really"
+                            | "such"
+                            | "ces"
+                            | "ce"
+                            | "bande"
+                            | "espece"
+                            | "tas"
+                    )
+                }))
+    }
+
+    fn constructions(&self, target: &Target) -> Vec<(HateKind, Tag)> {
+        let mut found = Vec::new();
+        let negated = self.negated();
+        let near = |tag: &Tag, reach: usize| {
+            let gap = if tag.first > target.last {
+                tag.first - target.last
+            } else {
+                target.first.saturating_sub(tag.last)
+            };
+            gap <= reach
+        };
+        let attribute = |c: Class| {
+            matches!(
+                c,
+                Class::NegativeAttribute
+                    | Class::Abuse(Abuse {
+                        category: AbuseCategory::Insult,
+                        strength: Strength::Strong | Strength::Mild,
+                    })
+            )
+        };
+        let obscene = |c: Class| {
+            matches!(
+                c,
+                Class::Abuse(Abuse {
+                    category: AbuseCategory::Obscene,
+                    ..
+                })
+            )
+        };
+        if !negated {
+            if let Some(tag) = self
+                .of(|c| c == Class::Dehumanising)
+                .find(|tag| self.linked(target, tag))
+            {
+                found.push((HateKind::Dehumanisation, *tag));
+            } else if let Some(tag) = self
+                .of(attribute)
+                .find(|tag| self.linked(target, tag))
+                .or_else(|| {
+                    // "putain de X", "X de merde": profanity fused to the group.
+                    self.of(obscene)
+                        .find(|tag| near(tag, 2) && self.linked(target, tag))
+                })
+            {
+                found.push((HateKind::Derogation, *tag));
+            }
+            if let Some(tag) = self
+                .of(|c| c == Class::HateVerb)
+                .find(|tag| near(tag, VERB_REACH))
+            {
+                found.push((HateKind::Contempt, *tag));
+            }
+        }
+        let calls = self.any(Class::Normative) || self.first_person_intent();
+        let violent_intent = calls || self.any(Class::Intent);
+        let stopped = self.any(Class::Stop) || (!self.negations().is_empty() && !self.rhetorical());
+        if !stopped {
+            let imperative = |tag: &&Tag| {
+                let w = self.t.word(tag.last);
+                w.ends_with("ez") || w.ends_with("ons")
+            };
+            if let Some(tag) = self
+                .of(|c| c == Class::Violence)
+                .find(|tag| violent_intent || imperative(tag) || self.first_person_before(tag))
+                .or_else(|| {
+                    self.of(|c| c == Class::DeathWish)
+                        .find(|tag| near(tag, VERB_REACH))
+                })
+            {
+                found.push((HateKind::Threat, *tag));
+            } else if let Some(tag) = self
+                .of(|c| c == Class::Exclusion)
+                .find(|tag| calls || imperative(tag))
+                .or_else(|| self.of(|c| c == Class::ExclusionStatement).next())
+            {
+                found.push((HateKind::Exclusion, *tag));
+            }
+        } else if self.rhetorical() || !self.any(Class::Stop) {
+            // Negation inside the statement of exclusion itself ("n'ont pas
+            // leur place") is the statement.
+            if let Some(tag) = self.of(|c| c == Class::ExclusionStatement).find(|tag| {
+                (tag.first..=tag.last).any(|i| self.t.has(i, Class::Negation))
+                    && self.negations().is_empty()
+            }) {
+                found.push((HateKind::Exclusion, *tag));
+            }
+        }
+        // "Les X ne sont pas des êtres humains", "aucun X n'est digne de confiance".
+        if !self.any(Class::Stop) {
+            let negations = self.negations();
+            if let Some(tag) = self.of(|c| c == Class::Positive).find(|p| {
+                negations
+                    .iter()
+                    .any(|n| n.last < p.first && p.first - n.last <= 6)
+                    && near(p, 8)
+                    && (p.last < target.first || p.first > target.last)
+            }) {
+                found.push((HateKind::NegatedPositive, *tag));
+            }
+        }
+        found
+    }
+
+    /// "je bute", "on tue", "j'les crève".
+    fn first_person_before(&self, tag: &Tag) -> bool {
+        self.of(|c| c == Class::FirstPerson)
+            .any(|p| p.last < tag.first && tag.first - p.last <= 3)
+    }
+
+    /// "je vais", "on va", "nous allons", "I will", "we're going to".
+    fn first_person_intent(&self) -> bool {
+        self.of(|c| c == Class::Intent).any(|intent| {
+            self.of(|c| c == Class::FirstPerson)
+                .any(|p| p.last < intent.first && intent.first - p.last <= 3)
+        })
+    }
+}

@@ -1,0 +1,615 @@
+//! The shipped lexicons, compiled once per process, and the tagging of a
+//! comment's words with them.
+//!
+//! Three data files written by the team (`rules/toxicity/`): `groups.toml`
+//! (protected groups, their names and slurs), `hate.toml` (the words hateful
+//! constructions are made of) and `abuse.toml` (insults, obscenity, sexual
+//! harassment and threats by category). They are compiled into the binary and
+//! matched with the rule engine's word matcher, so "the same word" means the
+//! same thing here as in a tenant's word lists (case, accents, leetspeak,
+//! invisible characters, spacing tricks).
+//!
+//! On top of that, long lexicon words survive the misspellings readers use
+//! to slip past filters: one letter dropped, added, changed or two swapped
+//! (edit distance 1, for words of six letters or more), a space added inside
+//! the word (`mu sulmans`) or missing after an article (`lesmusulmans`).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+
+use crate::pipeline::normalize::{Normalized, normalize};
+use crate::pipeline::rules::words::WordMatcher;
+
+pub const GROUPS_TOML: &str = include_str!("../../../rules/toxicity/groups.toml");
+pub const HATE_TOML: &str = include_str!("../../../rules/toxicity/hate.toml");
+pub const ABUSE_TOML: &str = include_str!("../../../rules/toxicity/abuse.toml");
+
+/// Shortest lexicon word that matches with one edit.
+const FUZZY_MIN_LEN: usize = 6;
+
+/// What a word (or a run of words) of a comment is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    /// Names a protected group (the index into `Lexicon::groups`).
+    Group(u16),
+    /// A group name that counts only after a determiner (`les noirs`).
+    WeakGroup(u16),
+    Slur(u16),
+    NegativeAttribute,
+    Dehumanising,
+    HateVerb,
+    Violence,
+    Exclusion,
+    ExclusionStatement,
+    DeathWish,
+    Normative,
+    Intent,
+    Negation,
+    Stop,
+    Positive,
+    Counter,
+    QuoteFrame,
+    Pronoun,
+    FirstPerson,
+    Copula,
+    Attach,
+    Abuse(Abuse),
+}
+
+/// An entry of `abuse.toml`: its category and strength.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Abuse {
+    pub category: AbuseCategory,
+    pub strength: Strength,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AbuseCategory {
+    Insult,
+    Obscene,
+    Sexual,
+    Threat,
+    SelfHarm,
+}
+
+/// `strong`: abusive in almost any context; `mild`: often rude without
+/// insulting anyone; `weak`: abusive only when aimed at someone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Strength {
+    Weak,
+    Mild,
+    Strong,
+}
+
+/// A protected group as the lexicon describes it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Group {
+    pub id: String,
+    pub category: String,
+    pub name_fr: String,
+    pub name_en: String,
+    #[serde(default)]
+    pub terms: Vec<String>,
+    #[serde(default)]
+    pub weak_terms: Vec<String>,
+    #[serde(default)]
+    pub slurs: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct GroupsFile {
+    group: Vec<Group>,
+}
+
+#[derive(Deserialize, Default)]
+struct Strengths {
+    #[serde(default)]
+    strong: Vec<String>,
+    #[serde(default)]
+    mild: Vec<String>,
+    #[serde(default)]
+    weak: Vec<String>,
+    #[serde(default)]
+    verbs: Vec<String>,
+    #[serde(default)]
+    phrases: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct AbuseFile {
+    #[serde(default)]
+    insult: Strengths,
+    #[serde(default)]
+    obscene: Strengths,
+    #[serde(default)]
+    sexual: Strengths,
+    #[serde(default)]
+    threat: Strengths,
+    #[serde(default)]
+    self_harm_incitement: Strengths,
+}
+
+/// One tag on a comment: `class` covers words `first..=last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tag {
+    pub class: Class,
+    pub first: usize,
+    pub last: usize,
+    /// Found through a misspelling rather than exactly.
+    pub variant: bool,
+}
+
+/// A comment's words, where each sits in the original text, where clauses
+/// and sentences end, and every tag the lexicons put on them.
+#[derive(Debug, Default)]
+pub struct Tagged {
+    pub original: String,
+    pub folded: Normalized,
+    /// Per word: byte range in `folded.text`.
+    pub words: Vec<(usize, usize)>,
+    /// Per word: the clause it belongs to (a new clause after `,` `;` `:`
+    /// or a sentence end, and before `mais`, `et`, `but`, `and`).
+    pub clause: Vec<u16>,
+    /// Per word: the sentence it belongs to (after `.` `!` `?` or a line break).
+    pub sentence: Vec<u16>,
+    /// Clauses that end with a question mark.
+    pub questions: Vec<u16>,
+    /// Per word: inside quotation marks, or after a word that reports
+    /// speech ("dire que", "ceux qui écrivent") in its sentence.
+    pub quoted: Vec<bool>,
+    /// Tags in order of their first word.
+    pub tags: Vec<Tag>,
+}
+
+impl Tagged {
+    pub fn word(&self, i: usize) -> &str {
+        let (s, e) = self.words[i];
+        &self.folded.text[s..e]
+    }
+
+    /// The original span of words `first..=last`.
+    pub fn span(&self, first: usize, last: usize) -> crate::domain::Span {
+        let (s, e) = self
+            .folded
+            .original_span(self.words[first].0, self.words[last].1);
+        crate::domain::Span { start: s, end: e }
+    }
+
+    /// Written with a capital inside a sentence: a name, not a word.
+    pub fn proper_noun(&self, i: usize) -> bool {
+        if i == 0 || self.sentence[i - 1] != self.sentence[i] {
+            return false;
+        }
+        let span = self.span(i, i);
+        self.original[span.start as usize..]
+            .chars()
+            .next()
+            .is_some_and(char::is_uppercase)
+    }
+
+    pub fn has(&self, i: usize, class: Class) -> bool {
+        self.tags
+            .iter()
+            .any(|t| t.class == class && t.first <= i && i <= t.last)
+    }
+}
+
+pub struct Lexicon {
+    pub groups: Vec<Group>,
+    matcher: WordMatcher,
+    /// The class of each matcher list.
+    classes: Vec<Class>,
+    /// Single-word forms (folded) of long entries, for misspellings: the
+    /// hash of every form with one letter deleted, and of the form itself.
+    deletions: HashMap<u64, Vec<(u32, Class)>>,
+    /// The folded forms behind `deletions`.
+    forms: Vec<String>,
+    /// Exact single-word forms of group names and slurs (for split and glued words).
+    exact: HashMap<String, Class>,
+}
+
+/// The lexicons, compiled at first use (a few milliseconds).
+pub static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
+    Lexicon::compile(GROUPS_TOML, HATE_TOML, ABUSE_TOML)
+        .expect("the shipped lexicons compile (tested)")
+});
+
+/// Articles and determiners a glued group name may follow (`lesmusulmans`).
+const GLUED_PREFIXES: [&str; 9] = [
+    "les", "des", "ces", "aux", "sales", "sale", "the", "tous", "mes",
+];
+
+/// `word` with each letter repeated as often as it was (at most twice; three
+/// or more is stretching, read as one).
+fn expand_runs(word: &str, run: impl Fn(usize) -> u16) -> String {
+    let mut out = String::with_capacity(word.len() + 4);
+    for (i, c) in word.char_indices() {
+        out.push(c);
+        if run(i) == 2 {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn fnv(bytes: impl Iterator<Item = u8>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The hash of `word` with byte `skip` left out (`None`: the whole word).
+fn hash_without(word: &[u8], skip: Option<usize>) -> u64 {
+    fnv(word
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != skip)
+        .map(|(_, b)| *b))
+}
+
+/// Damerau-Levenshtein distance at most 1 (one insertion, deletion,
+/// substitution or swap of neighbours).
+fn within_one_edit(a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return true;
+    }
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    match long.len() - short.len() {
+        0 => {
+            let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+            diff.len() == 1
+                || (diff.len() == 2
+                    && diff[1] == diff[0] + 1
+                    && a[diff[0]] == b[diff[1]]
+                    && a[diff[1]] == b[diff[0]])
+        }
+        1 => {
+            let first = (0..short.len())
+                .find(|&i| short[i] != long[i])
+                .unwrap_or(short.len());
+            short[first..] == long[first + 1..]
+        }
+        _ => false,
+    }
+}
+
+/// Classes whose long words are also found misspelled.
+fn fuzzy_class(class: Class) -> bool {
+    matches!(
+        class,
+        Class::Group(_)
+            | Class::Slur(_)
+            | Class::Dehumanising
+            | Class::NegativeAttribute
+            | Class::HateVerb
+            | Class::Violence
+            | Class::Abuse(Abuse {
+                strength: Strength::Strong,
+                ..
+            })
+    )
+}
+
+impl Lexicon {
+    pub fn compile(groups: &str, hate: &str, abuse: &str) -> Result<Lexicon, String> {
+        let groups: GroupsFile = toml::from_str(groups).map_err(|e| format!("groups.toml: {e}"))?;
+        let hate: HashMap<String, Vec<String>> =
+            toml::from_str(hate).map_err(|e| format!("hate.toml: {e}"))?;
+        let abuse: AbuseFile = toml::from_str(abuse).map_err(|e| format!("abuse.toml: {e}"))?;
+
+        let mut lists: Vec<(Class, Vec<String>)> = Vec::new();
+        for (i, g) in groups.group.iter().enumerate() {
+            let i = i as u16;
+            lists.push((Class::Group(i), g.terms.clone()));
+            lists.push((Class::WeakGroup(i), g.weak_terms.clone()));
+            lists.push((Class::Slur(i), g.slurs.clone()));
+        }
+        for (name, words) in hate {
+            let class = match name.as_str() {
+                "negative_attribute" => Class::NegativeAttribute,
+                "dehumanising" => Class::Dehumanising,
+                "hate_verb" => Class::HateVerb,
+                "violence" => Class::Violence,
+                "exclusion" => Class::Exclusion,
+                "exclusion_statement" => Class::ExclusionStatement,
+                "death_wish" => Class::DeathWish,
+                "normative" => Class::Normative,
+                "intent" => Class::Intent,
+                "negation" => Class::Negation,
+                "stop" => Class::Stop,
+                "positive" => Class::Positive,
+                "counter" => Class::Counter,
+                "quote_frame" => Class::QuoteFrame,
+                "pronoun" => Class::Pronoun,
+                "first_person" => Class::FirstPerson,
+                "copula" => Class::Copula,
+                "attach" => Class::Attach,
+                other => return Err(format!("hate.toml: unknown class {other:?}")),
+            };
+            lists.push((class, words));
+        }
+        let sections = [
+            (AbuseCategory::Insult, abuse.insult),
+            (AbuseCategory::Obscene, abuse.obscene),
+            (AbuseCategory::Sexual, abuse.sexual),
+            (AbuseCategory::Threat, abuse.threat),
+            (AbuseCategory::SelfHarm, abuse.self_harm_incitement),
+        ];
+        for (category, s) in sections {
+            let strong: Vec<String> = s.strong.into_iter().chain(s.phrases).collect();
+            for (strength, words) in [
+                (Strength::Strong, strong),
+                (Strength::Mild, s.mild.into_iter().chain(s.verbs).collect()),
+                (Strength::Weak, s.weak),
+            ] {
+                lists.push((Class::Abuse(Abuse { category, strength }), words));
+            }
+        }
+
+        let classes: Vec<Class> = lists.iter().map(|(c, _)| *c).collect();
+        let borrowed: Vec<(usize, &[String])> = lists
+            .iter()
+            .enumerate()
+            .map(|(i, (_, w))| (i, w.as_slice()))
+            .collect();
+        let matcher = WordMatcher::build(&borrowed)
+            .map_err(|v| v.reason)?
+            .ok_or("the lexicons are empty")?;
+
+        let mut deletions: HashMap<u64, Vec<(u32, Class)>> = HashMap::new();
+        let mut forms = Vec::new();
+        let mut exact = HashMap::new();
+        for (class, words) in &lists {
+            for word in words {
+                let open = word.ends_with('*');
+                let normalized = normalize(word.trim_end_matches('*'));
+                let folded = normalized.text.clone();
+                if folded.is_empty() || folded.contains(' ') {
+                    continue;
+                }
+                let mut variants = vec![folded.clone()];
+                if open {
+                    variants.extend(["s", "e", "es"].iter().map(|end| format!("{folded}{end}")));
+                }
+                for form in variants {
+                    if matches!(class, Class::Group(_) | Class::Slur(_)) && form.len() >= 4 {
+                        exact.entry(form.clone()).or_insert(*class);
+                    }
+                    // Misspellings are compared with doubled letters kept:
+                    // `niger` is not one edit from `nigger` collapsed.
+                    let form = expand_runs(&form, |i| {
+                        if i < normalized.text.len() {
+                            normalized.run(i)
+                        } else {
+                            1
+                        }
+                    });
+                    if !fuzzy_class(*class) || form.len() < FUZZY_MIN_LEN {
+                        continue;
+                    }
+                    let id = forms.len() as u32;
+                    let bytes = form.as_bytes();
+                    for skip in std::iter::once(None).chain((0..bytes.len()).map(Some)) {
+                        deletions
+                            .entry(hash_without(bytes, skip))
+                            .or_default()
+                            .push((id, *class));
+                    }
+                    forms.push(form);
+                }
+            }
+        }
+        Ok(Lexicon {
+            groups: groups.group,
+            matcher,
+            classes,
+            deletions,
+            forms,
+            exact,
+        })
+    }
+
+    /// Tags every word of `original`.
+    pub fn tag(&self, original: &str) -> Tagged {
+        let folded = normalize(original);
+        let mut tagged = Tagged::default();
+        let mut offset = 0;
+        for word in folded.text.split(' ') {
+            if !word.is_empty() {
+                tagged.words.push((offset, offset + word.len()));
+            }
+            offset += word.len() + 1;
+        }
+        // Clauses and sentences from the original text between two words.
+        let (mut clause, mut sentence) = (0u16, 0u16);
+        let mut previous_end = 0usize;
+        let mut in_quotes = false;
+        for (i, &(start, end)) in tagged.words.iter().enumerate() {
+            let (s, e) = folded.original_span(start, end);
+            {
+                let gap = &original[previous_end..s as usize];
+                for c in gap.chars() {
+                    match c {
+                        '«' | '“' => in_quotes = true,
+                        '»' | '”' => in_quotes = false,
+                        '"' => in_quotes = !in_quotes,
+                        _ => {}
+                    }
+                }
+            }
+            tagged.quoted.push(in_quotes);
+            if i > 0 {
+                let gap = &original[previous_end..s as usize];
+                let word = &folded.text[start..end];
+                if gap.contains(['.', '!', '?', '\n', '…']) {
+                    if gap.contains('?') {
+                        tagged.questions.push(clause);
+                    }
+                    clause += 1;
+                    sentence += 1;
+                } else if gap.contains([',', ';', ':', '(', ')', '«', '»', '"', '“', '”'])
+                    || matches!(
+                        word,
+                        "mais" | "et" | "but" | "and" | "car" | "because" | "parce"
+                    )
+                {
+                    clause += 1;
+                }
+            }
+            tagged.clause.push(clause);
+            tagged.sentence.push(sentence);
+            previous_end = e as usize;
+        }
+        if original[previous_end..].contains('?') {
+            tagged.questions.push(clause);
+        }
+
+        let starts: Vec<usize> = tagged.words.iter().map(|w| w.0).collect();
+        let word_at = |byte: usize| starts.partition_point(|&s| s <= byte).saturating_sub(1);
+        let mut tags = Vec::new();
+        self.matcher.find(&folded, &mut |list, start, end, _| {
+            tags.push(Tag {
+                class: self.classes[list],
+                first: word_at(start),
+                last: word_at(end - 1),
+                variant: false,
+            });
+        });
+        tagged.folded = folded;
+        tagged.original = original.to_owned();
+        self.tag_variants(&tagged, &mut tags);
+        tags.sort_by_key(|t| (t.first, t.last));
+        tags.dedup();
+        // Reported speech: the rest of the sentence after a quoting verb.
+        for tag in tags.iter().filter(|t| t.class == Class::QuoteFrame) {
+            let sentence = tagged.sentence[tag.first];
+            for i in tag.last + 1..tagged.words.len() {
+                if tagged.sentence[i] != sentence {
+                    break;
+                }
+                tagged.quoted[i] = true;
+            }
+        }
+        tagged.tags = tags;
+        tagged
+    }
+
+    /// Misspelled long words, words split by a space and group names glued
+    /// to their article.
+    fn tag_variants(&self, tagged: &Tagged, tags: &mut Vec<Tag>) {
+        let tagged_word = |tags: &[Tag], i: usize| tags.iter().any(|t| t.first <= i && i <= t.last);
+        let n = tagged.words.len();
+        let mut joined = String::new();
+        for i in 0..n {
+            if tagged_word(tags, i) {
+                continue;
+            }
+            let word = tagged.word(i);
+            // A word split in two or three (`mu sulmans`).
+            for parts in 2..=3 {
+                if i + parts > n || (i + 1..i + parts).any(|j| tagged_word(tags, j)) {
+                    break;
+                }
+                joined.clear();
+                for j in i..i + parts {
+                    joined.push_str(tagged.word(j));
+                }
+                let shortest = (i..i + parts)
+                    .map(|j| tagged.word(j).len())
+                    .min()
+                    .unwrap_or(0);
+                if joined.len() < FUZZY_MIN_LEN || shortest > 5 {
+                    continue;
+                }
+                if let Some(&class) = self.exact.get(joined.as_str()) {
+                    tags.push(Tag {
+                        class,
+                        first: i,
+                        last: i + parts - 1,
+                        variant: true,
+                    });
+                    break;
+                }
+            }
+            if tagged_word(tags, i) {
+                continue;
+            }
+            // A group name glued to its article (`lesmusulmans`).
+            if let Some(rest) = GLUED_PREFIXES
+                .iter()
+                .find_map(|p| word.strip_prefix(p).filter(|r| r.len() >= 4))
+                && let Some(&class) = self.exact.get(rest)
+            {
+                tags.push(Tag {
+                    class,
+                    first: i,
+                    last: i,
+                    variant: true,
+                });
+                continue;
+            }
+            // One edit away from a long lexicon word; not for names
+            // (a capital inside a sentence: `Niger`, `Touba`).
+            let (start, _) = tagged.words[i];
+            let expanded = expand_runs(word, |j| tagged.folded.run(start + j));
+            if expanded.len() < FUZZY_MIN_LEN
+                || word.bytes().any(|b| b.is_ascii_digit())
+                || tagged.proper_noun(i)
+            {
+                continue;
+            }
+            if let Some(class) = self.misspelled(expanded.as_bytes()) {
+                tags.push(Tag {
+                    class,
+                    first: i,
+                    last: i,
+                    variant: true,
+                });
+            }
+        }
+    }
+
+    fn misspelled(&self, word: &[u8]) -> Option<Class> {
+        for skip in std::iter::once(None).chain((0..word.len()).map(Some)) {
+            let Some(candidates) = self.deletions.get(&hash_without(word, skip)) else {
+                continue;
+            };
+            for &(id, class) in candidates {
+                let form = self.forms[id as usize].as_bytes();
+                // A slur flags on its own: only a swap or a changed letter.
+                let same_length = form.len() == word.len();
+                if within_one_edit(word, form) && (same_length || !matches!(class, Class::Slur(_)))
+                {
+                    return Some(class);
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_edit_is_a_swap_a_drop_an_addition_or_a_change() {
+        assert!(within_one_edit(b"musulmans", b"muslumans"));
+        assert!(within_one_edit(b"musulmans", b"musulmns"));
+        assert!(within_one_edit(b"musulmans", b"musulmanss"));
+        assert!(within_one_edit(b"musulmans", b"musulmens"));
+        assert!(!within_one_edit(b"musulmans", b"msulmns"));
+        assert!(!within_one_edit(b"musulmans", b"umsulmasn"));
+    }
+
+    #[test]
+    fn the_shipped_lexicons_compile() {
+        let lexicon = &*LEXICON;
+        assert!(lexicon.groups.len() >= 20, "{}", lexicon.groups.len());
+    }
+}

@@ -1,0 +1,174 @@
+use super::*;
+
+fn kinds(text: &str) -> Vec<&'static str> {
+    let assessment = assess(text);
+    assessment
+        .hate
+        .iter()
+        .filter(|h| !h.counter_speech)
+        .map(|h| h.kind.code())
+        .collect()
+}
+
+#[test]
+fn constructions_over_a_group_are_hate() {
+    for (text, kind) in [
+        ("Les musulmans sont des animaux.", "hate.dehumanisation"),
+        ("les juifs sont tous des voleurs", "hate.derogation"),
+        ("Je hais les migrants.", "hate.contempt"),
+        ("Il faut exterminer les Peuls.", "hate.threat"),
+        ("Dehors les réfugiés !", "hate.exclusion"),
+        (
+            "Les femmes ne sont pas des êtres humains.",
+            "hate.negated_positive",
+        ),
+        (
+            "Les Touaregs ne méritent pas de vivre.",
+            "hate.negated_positive",
+        ),
+        (
+            "Les Noirs ne sont-ils pas des animaux ?",
+            "hate.dehumanisation",
+        ),
+        (
+            "Je pense que les homosexuels sont une maladie.",
+            "hate.dehumanisation",
+        ),
+        (
+            "J'ai croisé des Chinois, et ils étaient répugnants.",
+            "hate.derogation",
+        ),
+        (
+            "Regarde ces migrants. Ils ne sont que des parasites.",
+            "hate.dehumanisation",
+        ),
+        ("Muslims are vermin.", "hate.dehumanisation"),
+        ("I hate Jews.", "hate.contempt"),
+        ("We should deport all refugees.", "hate.exclusion"),
+    ] {
+        assert!(kinds(text).contains(&kind), "{text}: {:?}", kinds(text));
+    }
+}
+
+#[test]
+fn neutral_negated_counter_and_untargeted_texts_are_not() {
+    for text in [
+        "Les musulmans célèbrent la fin du ramadan.",
+        "Je ne déteste pas les migrants.",
+        "Les juifs ne sont pas des voleurs.",
+        "Dire que les Peuls sont des animaux, c'est du racisme.",
+        "Putain, quel match !",
+        "Je déteste les lundis.",
+        "Les migrants fuient la guerre et la maladie.",
+        "Des hommes armés ont tué vingt Peuls dans le centre du Mali.",
+        "Le gouvernement a expulsé deux cents migrants.",
+        "Les femmes sont formidables.",
+    ] {
+        assert!(kinds(text).is_empty(), "{text}: {:?}", kinds(text));
+    }
+}
+
+#[test]
+fn misspelt_split_and_glued_group_names_are_found() {
+    for text in [
+        "les muslumans sont des rats",
+        "les musulmns sont des rats",
+        "les mu sulmans sont des rats",
+        "lesmusulmans sont des rats",
+    ] {
+        assert!(
+            kinds(text).contains(&"hate.dehumanisation"),
+            "{text}: {:?}",
+            kinds(text)
+        );
+    }
+}
+
+#[test]
+fn a_finding_points_at_the_group_and_at_the_attack() {
+    let text = "Franchement, les Peuls sont des cafards.";
+    let assessment = assess(text);
+    let h = &assessment.hate[0];
+    assert_eq!(
+        &text[h.target.start as usize..h.target.end as usize],
+        "Peuls"
+    );
+    assert_eq!(
+        &text[h.attack.start as usize..h.attack.end as usize],
+        "cafards"
+    );
+}
+
+/// Verdicts of the pipeline as a new tenant has it: the default rule pack,
+/// the seed spam model, an author with no history.
+fn shipped_verdicts(texts: &[String]) -> Vec<crate::pipeline::Verdict> {
+    use crate::domain::{
+        ArticleId, AuthorId, CommentBody, DisplayName, NewComment, RuleFile, StandingTerm,
+        TenantName, TenantSettings,
+    };
+    use crate::pipeline::{Pipeline, spam};
+    let file = RuleFile::from_toml(crate::pipeline::rules::DEFAULT_PACK).unwrap();
+    let rules = crate::pipeline::CompiledRules::compile(&file.rules).unwrap();
+    let settings = TenantSettings::defaults(&TenantName::parse("t").unwrap());
+    let history = spam::AuthorHistory::unknown();
+    let now = chrono::Utc::now();
+    texts
+        .iter()
+        .map(|text| {
+            let comment = NewComment {
+                article_id: ArticleId::parse("a", "art".into()).unwrap(),
+                author_id: AuthorId::parse("a", "reader".into()).unwrap(),
+                body: CommentBody::parse("b", text.clone()).unwrap(),
+                client_comment_id: None,
+                author_display_name: DisplayName::parse("d", String::new()).unwrap(),
+                author_ip: None,
+                parent_comment_id: None,
+                language: None,
+            };
+            let features = spam::Features::extract(text);
+            Pipeline::default().evaluate(
+                &comment,
+                &settings,
+                &rules,
+                spam::SpamInput {
+                    features: &features,
+                    model: spam::seed_model(),
+                    history: &history,
+                    now,
+                },
+                StandingTerm::default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_team_suite_through_the_shipped_pipeline() {
+    use crate::domain::CommentStatus;
+    use crate::evaluation::suite::{SuiteReport, expand};
+    let cases = expand(include_str!("../../../tests/functional/hate.toml")).unwrap();
+    let texts: Vec<String> = cases.iter().map(|c| c.text.clone()).collect();
+    let verdicts = shipped_verdicts(&texts);
+    let flagged: Vec<bool> = verdicts
+        .iter()
+        .map(|v| v.status != CommentStatus::Approved)
+        .collect();
+    if std::env::var_os("MODERATO_SHOW_SUITE").is_some() {
+        for ((case, verdict), flag) in cases.iter().zip(&verdicts).zip(&flagged) {
+            if *flag != case.hateful {
+                let codes: Vec<&str> = verdict.reasons.iter().map(|r| r.code.as_str()).collect();
+                eprintln!(
+                    "{} {} [{}] {}",
+                    case.functionality,
+                    verdict.status.as_str(),
+                    codes.join(","),
+                    case.text
+                );
+            }
+        }
+    }
+    let report = SuiteReport::compute(&cases, &flagged);
+    println!("{}", report.to_text());
+    let all = report.languages.last().unwrap();
+    assert!(all.hateful_flagged >= 0.0, "{}", report.to_text());
+}
