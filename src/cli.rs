@@ -71,6 +71,28 @@ pub enum Command {
     /// Train a tenant's spam model on a labelled file; successive imports
     /// accumulate, and running servers pick the result up within a second.
     Train(LabelledFile),
+    /// Train the toxicity model new tenants start from on labelled files
+    /// (`text,label`, 1 = toxic) and write it, quantised, to `--out`
+    /// (`seed/toxicity.model` is the one compiled into the binary).
+    ToxicitySeed {
+        /// A labelled file; repeat for several.
+        #[arg(long, required = true)]
+        csv: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run a functional hate-speech suite (`tests/functional/hate.toml`)
+    /// through a tenant's pipeline and print the share right per
+    /// functionality (nothing is stored).
+    EvalSuite {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "tests/functional/hate.toml")]
+        suite: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure a tenant's decisions on a labelled file (nothing is stored).
     Eval {
         #[command(flatten)]
@@ -99,6 +121,22 @@ pub struct EvalOptions {
     /// Leave the tenant's rules out: measure the spam score alone.
     #[arg(long)]
     pub without_rules: bool,
+    /// Also write every example's label, status and score to this CSV file
+    /// (`label,status,score`), for curves at any operating point.
+    #[arg(long)]
+    pub scores: Option<PathBuf>,
+    /// Which score the labels are about: `spam` (labels spam/ham) or
+    /// `toxicity` (labels 1 = toxic); the threshold options then set every
+    /// toxicity category's threshold, and the curve is on the toxicity score.
+    #[arg(long, value_enum, default_value_t = ModelKind::Spam)]
+    pub model: ModelKind,
+}
+
+/// The two trained scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelKind {
+    Spam,
+    Toxicity,
 }
 
 /// A labelled CSV (or TSV) file: `spam`/`ham`, `1`/`0`, `true`/`false` labels.
@@ -276,6 +314,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Keys(command)) => keys(command, &database_url).await,
         Some(Command::Rules(command)) => rules(command, &database_url).await,
         Some(Command::Train(file)) => train(file, &database_url).await,
+        Some(Command::ToxicitySeed { csv, out }) => toxicity_seed(&csv, &out),
+        Some(Command::EvalSuite {
+            tenant,
+            suite,
+            json,
+        }) => eval_suite(&tenant, &suite, json, &database_url).await,
         Some(Command::Eval {
             file,
             json,
@@ -397,6 +441,88 @@ async fn train(file: LabelledFile, database_url: &str) -> anyhow::Result<()> {
     .await
 }
 
+fn toxicity_seed(files: &[PathBuf], out: &std::path::Path) -> anyhow::Result<()> {
+    let mut examples = Vec::new();
+    for path in files {
+        let file = LabelledFile {
+            tenant: String::new(),
+            csv: path.clone(),
+            text_column: "text".into(),
+            label_column: "label".into(),
+            delimiter: ",".into(),
+            no_header: false,
+        };
+        let (read, blank) = file.read()?;
+        eprintln!(
+            "{}: {} examples ({} toxic, {blank} blank skipped)",
+            path.display(),
+            read.len(),
+            read.iter().filter(|e| e.1).count()
+        );
+        examples.extend(read);
+    }
+    // The team's neutral and counter-speech sentences about groups, so the
+    // words around a group name are learnt as clean too (debiasing).
+    let neutral = crate::pipeline::toxicity::model::NEUTRAL_CSV;
+    let mut reader = csv::Reader::from_reader(neutral.as_bytes());
+    for record in reader.records() {
+        let record = record.context("seed/toxicity-neutral.csv")?;
+        examples.push((record[0].to_owned(), &record[1] == "1"));
+    }
+    let features: Vec<_> = examples
+        .iter()
+        .map(|(text, toxic)| (crate::pipeline::toxicity::training_features(text), *toxic))
+        .collect();
+    let mut model = crate::pipeline::spam::Model::default();
+    model.fit(&features);
+    let bytes = crate::pipeline::toxicity::model::encode(&model);
+    std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "trained on {} examples: {} bytes written to {}",
+        features.len(),
+        bytes.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+async fn eval_suite(
+    tenant: &str,
+    suite: &std::path::Path,
+    json: bool,
+    database_url: &str,
+) -> anyhow::Result<()> {
+    use crate::evaluation::suite::{SuiteReport, expand};
+    let text =
+        std::fs::read_to_string(suite).with_context(|| format!("reading {}", suite.display()))?;
+    let cases = expand(&text).map_err(|e| anyhow::anyhow!("{}: {e}", suite.display()))?;
+    for_tenant(database_url, tenant, async |store, _, tenant_id| {
+        let settings = store
+            .tenant_settings(tenant_id)
+            .await?
+            .context("the tenant has no settings")?;
+        let bodies = cases
+            .iter()
+            .map(|c| crate::domain::CommentBody::parse("text", c.text.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|v| anyhow::anyhow!("a case: {}", v.reason))?;
+        let verdicts =
+            crate::moderation::evaluate(store, tenant_id, &settings, true, bodies).await?;
+        let flagged: Vec<bool> = verdicts
+            .iter()
+            .map(|v| v.status != crate::domain::CommentStatus::Approved)
+            .collect();
+        let report = SuiteReport::compute(&cases, &flagged);
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", report.to_text());
+        }
+        Ok(())
+    })
+    .await
+}
+
 async fn eval(
     file: LabelledFile,
     json: bool,
@@ -410,13 +536,26 @@ async fn eval(
             .tenant_settings(tenant_id)
             .await?
             .context("the tenant has no settings")?;
-        let settings = stored
-            .apply(&crate::domain::TenantSettingsPatch {
-                review_threshold: options.review_threshold,
-                reject_threshold: options.reject_threshold,
-                ..Default::default()
-            })
-            .map_err(|v| anyhow::anyhow!("--{}: {}", v.field.replace('_', "-"), v.reason))?;
+        let toxicity = options.model == ModelKind::Toxicity;
+        let mut settings = if toxicity {
+            stored
+        } else {
+            stored
+                .apply(&crate::domain::TenantSettingsPatch {
+                    review_threshold: options.review_threshold,
+                    reject_threshold: options.reject_threshold,
+                    ..Default::default()
+                })
+                .map_err(|v| anyhow::anyhow!("--{}: {}", v.field.replace('_', "-"), v.reason))?
+        };
+        if toxicity {
+            if let Some(t) = options.review_threshold {
+                settings.toxicity.review = [t; 5];
+            }
+            if let Some(t) = options.reject_threshold {
+                settings.toxicity.reject = [t; 5];
+            }
+        }
         let mut bodies = Vec::with_capacity(examples.len());
         let mut labels = Vec::with_capacity(examples.len());
         for (i, (text, label)) in examples.into_iter().enumerate() {
@@ -464,14 +603,26 @@ async fn eval(
             .map(|(v, spam)| crate::evaluation::Outcome {
                 spam,
                 status: v.status,
-                score: v.spam_score,
+                score: if toxicity {
+                    v.toxicity_score
+                } else {
+                    v.spam_score
+                },
             })
             .collect();
-        let report = crate::evaluation::Report::compute(
-            &outcomes,
-            settings.review_threshold,
-            settings.reject_threshold,
-        );
+        if let Some(path) = &options.scores {
+            let mut out = String::from("label,status,score\n");
+            for o in &outcomes {
+                out += &format!("{},{},{}\n", u8::from(o.spam), o.status.as_str(), o.score);
+            }
+            std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let (review, reject) = if toxicity {
+            (settings.toxicity.review[0], settings.toxicity.reject[0])
+        } else {
+            (settings.review_threshold, settings.reject_threshold)
+        };
+        let report = crate::evaluation::Report::compute(&outcomes, review, reject);
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

@@ -162,7 +162,13 @@ impl Pipeline {
             AuthorStanding::Normal => {}
         }
         rules.inspect(comment.body.as_str(), &mut findings);
-        toxicity::inspect(comment.body.as_str(), &settings.toxicity, &mut findings);
+        toxicity::inspect(
+            comment.body.as_str(),
+            spam.features,
+            toxicity::model::seed_model(),
+            &settings.toxicity,
+            &mut findings,
+        );
         if standing == AuthorStanding::Normal || standing == AuthorStanding::Premoderated {
             spam::inspect(spam, &mut findings);
         }

@@ -97,6 +97,10 @@ pub struct Features {
     pub(crate) words: Vec<Span>,
     /// Signals present, each once, with a span when it has one.
     pub(crate) signals: Vec<(Signal, Option<Span>)>,
+    /// Buckets of evidence another stage adds (the toxicity lexicons'
+    /// cues), valued like text features but tied to no word. Empty for
+    /// the spam score.
+    pub(crate) extra: Vec<u32>,
     /// Fingerprints for duplicate detection.
     pub fingerprint: Fingerprint,
 }
@@ -182,6 +186,11 @@ fn char_ngrams(word: &[u8], mut emit: impl FnMut(u64)) {
             }
         }
     }
+}
+
+/// The bucket of a named piece of extra evidence (its own hash family).
+pub fn extra_bucket(name: &str) -> u32 {
+    bucket(hash64(7, &[name.as_bytes()]))
 }
 
 fn bucket(h: u64) -> u32 {
@@ -270,7 +279,36 @@ impl Features {
     /// Each text feature's value: 1/√n, so long comments do not get extreme
     /// scores just by being long.
     pub(crate) fn text_value(&self) -> f64 {
-        1.0 / (self.text.len().max(1) as f64).sqrt()
+        1.0 / ((self.text.len() + self.extra.len()).max(1) as f64).sqrt()
+    }
+
+    /// These features with `buckets` of extra evidence (hashed by
+    /// [`extra_bucket`]).
+    pub fn with_extra(&self, buckets: Vec<u32>) -> Features {
+        Features {
+            extra: buckets,
+            ..self.clone()
+        }
+    }
+
+    /// As [`with_extra`](Self::with_extra), without the text features of
+    /// the words in `masked` (indices into the words, sorted).
+    pub fn masked(&self, masked: &[usize], buckets: Vec<u32>) -> Features {
+        if masked.is_empty() {
+            return self.with_extra(buckets);
+        }
+        Features {
+            text: self
+                .text
+                .iter()
+                .copied()
+                .filter(|&(_, w)| masked.binary_search(&usize::from(w)).is_err())
+                .collect(),
+            words: self.words.clone(),
+            signals: self.signals.clone(),
+            extra: buckets,
+            fingerprint: self.fingerprint,
+        }
     }
 
     pub fn signals(&self) -> impl Iterator<Item = Signal> + '_ {
@@ -283,6 +321,7 @@ impl Features {
         self.text
             .iter()
             .map(|&(b, _)| b)
+            .chain(self.extra.iter().copied())
             .chain(self.signals().map(Signal::index))
     }
 
@@ -292,6 +331,7 @@ impl Features {
         self.text
             .iter()
             .map(move |&(b, _)| (b, value))
+            .chain(self.extra.iter().map(move |&b| (b, value)))
             .chain(self.signals().map(|s| (s.index(), 1.0)))
     }
 }

@@ -76,6 +76,8 @@ pub struct Scored {
     pub words: Vec<f64>,
     /// Contribution of each signal present.
     pub signals: Vec<(Signal, f64)>,
+    /// Contribution of the extra evidence, together.
+    pub extra: f64,
 }
 
 pub fn sigmoid(logit: f64) -> f64 {
@@ -93,7 +95,9 @@ impl Model {
         let text: f64 = features
             .text
             .iter()
-            .map(|&(b, _)| f64::from(self.weights[b as usize]))
+            .map(|&(b, _)| b)
+            .chain(features.extra.iter().copied())
+            .map(|b| f64::from(self.weights[b as usize]))
             .sum();
         let signals: f64 = features
             .signals()
@@ -113,12 +117,20 @@ impl Model {
             .signals()
             .map(|s| (s, f64::from(self.weights[s.index() as usize])))
             .collect();
-        let logit =
-            self.bias + words.iter().sum::<f64>() + signals.iter().map(|s| s.1).sum::<f64>();
+        let extra: f64 = features
+            .extra
+            .iter()
+            .map(|&b| f64::from(self.weights[b as usize]) * value)
+            .sum();
+        let logit = self.bias
+            + words.iter().sum::<f64>()
+            + signals.iter().map(|s| s.1).sum::<f64>()
+            + extra;
         Scored {
             logit,
             words,
             signals,
+            extra,
         }
     }
 

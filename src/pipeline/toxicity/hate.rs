@@ -78,8 +78,17 @@ pub struct Hate {
     pub attack: Span,
     /// The comment denounces what it quotes: explained, not flagged.
     pub counter_speech: bool,
+    /// The clause denies it ("je ne déteste pas les X"): explained, not flagged.
+    pub negated: bool,
     /// The group or the attacking word was found misspelled.
     pub variant: bool,
+}
+
+impl Hate {
+    /// Asserted by the comment: neither quoted to denounce it nor denied.
+    pub fn live(&self) -> bool {
+        !self.counter_speech && !self.negated
+    }
 }
 
 /// A group named at words `first..=last`.
@@ -150,6 +159,7 @@ pub fn find(t: &Tagged) -> Vec<Hate> {
                 target: slur.span,
                 attack: slur.span,
                 counter_speech: false,
+                negated: false,
                 variant: slur.variant,
             });
         }
@@ -198,7 +208,7 @@ pub fn find(t: &Tagged) -> Vec<Hate> {
             question,
         };
         for target in &targets {
-            for (kind, attack) in clause.constructions(target) {
+            for (kind, attack, negated) in clause.constructions(target) {
                 // Quoted or reported words are somebody else's.
                 let quoted =
                     t.quoted[attack.first] || t.quoted[target.first.min(t.words.len() - 1)];
@@ -208,6 +218,7 @@ pub fn find(t: &Tagged) -> Vec<Hate> {
                     target: target.span,
                     attack: t.span(attack.first, attack.last),
                     counter_speech: counter || quoted,
+                    negated,
                     variant: target.variant || attack.variant,
                 });
             }
@@ -379,7 +390,8 @@ impl Clause<'_> {
                 }))
     }
 
-    fn constructions(&self, target: &Target) -> Vec<(HateKind, Tag)> {
+    /// The constructions over `target`, each with whether the clause negates it.
+    fn constructions(&self, target: &Target) -> Vec<(HateKind, Tag, bool)> {
         let mut found = Vec::new();
         let negated = self.negated();
         let near = |tag: &Tag, reach: usize| {
@@ -409,12 +421,12 @@ impl Clause<'_> {
                 })
             )
         };
-        if !negated {
+        {
             if let Some(tag) = self
                 .of(|c| c == Class::Dehumanising)
                 .find(|tag| self.linked(target, tag))
             {
-                found.push((HateKind::Dehumanisation, *tag));
+                found.push((HateKind::Dehumanisation, *tag, negated));
             } else if let Some(tag) = self
                 .of(attribute)
                 .find(|tag| self.linked(target, tag))
@@ -424,13 +436,13 @@ impl Clause<'_> {
                         .find(|tag| near(tag, 2) && self.linked(target, tag))
                 })
             {
-                found.push((HateKind::Derogation, *tag));
+                found.push((HateKind::Derogation, *tag, negated));
             }
             if let Some(tag) = self
                 .of(|c| c == Class::HateVerb)
                 .find(|tag| near(tag, VERB_REACH))
             {
-                found.push((HateKind::Contempt, *tag));
+                found.push((HateKind::Contempt, *tag, negated));
             }
         }
         let calls = self.any(Class::Normative) || self.first_person_intent();
@@ -449,13 +461,13 @@ impl Clause<'_> {
                         .find(|tag| near(tag, VERB_REACH))
                 })
             {
-                found.push((HateKind::Threat, *tag));
+                found.push((HateKind::Threat, *tag, false));
             } else if let Some(tag) = self
                 .of(|c| c == Class::Exclusion)
                 .find(|tag| calls || imperative(tag))
                 .or_else(|| self.of(|c| c == Class::ExclusionStatement).next())
             {
-                found.push((HateKind::Exclusion, *tag));
+                found.push((HateKind::Exclusion, *tag, false));
             }
         } else if self.rhetorical() || !self.any(Class::Stop) {
             // Negation inside the statement of exclusion itself ("n'ont pas
@@ -464,7 +476,7 @@ impl Clause<'_> {
                 (tag.first..=tag.last).any(|i| self.t.has(i, Class::Negation))
                     && self.negations().is_empty()
             }) {
-                found.push((HateKind::Exclusion, *tag));
+                found.push((HateKind::Exclusion, *tag, false));
             }
         }
         // "Les X ne sont pas des êtres humains", "aucun X n'est digne de confiance".
@@ -477,7 +489,7 @@ impl Clause<'_> {
                     && near(p, 8)
                     && (p.last < target.first || p.first > target.last)
             }) {
-                found.push((HateKind::NegatedPositive, *tag));
+                found.push((HateKind::NegatedPositive, *tag, false));
             }
         }
         found

@@ -431,8 +431,12 @@ impl Lexicon {
         let mut in_quotes = false;
         for (i, &(start, end)) in tagged.words.iter().enumerate() {
             let (s, e) = folded.original_span(start, end);
+            // Two folded words can come from one character (a compatibility
+            // decomposition): then there is no gap between them.
+            let gap = original
+                .get(previous_end..(s as usize).max(previous_end))
+                .unwrap_or("");
             {
-                let gap = &original[previous_end..s as usize];
                 for c in gap.chars() {
                     match c {
                         '«' | '“' => in_quotes = true,
@@ -444,7 +448,6 @@ impl Lexicon {
             }
             tagged.quoted.push(in_quotes);
             if i > 0 {
-                let gap = &original[previous_end..s as usize];
                 let word = &folded.text[start..end];
                 if gap.contains(['.', '!', '?', '\n', '…']) {
                     if gap.contains('?') {
@@ -463,9 +466,12 @@ impl Lexicon {
             }
             tagged.clause.push(clause);
             tagged.sentence.push(sentence);
-            previous_end = e as usize;
+            previous_end = previous_end.max(e as usize);
         }
-        if original[previous_end..].contains('?') {
+        if original
+            .get(previous_end..)
+            .is_some_and(|rest| rest.contains('?'))
+        {
             tagged.questions.push(clause);
         }
 

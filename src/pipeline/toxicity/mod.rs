@@ -16,10 +16,12 @@
 
 pub mod hate;
 pub mod lexicon;
+pub mod model;
 
 use hate::{Hate, HateKind};
 use lexicon::{Abuse, AbuseCategory, Class, LEXICON, Strength, Tagged};
 
+use super::spam::{Features, Model, sigmoid};
 use super::{Action, Findings};
 use crate::domain::{Reason, Span};
 pub use crate::domain::{
@@ -42,6 +44,10 @@ fn hate_confidence(kind: HateKind) -> (Category, f64) {
 /// What the toxicity stage found: per-category scores and the reasons.
 pub struct Assessment {
     pub scores: Scores,
+    /// The classifier's probability and the category it went to.
+    pub classifier: (f64, Category),
+    /// The words that raised the classifier most: span, log-odds.
+    pub words: Vec<(Span, f64)>,
     pub hate: Vec<Hate>,
     /// Abusive words aimed at someone: category, confidence, span.
     pub abuse: Vec<(Category, f64, Span)>,
@@ -75,12 +81,22 @@ fn addressed(t: &Tagged, at: usize) -> bool {
     })
 }
 
-/// Scores a comment with the lexicons alone.
-pub fn assess(body: &str) -> Assessment {
+/// Words reported as explanation: at most this many, each raising the
+/// log-odds by at least `EXPLAINED_WORD_LOGIT`.
+const EXPLAINED_WORDS: usize = 3;
+const EXPLAINED_WORD_LOGIT: f64 = 0.3;
+/// The highest classifier probability of a comment whose hateful words are
+/// all quoted or denied: below every default review threshold.
+const DISOWNED_CEILING: f64 = 0.5;
+
+/// Scores a comment: the lexicons and constructions, then the classifier
+/// over `features` (the comment's, shared with the spam score).
+pub fn assess(body: &str, features: &Features, model: &Model) -> Assessment {
     let t = LEXICON.tag(body);
     let hate = hate::find(&t);
+    let with_cues = features.masked(&group_words(&t), cues(&t, &hate));
     let mut scores = Scores::default();
-    for h in hate.iter().filter(|h| !h.counter_speech) {
+    for h in hate.iter().filter(|h| h.live()) {
         let (category, confidence) = hate_confidence(h.kind);
         scores.raise(category, confidence);
     }
@@ -110,18 +126,139 @@ pub fn assess(body: &str) -> Assessment {
         scores.raise(category, confidence);
         abuse.push((category, confidence, t.span(tag.first, tag.last)));
     }
+    let scored = model.score(&with_cues);
+    let probability = sigmoid(scored.logit);
+    // The classifier says "toxic"; the lexicons say which way.
+    let category = abuse
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|a| a.0)
+        .or_else(|| {
+            hate.iter()
+                .find(|h| h.live())
+                .map(|h| hate_confidence(h.kind).0)
+        })
+        .unwrap_or(Category::Insult);
+    // The classifier reads words, not who says them: when the only hateful
+    // words are quoted to be denounced or denied, it is not believed past
+    // doubt (the lexicons still flag what is aimed at someone).
+    let disowned = !hate.is_empty() && hate.iter().all(|h| !h.live());
+    let probability = if disowned {
+        probability.min(DISOWNED_CEILING)
+    } else {
+        probability
+    };
+    scores.raise(category, probability);
+    let mut words: Vec<(Span, f64)> = scored
+        .words
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c >= EXPLAINED_WORD_LOGIT)
+        .map(|(i, c)| (features.words[i], *c))
+        .collect();
+    words.sort_by(|a, b| b.1.total_cmp(&a.1));
+    words.truncate(EXPLAINED_WORDS);
     Assessment {
         scores,
+        classifier: (probability, category),
+        words,
         hate,
         abuse,
     }
 }
 
+/// The lexicons' evidence as classifier features: which kinds of abusive
+/// words (and whether aimed at someone), which hateful constructions, a
+/// group named, counter-speech. The classifier learns from data how much
+/// each is worth, next to the words themselves. Naming a group is not a
+/// cue: in hateful tweets nearly every group mention is hostile, and a
+/// model that learnt so would hold every neutral mention.
+fn cues(t: &Tagged, hate: &[Hate]) -> Vec<u32> {
+    use super::spam::features::extra_bucket;
+    let mut names: Vec<String> = Vec::new();
+    for tag in &t.tags {
+        match tag.class {
+            Class::Abuse(Abuse { category, strength }) => {
+                let base = format!("abuse:{category:?}:{strength:?}");
+                if addressed(t, tag.first) {
+                    names.push(format!("{base}:aimed"));
+                }
+                names.push(base);
+            }
+            Class::Slur(_) => names.push("slur".into()),
+            Class::Dehumanising => names.push("dehumanising".into()),
+            Class::NegativeAttribute => names.push("negative_attribute".into()),
+            Class::Violence => names.push("violence".into()),
+            _ => {}
+        }
+    }
+    for h in hate {
+        names.push(if h.counter_speech {
+            "hate:counter".into()
+        } else {
+            format!("hate:{:?}", h.kind)
+        });
+    }
+    names.sort();
+    names.dedup();
+    names.iter().map(|n| extra_bucket(n)).collect()
+}
+
+/// The classifier's input for `body`: its features and the lexicons' cues
+/// (for training the model on labelled text).
+pub fn training_features(body: &str) -> Features {
+    let t = LEXICON.tag(body);
+    let hate = hate::find(&t);
+    Features::extract(body).masked(&group_words(&t), cues(&t, &hate))
+}
+
+/// The words that name a protected group. Their own features are left out
+/// of the classifier: a model trained on hateful
+/// tweets learns that "musulmans" is toxic, and would then hold every
+/// neutral mention of Muslims. What is said of the group carries the signal.
+fn group_words(t: &Tagged) -> Vec<usize> {
+    let mut words: Vec<usize> = t
+        .tags
+        .iter()
+        .filter(|tag| matches!(tag.class, Class::Group(_) | Class::WeakGroup(_)))
+        .flat_map(|tag| tag.first..=tag.last)
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    words
+}
+
 /// Runs the toxicity stage and records its findings: every hateful
 /// construction holds the comment for review; each category's score is
 /// compared with the tenant's thresholds.
-pub fn inspect(body: &str, thresholds: &Thresholds, findings: &mut Findings) {
-    let assessment = assess(body);
+pub fn inspect(
+    body: &str,
+    features: &Features,
+    model: &Model,
+    thresholds: &Thresholds,
+    findings: &mut Findings,
+) {
+    let assessment = assess(body, features, model);
+    let (probability, category) = assessment.classifier;
+    findings.note(Reason {
+        score: Some(probability),
+        ..Reason::new(
+            "toxicity.classifier",
+            format!(
+                "toxicity probability {probability:.2}, counted as {}",
+                category.name()
+            ),
+        )
+    });
+    for &(span, logit) in &assessment.words {
+        findings.note(Reason {
+            span: Some(span),
+            ..Reason::new(
+                "toxicity.word",
+                format!("this word points to toxicity ({logit:+.2} log-odds)"),
+            )
+        });
+    }
     let groups = &LEXICON.groups;
     for h in &assessment.hate {
         let group = &groups[h.group as usize];
@@ -145,7 +282,16 @@ pub fn inspect(body: &str, thresholds: &Thresholds, findings: &mut Findings) {
             )
         };
         reason.target = Some(h.target);
-        if h.counter_speech {
+        if h.negated && !h.counter_speech {
+            reason.code = "hate.negated".into();
+            reason.message = format!(
+                "denies {} {}: not held for it",
+                h.kind.describe(),
+                group.name_en
+            );
+            reason.score = None;
+            findings.note(reason);
+        } else if h.counter_speech {
             reason.code = "hate.counter_speech".into();
             reason.message = format!(
                 "quotes or denounces {} {}: not held for it",

@@ -1,11 +1,15 @@
 use super::*;
 
+fn assess(text: &str) -> Assessment {
+    super::assess(text, &Features::extract(text), model::seed_model())
+}
+
 fn kinds(text: &str) -> Vec<&'static str> {
     let assessment = assess(text);
     assessment
         .hate
         .iter()
-        .filter(|h| !h.counter_speech)
+        .filter(|h| h.live())
         .map(|h| h.kind.code())
         .collect()
 }
@@ -171,4 +175,30 @@ fn the_team_suite_through_the_shipped_pipeline() {
     println!("{}", report.to_text());
     let all = report.languages.last().unwrap();
     assert!(all.hateful_flagged >= 0.0, "{}", report.to_text());
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_text_is_assessed_without_panicking_and_spans_are_in_bounds(text in "\\PC{0,80}") {
+        let a = assess(&text);
+        for h in &a.hate {
+            proptest::prop_assert!(text.get(h.attack.start as usize..h.attack.end as usize).is_some());
+            proptest::prop_assert!(text.get(h.target.start as usize..h.target.end as usize).is_some());
+        }
+        for (_, _, span) in &a.abuse {
+            proptest::prop_assert!(text.get(span.start as usize..span.end as usize).is_some());
+        }
+    }
+}
+
+#[test]
+fn one_character_folding_to_two_words_is_fine() {
+    // U+33A1 (㎡) decomposes to "m2"; mojibake of emoji sequences too.
+    for text in [
+        "@USER Mdr deux nazi n importe quoi ð¤¦ð¼ââï¸",
+        "㎡ ½ ﬀ ⑴ ㈱ sales ㍱",
+        "ǅ ǈ ﬁ",
+    ] {
+        let _ = assess(text);
+    }
 }
