@@ -493,6 +493,7 @@ async fn eval_suite(
     database_url: &str,
 ) -> anyhow::Result<()> {
     use crate::evaluation::suite::{SuiteReport, expand};
+    crate::pipeline::toxicity::model::init().map_err(|e| anyhow::anyhow!(e))?;
     let text =
         std::fs::read_to_string(suite).with_context(|| format!("reading {}", suite.display()))?;
     let cases = expand(&text).map_err(|e| anyhow::anyhow!("{}: {e}", suite.display()))?;
@@ -531,6 +532,7 @@ async fn eval(
     database_url: &str,
 ) -> anyhow::Result<()> {
     let (examples, blank) = file.read()?;
+    crate::pipeline::toxicity::model::init().map_err(|e| anyhow::anyhow!(e))?;
     for_tenant(database_url, &file.tenant, async |store, _, tenant_id| {
         let stored = store
             .tenant_settings(tenant_id)

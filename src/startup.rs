@@ -34,6 +34,8 @@ pub struct Application {
 impl Application {
     /// Opens and migrates the database, bootstraps an empty one, binds both ports.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        crate::pipeline::toxicity::model::init()
+            .map_err(|e| anyhow::anyhow!("loading the toxicity model: {e}"))?;
         let store = storage::connect(&settings.database_url, &settings.db).await?;
         bootstrap(store.as_ref(), &settings.admin_key_file).await?;
         let grpc_listener = TcpListener::bind(settings.grpc_addr)

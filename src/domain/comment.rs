@@ -219,6 +219,8 @@ pub struct Comment {
     pub original_body: Option<String>,
     pub status: CommentStatus,
     pub spam_score: f64,
+    /// The highest toxicity category's score, in [0, 1].
+    pub toxicity_score: f64,
     pub reasons: Vec<Reason>,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,

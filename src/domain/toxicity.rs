@@ -89,7 +89,7 @@ impl Default for ToxicityThresholds {
     /// harassment, so a human reads what the model is unsure of.
     fn default() -> Self {
         ToxicityThresholds {
-            review: [0.65, 0.65, 0.65, 0.65, 0.65],
+            review: [0.7, 0.7, 0.7, 0.85, 0.7],
             reject: [0.97, 0.97, 0.97, 1.01, 0.97],
         }
     }

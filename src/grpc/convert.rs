@@ -482,6 +482,7 @@ pub fn comment(value: Comment) -> pb::Comment {
         body: value.body,
         status: status(value.status) as i32,
         spam_score: value.spam_score,
+        toxicity_score: value.toxicity_score,
         reasons: value.reasons.into_iter().map(reason).collect(),
         create_time: Some(timestamp(value.create_time)),
         update_time: Some(timestamp(value.update_time)),
@@ -668,6 +669,7 @@ pub fn test_result(verdict: crate::pipeline::Verdict, body: &str) -> pb::TestRul
     pb::TestRulesResponse {
         status: status(verdict.status) as i32,
         spam_score: verdict.spam_score,
+        toxicity_score: verdict.toxicity_score,
         reasons: verdict.reasons.into_iter().map(reason).collect(),
         published_body: verdict.masked_body.unwrap_or_else(|| body.to_owned()),
     }

@@ -118,7 +118,8 @@ impl Pipeline {
     }
 
     /// The author's standing, the tenant's rules, then the spam score (not
-    /// for trusted, suspended or banned authors), then the shared filters,
+    /// for trusted, suspended or banned authors), the toxicity stage, then
+    /// the shared filters,
     /// then [`decide`]. The standing is taken at `spam.now`.
     pub fn evaluate(
         &self,
@@ -162,6 +163,11 @@ impl Pipeline {
             AuthorStanding::Normal => {}
         }
         rules.inspect(comment.body.as_str(), &mut findings);
+        if standing == AuthorStanding::Normal || standing == AuthorStanding::Premoderated {
+            spam::inspect(spam, &mut findings);
+        }
+        // Toxicity for every author: trust exempts from the spam score, not
+        // from the rules against abuse.
         toxicity::inspect(
             comment.body.as_str(),
             spam.features,
@@ -169,9 +175,6 @@ impl Pipeline {
             &settings.toxicity,
             &mut findings,
         );
-        if standing == AuthorStanding::Normal || standing == AuthorStanding::Premoderated {
-            spam::inspect(spam, &mut findings);
-        }
         for filter in &self.filters {
             filter.inspect(comment, settings, &mut findings);
         }

@@ -100,6 +100,7 @@ impl NewCommentRecord<'_> {
                 .map(|_| self.comment.body.as_str().to_owned()),
             status: self.verdict.status,
             spam_score: self.verdict.spam_score,
+            toxicity_score: self.verdict.toxicity_score,
             reasons: self.verdict.reasons.clone(),
             create_time: self.now,
             update_time: self.now,
@@ -1365,6 +1366,7 @@ pub(crate) fn comment_created_event<'a>(actor: &'a Actor, comment: &Comment) -> 
         to_state: Some(comment.status.as_str()),
         detail: serde_json::json!({
             "spam_score": comment.spam_score,
+            "toxicity_score": comment.toxicity_score,
             "reasons": comment.reasons.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(),
         }),
         comment_id: Some(comment.comment_id),
@@ -1551,6 +1553,7 @@ mod tests {
             original_body: None,
             status: CommentStatus::Approved,
             spam_score: 0.1,
+            toxicity_score: 0.0,
             reasons: Vec::new(),
             create_time: Utc::now(),
             update_time: Utc::now(),

@@ -45,7 +45,7 @@ macro_rules! comment_columns {
     () => {
         "c.comment_id, c.article_id, c.author_id, c.body, c.original_body, c.status, \
          c.spam_score, c.reasons, c.create_time, c.update_time, c.client_comment_id, \
-         c.author_display_name, c.parent_comment_id, c.language, c.version"
+         c.author_display_name, c.parent_comment_id, c.language, c.version, c.toxicity_score"
     };
 }
 
@@ -129,6 +129,7 @@ fn comment_from_row(row: &PgRow) -> Result<Comment, StoreError> {
         status: CommentStatus::from_db(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
         spam_score: row.try_get("spam_score")?,
+        toxicity_score: row.try_get("toxicity_score")?,
         reasons,
         create_time: row.try_get("create_time")?,
         update_time: row.try_get("update_time")?,
@@ -221,19 +222,20 @@ async fn write_comments(
             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
                 $6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[], \
                 $12::float8[], $13::text[], $14::timestamptz[], $15::text[], $16::int8[], \
-                $17::int8[], $18::uuid[], $19::int4[], $20::text[], $21::text[]) \
+                $17::int8[], $18::uuid[], $19::int4[], $20::text[], $21::text[], $22::float8[]) \
             WITH ORDINALITY AS t(tenant_id, comment_id, client_comment_id, article_id, author_id, \
                 author_display_name, author_ip, parent_comment_id, language, body, status, \
                 spam_score, reasons, create_time, original_body, text_hash, simhash, review_id, \
-                priority, actor, audit_detail, ord)), \
+                priority, actor, audit_detail, toxicity_score, ord)), \
          inserted AS ( \
             INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
                 author_display_name, author_ip, parent_comment_id, language, body, status, \
-                spam_score, reasons, create_time, update_time, original_body, text_hash, simhash) \
+                spam_score, reasons, create_time, update_time, original_body, text_hash, simhash, \
+                toxicity_score) \
             SELECT tenant_id, comment_id, client_comment_id, article_id, author_id, \
                 author_display_name, author_ip, parent_comment_id, language, body, status, \
                 spam_score, reasons::jsonb, create_time, create_time, original_body, text_hash, \
-                simhash \
+                simhash, toxicity_score \
             FROM input ORDER BY ord \
             ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL \
             DO NOTHING \
@@ -327,6 +329,11 @@ async fn write_comments(
     .bind(
         r.iter()
             .map(|r| r.audit.detail.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.comment.toxicity_score)
             .collect::<Vec<_>>(),
     )
     .fetch_all(pool)

@@ -47,7 +47,7 @@ macro_rules! comment_columns {
     () => {
         "c.comment_id, c.article_id, c.author_id, c.body, c.original_body, c.status, \
          c.spam_score, c.reasons, c.create_time, c.update_time, c.client_comment_id, \
-         c.author_display_name, c.parent_comment_id, c.language, c.version"
+         c.author_display_name, c.parent_comment_id, c.language, c.version, c.toxicity_score"
     };
 }
 
@@ -199,6 +199,7 @@ fn comment_from_row(row: &SqliteRow) -> Result<Comment, StoreError> {
         status: CommentStatus::from_db(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
         spam_score: row.try_get("spam_score")?,
+        toxicity_score: row.try_get("toxicity_score")?,
         reasons,
         create_time: time_column(row, "create_time")?,
         update_time: time_column(row, "update_time")?,
@@ -285,7 +286,7 @@ async fn write_comments(
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
          author_display_name, author_ip, parent_comment_id, language, body, status, spam_score, \
-         reasons, create_time, update_time, original_body, text_hash, simhash) ",
+         reasons, create_time, update_time, original_body, text_hash, simhash, toxicity_score) ",
     );
     insert.push_values(&rows.rows, |mut values, r| {
         let c = &r.comment;
@@ -307,7 +308,8 @@ async fn write_comments(
             .push_bind(to_micros(r.now))
             .push_bind(c.original_body.clone())
             .push_bind(r.fingerprint.exact)
-            .push_bind(r.fingerprint.simhash);
+            .push_bind(r.fingerprint.simhash)
+            .push_bind(c.toxicity_score);
     });
     insert.push(
         " ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL \

@@ -15,3 +15,4 @@ mod review;
 mod rules;
 mod spam;
 mod storage;
+mod toxicity;

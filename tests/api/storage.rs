@@ -94,6 +94,7 @@ fn verdict(status: CommentStatus, priority: i32) -> Verdict {
     Verdict {
         status,
         spam_score: 0.25,
+        toxicity_score: 0.5,
         reasons: vec![Reason {
             code: "rule.words".into(),
             rule_id: "r-42".into(),
@@ -101,6 +102,7 @@ fn verdict(status: CommentStatus, priority: i32) -> Verdict {
             action: "review".into(),
             message: "mot suspect « débile »".into(),
             span: Some(Span { start: 3, end: 10 }),
+            target: None,
             score: Some(0.25),
         }],
         review_priority: priority,
@@ -207,6 +209,7 @@ async fn comments_round_trip_exactly(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(read, stored);
+    assert_eq!(read.toxicity_score, 0.5);
     assert_eq!(read.reasons[0].span, Some(Span { start: 3, end: 10 }));
     assert_eq!(read.parent_comment_id, comment.parent_comment_id);
 

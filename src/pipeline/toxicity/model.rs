@@ -14,7 +14,7 @@
 //! and stored quantised to 8 bits per weight: 256 KiB in the binary, scores
 //! within 0.01 of the full-precision model.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, OnceLock};
 
 use crate::pipeline::spam::Model;
 use crate::pipeline::spam::features::DIMENSIONS;
@@ -29,13 +29,40 @@ pub const NEUTRAL_CSV: &str = include_str!("../../../seed/toxicity-neutral.csv")
 /// The shipped toxicity model.
 pub const SEED_MODEL: &[u8] = include_bytes!("../../../seed/toxicity.model");
 
-static SEED: LazyLock<Arc<Model>> = LazyLock::new(|| {
-    Arc::new(decode(SEED_MODEL).expect("the shipped toxicity model decodes (tested)"))
-});
+/// Names a model file to use instead of the shipped one (written by
+/// `moderato toxicity-seed`): for evaluations that must not have seen a
+/// data set, and for operators who train their own.
+pub const SEED_ENV: &str = "MODERATO_TOXICITY_SEED";
+
+static SEED: OnceLock<Arc<Model>> = OnceLock::new();
+
+fn read_seed() -> Result<Model, String> {
+    match std::env::var_os(SEED_ENV) {
+        Some(path) => {
+            let name = path.to_string_lossy().into_owned();
+            let bytes = std::fs::read(&path).map_err(|e| format!("{SEED_ENV}={name}: {e}"))?;
+            decode(&bytes).map_err(|e| format!("{SEED_ENV}={name}: {e}"))
+        }
+        None => decode(SEED_MODEL),
+    }
+}
+
+/// Loads the seed model (from `MODERATO_TOXICITY_SEED` when set) and the
+/// lexicons now, so a bad file stops the process at start rather than
+/// failing a request.
+pub fn init() -> Result<(), String> {
+    if SEED.get().is_none() {
+        let _ = SEED.set(Arc::new(read_seed()?));
+    }
+    std::sync::LazyLock::force(&super::lexicon::LEXICON);
+    Ok(())
+}
 
 /// The model every tenant starts from.
 pub fn seed_model() -> &'static Arc<Model> {
-    &SEED
+    SEED.get_or_init(|| {
+        Arc::new(read_seed().expect("the toxicity seed model loads (checked by init)"))
+    })
 }
 
 /// Writes `model` as: magic, bias (f64), scale (f32), one i8 per weight
@@ -91,6 +118,14 @@ mod tests {
         let probe = Features::extract("espèce de sale con, ferme ta gueule");
         assert!((model.logit(&probe) - again.logit(&probe)).abs() < 0.05);
         assert!(decode(b"nonsense").is_err());
+    }
+
+    #[test]
+    fn the_neutral_sentences_parse() {
+        let mut reader = csv::Reader::from_reader(NEUTRAL_CSV.as_bytes());
+        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        assert!(rows.len() >= 50);
+        assert!(rows.iter().all(|r| r.len() == 2 && &r[1] == "0"));
     }
 
     #[test]

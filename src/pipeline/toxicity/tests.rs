@@ -173,8 +173,15 @@ fn the_team_suite_through_the_shipped_pipeline() {
     }
     let report = SuiteReport::compute(&cases, &flagged);
     println!("{}", report.to_text());
-    let all = report.languages.last().unwrap();
-    assert!(all.hateful_flagged >= 0.0, "{}", report.to_text());
+    // Floors a little under what the shipped lexicons and model measure
+    // (BENCHMARKS.md: French 80.5 % of hateful cases held, 4.5 % of the
+    // rest), so a change that loses ground fails here.
+    let fr = report.languages.iter().find(|l| l.lang == "fr").unwrap();
+    assert!(fr.hateful_flagged >= 0.78, "{}", report.to_text());
+    assert!(fr.non_hateful_flagged <= 0.06, "{}", report.to_text());
+    let en = report.languages.iter().find(|l| l.lang == "en").unwrap();
+    assert!(en.hateful_flagged >= 0.70, "{}", report.to_text());
+    assert!(en.non_hateful_flagged <= 0.15, "{}", report.to_text());
 }
 
 proptest::proptest! {
