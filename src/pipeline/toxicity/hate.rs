@@ -447,8 +447,9 @@ impl Clause<'_> {
         }
         let calls = self.any(Class::Normative) || self.first_person_intent();
         let violent_intent = calls || self.any(Class::Intent);
-        let stopped = self.any(Class::Stop) || (!self.negations().is_empty() && !self.rhetorical());
-        if !stopped {
+        // A negation inside a statement of exclusion ("n'ont pas leur
+        // place") is part of it, not of the clause (see `negations`).
+        if !negated {
             let imperative = |tag: &&Tag| {
                 let w = self.t.word(tag.last);
                 w.ends_with("ez") || w.ends_with("ons")
@@ -467,15 +468,6 @@ impl Clause<'_> {
                 .find(|tag| calls || imperative(tag))
                 .or_else(|| self.of(|c| c == Class::ExclusionStatement).next())
             {
-                found.push((HateKind::Exclusion, *tag, false));
-            }
-        } else if self.rhetorical() || !self.any(Class::Stop) {
-            // Negation inside the statement of exclusion itself ("n'ont pas
-            // leur place") is the statement.
-            if let Some(tag) = self.of(|c| c == Class::ExclusionStatement).find(|tag| {
-                (tag.first..=tag.last).any(|i| self.t.has(i, Class::Negation))
-                    && self.negations().is_empty()
-            }) {
                 found.push((HateKind::Exclusion, *tag, false));
             }
         }
