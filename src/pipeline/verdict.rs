@@ -14,6 +14,9 @@ pub struct Verdict {
     pub review_priority: i32,
     /// The body to publish when a mask rule matched.
     pub masked_body: Option<String>,
+    /// French or English, detected when the comment came without a
+    /// language and the text says so clearly.
+    pub detected_language: Option<&'static str>,
 }
 
 /// Precedence, strongest first: a filter's `Reject`; a score at or above
@@ -69,6 +72,7 @@ pub fn decide(mut findings: Findings, settings: &TenantSettings) -> Verdict {
         review_priority: review_priority(&findings, score.max(findings.toxicity.highest().1)),
         reasons: findings.reasons,
         masked_body: None,
+        detected_language: None,
     }
 }
 

@@ -115,8 +115,10 @@ impl NewCommentRecord<'_> {
                 .comment
                 .language
                 .as_ref()
-                .map(|l| l.as_str().to_owned())
-                .unwrap_or_default(),
+                .map(|l| l.as_str())
+                .or(self.verdict.detected_language)
+                .unwrap_or_default()
+                .to_owned(),
             version: 1,
         }
     }

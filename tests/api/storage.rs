@@ -107,6 +107,7 @@ fn verdict(status: CommentStatus, priority: i32) -> Verdict {
         }],
         review_priority: priority,
         masked_body: None,
+        detected_language: None,
     }
 }
 

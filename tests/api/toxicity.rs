@@ -1,7 +1,8 @@
 //! The toxicity stage through gRPC and the CLI: hateful constructions held
 //! with the spans of the group and of the attack, the toxicity score stored
 //! and returned, `TestRules` showing toxicity reasons, and
-//! `moderato eval --model toxicity` / `moderato eval-suite`.
+//! `moderato eval --model toxicity` / `moderato eval-suite`; the language
+//! detected when a comment comes without one.
 
 use moderato::grpc::pb;
 
@@ -67,6 +68,14 @@ async fn hate_is_held_with_the_group_and_the_attack_pointed_at(backend: crate::h
         read.toxicity_score, held.toxicity_score,
         "stored with the comment"
     );
+    assert_eq!(read.language, "fr", "detected when not given");
+    let english = submit(
+        &app,
+        "r3",
+        "Thank you for this very clear article about the budget.",
+    )
+    .await;
+    assert_eq!(english.language, "en");
 
     let threat = submit(&app, "r2", "Il faut exterminer les musulmans.").await;
     assert_ne!(threat.status, pb::CommentStatus::Approved as i32);
