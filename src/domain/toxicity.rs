@@ -29,10 +29,6 @@ impl ToxicityCategory {
         }
     }
 
-    pub fn parse(name: &str) -> Option<ToxicityCategory> {
-        ToxicityCategory::ALL.into_iter().find(|c| c.name() == name)
-    }
-
     /// The reason code of its score, also the reason code a moderator gives
     /// to teach it (`toxicity.insult`).
     pub fn code(self) -> &'static str {

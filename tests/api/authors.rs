@@ -6,7 +6,7 @@ use moderato::grpc::pb::{self, AuthorStanding, CommentStatus};
 use tonic::Code;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, comment, spawn_app, violated_field};
+use crate::helpers::{Backend, TestApp, spawn_app, violated_field};
 
 backend_tests!(
     standing_decides_the_authors_next_comment,
@@ -35,14 +35,7 @@ fn standing(
 }
 
 async fn submit(app: &TestApp, key: &str, author: &str, body: &str) -> pb::Comment {
-    app.comments(key)
-        .await
-        .submit_comment(comment("cacao", author, body))
-        .await
-        .unwrap()
-        .into_inner()
-        .comment
-        .unwrap()
+    crate::helpers::submit_on(app, key, "cacao", author, body).await
 }
 
 fn codes(comment: &pb::Comment) -> Vec<&str> {

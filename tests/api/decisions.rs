@@ -8,7 +8,7 @@ use moderato::grpc::pb::{self, CommentStatus, ReviewDecision};
 use tonic::{Code, Streaming};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, comment, database_url_for, spawn_app, spawn_app_on};
+use crate::helpers::{Backend, TestApp, database_url_for, spawn_app, spawn_app_on};
 
 backend_tests!(
     a_stream_resumes_exactly_after_its_cursor,
@@ -44,14 +44,7 @@ async fn nothing_more(stream: &mut Streaming<pb::WatchDecisionsResponse>) {
 }
 
 async fn submit(app: &TestApp, key: &str, author: &str, body: &str) -> pb::Comment {
-    app.comments(key)
-        .await
-        .submit_comment(comment("budget", author, body))
-        .await
-        .unwrap()
-        .into_inner()
-        .comment
-        .unwrap()
+    crate::helpers::submit_on(app, key, "budget", author, body).await
 }
 
 async fn a_stream_resumes_exactly_after_its_cursor(backend: Backend) {

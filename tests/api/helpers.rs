@@ -283,6 +283,24 @@ pub fn comment(article: &str, author: &str, body: &str) -> pb::SubmitCommentRequ
     }
 }
 
+/// Submits `body` by `author` on `article` with `key` and returns the stored comment.
+pub async fn submit_on(
+    app: &TestApp,
+    key: &str,
+    article: &str,
+    author: &str,
+    body: &str,
+) -> pb::Comment {
+    app.comments(key)
+        .await
+        .submit_comment(comment(article, author, body))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap()
+}
+
 /// Minimal HTTP/1.1 GET, enough for /healthz, /readyz and /metrics.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

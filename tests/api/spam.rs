@@ -9,7 +9,7 @@ use moderato::grpc::pb;
 use tonic::Code;
 
 use crate::backend_tests;
-use crate::helpers::{TestApp, comment, spawn_app, spawn_app_on, violated_field};
+use crate::helpers::{TestApp, spawn_app, spawn_app_on, violated_field};
 
 backend_tests!(
     every_score_is_explained,
@@ -37,14 +37,7 @@ async fn dry_run_as(app: &TestApp, key: &str, body: &str) -> pb::TestRulesRespon
 }
 
 async fn submit(app: &TestApp, key: &str, author: &str, body: &str) -> pb::Comment {
-    app.comments(key)
-        .await
-        .submit_comment(comment("a1", author, body))
-        .await
-        .unwrap()
-        .into_inner()
-        .comment
-        .unwrap()
+    crate::helpers::submit_on(app, key, "a1", author, body).await
 }
 
 fn codes(c: &pb::Comment) -> Vec<&str> {

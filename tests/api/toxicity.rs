@@ -7,7 +7,7 @@
 use moderato::grpc::pb;
 
 use crate::backend_tests;
-use crate::helpers::{TestApp, comment, spawn_app};
+use crate::helpers::{TestApp, spawn_app};
 
 backend_tests!(
     hate_is_held_with_the_group_and_the_attack_pointed_at,
@@ -17,14 +17,7 @@ backend_tests!(
 );
 
 async fn submit(app: &TestApp, author: &str, body: &str) -> pb::Comment {
-    app.comments(&app.admin_key)
-        .await
-        .submit_comment(comment("a1", author, body))
-        .await
-        .unwrap()
-        .into_inner()
-        .comment
-        .unwrap()
+    crate::helpers::submit_on(app, &app.admin_key, "a1", author, body).await
 }
 
 async fn hate_is_held_with_the_group_and_the_attack_pointed_at(backend: crate::helpers::Backend) {

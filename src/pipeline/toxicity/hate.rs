@@ -31,16 +31,6 @@ pub enum HateKind {
 }
 
 impl HateKind {
-    pub const ALL: [HateKind; 7] = [
-        HateKind::Slur,
-        HateKind::Derogation,
-        HateKind::Dehumanisation,
-        HateKind::Contempt,
-        HateKind::NegatedPositive,
-        HateKind::Threat,
-        HateKind::Exclusion,
-    ];
-
     pub fn code(self) -> &'static str {
         match self {
             HateKind::Slur => "hate.slur",
@@ -201,12 +191,7 @@ pub fn find(t: &Tagged) -> Vec<Hate> {
             recent.extend(targets.iter().map(|x| (sentence, *x)));
         }
         let question = t.questions.contains(&(clause as u16));
-        let clause = Clause {
-            t,
-            range: range.clone(),
-            tags: &tags,
-            question,
-        };
+        let clause = Clause::new(t, range.clone(), &tags, question);
         for target in &targets {
             for (kind, attack, negated) in clause.constructions(target) {
                 // Quoted or reported words are somebody else's.
@@ -272,9 +257,33 @@ struct Clause<'a> {
     range: std::ops::Range<usize>,
     tags: &'a [&'a Tag],
     question: bool,
+    /// The clause's own negations (see `own_negations`), found once.
+    negations: Vec<Tag>,
+    /// Negated (and not rhetorically), or stopped ("arrêtez de …").
+    negated: bool,
 }
 
-impl Clause<'_> {
+impl<'a> Clause<'a> {
+    fn new(
+        t: &'a Tagged,
+        range: std::ops::Range<usize>,
+        tags: &'a [&'a Tag],
+        question: bool,
+    ) -> Self {
+        let mut clause = Clause {
+            t,
+            range,
+            tags,
+            question,
+            negations: Vec::new(),
+            negated: false,
+        };
+        clause.negations = clause.own_negations();
+        clause.negated =
+            (!clause.negations.is_empty() && !clause.rhetorical()) || clause.any(Class::Stop);
+        clause
+    }
+
     fn of<'s>(&'s self, class: impl Fn(Class) -> bool + 's) -> impl Iterator<Item = &'s Tag> + 's {
         self.tags
             .iter()
@@ -288,7 +297,7 @@ impl Clause<'_> {
 
     /// Negations of their own, not part of another entry ("pas les
     /// bienvenus", "supporte pas" carry theirs).
-    fn negations(&self) -> Vec<&Tag> {
+    fn own_negations(&self) -> Vec<Tag> {
         let t = self.t;
         let words: Vec<&str> = self.range.clone().map(|i| t.word(i)).collect();
         let comparative = words.windows(2).any(|w| {
@@ -310,12 +319,13 @@ impl Clause<'_> {
             .filter(|n| {
                 !self.tags.iter().any(|other| {
                     other.class != Class::Negation
-                        && !matches!(other.class, Class::Pronoun | Class::Copula | Class::Attach)
+                        && !matches!(other.class, Class::Pronoun | Class::Copula)
                         && other.first <= n.first
                         && n.last <= other.last
                         && (other.first, other.last) != (n.first, n.last)
                 })
             })
+            .copied()
             .collect()
     }
 
@@ -335,13 +345,9 @@ impl Clause<'_> {
                 && i + 1 < t.words.len()
                 && matches!(t.word(i + 1), "pas" | "jamais" | "plus" | "all" | "just")
         }) || self
-            .negations()
+            .negations
             .iter()
             .any(|n| n.first == first && t.word(n.last) == "t")
-    }
-
-    fn negated(&self) -> bool {
-        (!self.negations().is_empty() && !self.rhetorical()) || self.any(Class::Stop)
     }
 
     /// Are the target and the tag linked as subject and predicate: a copula
@@ -393,7 +399,7 @@ impl Clause<'_> {
     /// The constructions over `target`, each with whether the clause negates it.
     fn constructions(&self, target: &Target) -> Vec<(HateKind, Tag, bool)> {
         let mut found = Vec::new();
-        let negated = self.negated();
+        let negated = self.negated;
         let near = |tag: &Tag, reach: usize| {
             let gap = if tag.first > target.last {
                 tag.first - target.last
@@ -473,7 +479,7 @@ impl Clause<'_> {
         }
         // "Les X ne sont pas des êtres humains", "aucun X n'est digne de confiance".
         if !self.any(Class::Stop) {
-            let negations = self.negations();
+            let negations = &self.negations;
             if let Some(tag) = self.of(|c| c == Class::Positive).find(|p| {
                 negations
                     .iter()

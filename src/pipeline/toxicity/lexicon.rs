@@ -54,7 +54,6 @@ pub enum Class {
     Pronoun,
     FirstPerson,
     Copula,
-    Attach,
     Abuse(Abuse),
 }
 
@@ -328,7 +327,6 @@ impl Lexicon {
                 "pronoun" => Class::Pronoun,
                 "first_person" => Class::FirstPerson,
                 "copula" => Class::Copula,
-                "attach" => Class::Attach,
                 other => return Err(format!("hate.toml: unknown class {other:?}")),
             };
             lists.push((class, words));

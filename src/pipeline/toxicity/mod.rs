@@ -282,26 +282,26 @@ pub fn inspect(
             )
         };
         reason.target = Some(h.target);
-        if h.negated && !h.counter_speech {
-            reason.code = "hate.negated".into();
-            reason.message = format!(
-                "denies {} {}: not held for it",
-                h.kind.describe(),
-                group.name_en
-            );
-            reason.score = None;
-            findings.note(reason);
-        } else if h.counter_speech {
-            reason.code = "hate.counter_speech".into();
-            reason.message = format!(
-                "quotes or denounces {} {}: not held for it",
-                h.kind.describe(),
-                group.name_en
-            );
-            reason.score = None;
-            findings.note(reason);
+        // Quoted to be denounced, or denied: explained, not held.
+        let disowned = if h.counter_speech {
+            Some(("hate.counter_speech", "quotes or denounces"))
+        } else if h.negated {
+            Some(("hate.negated", "denies"))
         } else {
-            findings.require(Action::Review, reason);
+            None
+        };
+        match disowned {
+            Some((code, verb)) => {
+                reason.code = code.into();
+                reason.message = format!(
+                    "{verb} {} {}: not held for it",
+                    h.kind.describe(),
+                    group.name_en
+                );
+                reason.score = None;
+                findings.note(reason);
+            }
+            None => findings.require(Action::Review, reason),
         }
     }
     for &(category, confidence, span) in &assessment.abuse {
