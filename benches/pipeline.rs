@@ -68,6 +68,7 @@ fn bench(c: &mut Criterion) {
                         history: &history,
                         now,
                     },
+                    toxicity::model::seed_model(),
                     StandingTerm::default(),
                 ))
             })

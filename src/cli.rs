@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{DEFAULT_DATABASE_URL, Settings, default_admin_key_file};
-use crate::domain::{KeyId, Role, RuleFile, TenantName};
+use crate::domain::{KeyId, ModelKind, Role, RuleFile, TenantName};
 use crate::startup::Application;
 use crate::storage::{self, DbOptions};
 use crate::telemetry::LogFormat;
@@ -68,9 +68,17 @@ pub enum Command {
     /// Import or export a tenant's rules as a TOML file.
     #[command(subcommand)]
     Rules(RulesCommand),
-    /// Train a tenant's spam model on a labelled file; successive imports
-    /// accumulate, and running servers pick the result up within a second.
-    Train(LabelledFile),
+    /// Train a tenant's spam or toxicity model on a labelled file;
+    /// successive imports accumulate, and running servers pick the result
+    /// up within a second.
+    Train {
+        #[command(flatten)]
+        file: LabelledFile,
+        /// Which model: `spam` (labels spam/ham, 1/0) or `toxicity` (labels
+        /// 1/0, toxic/not_toxic, or a category name such as `insult`).
+        #[arg(long, value_enum, default_value_t = ModelArg::Spam)]
+        model: ModelArg,
+    },
     /// Train the toxicity model new tenants start from on labelled files
     /// (`text,label`, 1 = toxic) and write it, quantised, to `--out`
     /// (`seed/toxicity.model` is the one compiled into the binary).
@@ -128,18 +136,28 @@ pub struct EvalOptions {
     /// Which score the labels are about: `spam` (labels spam/ham) or
     /// `toxicity` (labels 1 = toxic); the threshold options then set every
     /// toxicity category's threshold, and the curve is on the toxicity score.
-    #[arg(long, value_enum, default_value_t = ModelKind::Spam)]
-    pub model: ModelKind,
+    #[arg(long, value_enum, default_value_t = ModelArg::Spam)]
+    pub model: ModelArg,
 }
 
 /// The two trained scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModelKind {
+pub enum ModelArg {
     Spam,
     Toxicity,
 }
 
-/// A labelled CSV (or TSV) file: `spam`/`ham`, `1`/`0`, `true`/`false` labels.
+impl From<ModelArg> for ModelKind {
+    fn from(value: ModelArg) -> Self {
+        match value {
+            ModelArg::Spam => ModelKind::Spam,
+            ModelArg::Toxicity => ModelKind::Toxicity,
+        }
+    }
+}
+
+/// A labelled CSV (or TSV) file: `spam`/`ham` (or a toxicity category),
+/// `1`/`0`, `true`/`false` labels.
 #[derive(Debug, Args)]
 pub struct LabelledFile {
     #[arg(long)]
@@ -162,8 +180,9 @@ pub struct LabelledFile {
 }
 
 impl LabelledFile {
-    /// The labelled texts; blank texts are skipped (and counted).
-    fn read(&self) -> anyhow::Result<(Vec<(String, bool)>, usize)> {
+    /// The labelled texts (`true`: spam, or toxic); blank texts are skipped
+    /// (and counted).
+    fn read(&self, kind: ModelKind) -> anyhow::Result<(Vec<(String, bool)>, usize)> {
         let delimiter = match self.delimiter.as_str() {
             "\\t" | "tab" => b'\t',
             d if d.len() == 1 => d.as_bytes()[0],
@@ -219,8 +238,18 @@ impl LabelledFile {
             let (Some(text), Some(label)) = (record.get(text_at), record.get(label_at)) else {
                 anyhow::bail!("record {line} has {} fields", record.len());
             };
-            let label = crate::pipeline::spam::parse_label(label).with_context(|| {
-                format!("record {line}: label {label:?} is not spam/ham, 1/0, true/false or yes/no")
+            let parsed = match kind {
+                ModelKind::Spam => crate::pipeline::spam::parse_label(label),
+                ModelKind::Toxicity => crate::pipeline::toxicity::model::parse_label(label),
+            };
+            let label = parsed.with_context(|| match kind {
+                ModelKind::Spam => format!(
+                    "record {line}: label {label:?} is not spam/ham, 1/0, true/false or yes/no"
+                ),
+                ModelKind::Toxicity => format!(
+                    "record {line}: label {label:?} is not 1/0, toxic/not_toxic, true/false, \
+                     yes/no or a toxicity category"
+                ),
             })?;
             // Exports often carry byte-order marks inside fields.
             let text = text.replace('\u{feff}', "");
@@ -313,7 +342,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Keys(command)) => keys(command, &database_url).await,
         Some(Command::Rules(command)) => rules(command, &database_url).await,
-        Some(Command::Train(file)) => train(file, &database_url).await,
+        Some(Command::Train { file, model }) => train(file, model.into(), &database_url).await,
         Some(Command::ToxicitySeed { csv, out }) => toxicity_seed(&csv, &out),
         Some(Command::EvalSuite {
             tenant,
@@ -423,21 +452,34 @@ async fn for_tenant<T>(
     result
 }
 
-async fn train(file: LabelledFile, database_url: &str) -> anyhow::Result<()> {
-    let (examples, blank) = file.read()?;
-    for_tenant(database_url, &file.tenant, async |store, tenant, tenant_id| {
-        let report = crate::moderation::train(store, tenant_id, examples).await?;
-        eprintln!(
-            "trained {} on {} spam and {} ham ({} blank skipped): {} weights changed, model version {}",
-            tenant.as_str(),
-            report.spam_examples,
-            report.ham_examples,
-            blank,
-            report.features_changed,
-            report.version
-        );
-        Ok(())
-    })
+async fn train(file: LabelledFile, kind: ModelKind, database_url: &str) -> anyhow::Result<()> {
+    let (examples, blank) = file.read(kind)?;
+    if kind == ModelKind::Toxicity {
+        crate::pipeline::toxicity::model::init().map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let (positive, negative) = match kind {
+        ModelKind::Spam => ("spam", "ham"),
+        ModelKind::Toxicity => ("toxic", "clean"),
+    };
+    for_tenant(
+        database_url,
+        &file.tenant,
+        async |store, tenant, tenant_id| {
+            let report = crate::moderation::train(store, tenant_id, kind, examples).await?;
+            eprintln!(
+                "trained {}'s {} model on {} {positive} and {} {negative} ({} blank skipped): \
+             {} weights changed, model version {}",
+                tenant.as_str(),
+                kind.as_str(),
+                report.positive_examples,
+                report.negative_examples,
+                blank,
+                report.features_changed,
+                report.version
+            );
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -452,7 +494,7 @@ fn toxicity_seed(files: &[PathBuf], out: &std::path::Path) -> anyhow::Result<()>
             delimiter: ",".into(),
             no_header: false,
         };
-        let (read, blank) = file.read()?;
+        let (read, blank) = file.read(ModelKind::Toxicity)?;
         eprintln!(
             "{}: {} examples ({} toxic, {blank} blank skipped)",
             path.display(),
@@ -531,14 +573,14 @@ async fn eval(
     options: EvalOptions,
     database_url: &str,
 ) -> anyhow::Result<()> {
-    let (examples, blank) = file.read()?;
+    let (examples, blank) = file.read(options.model.into())?;
     crate::pipeline::toxicity::model::init().map_err(|e| anyhow::anyhow!(e))?;
     for_tenant(database_url, &file.tenant, async |store, _, tenant_id| {
         let stored = store
             .tenant_settings(tenant_id)
             .await?
             .context("the tenant has no settings")?;
-        let toxicity = options.model == ModelKind::Toxicity;
+        let toxicity = options.model == ModelArg::Toxicity;
         let mut settings = if toxicity {
             stored
         } else {

@@ -117,7 +117,7 @@ impl Application {
             .with_graceful_shutdown(stopped(stop_rx.clone()));
 
         let rule_watcher = tokio::spawn(m.clone().watch_rule_changes());
-        let spam_watcher = tokio::spawn(m.clone().watch_spam_changes());
+        let model_watcher = tokio::spawn(m.clone().watch_model_changes());
         let metrics = crate::telemetry::metrics().clone();
         let upkeep = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -135,7 +135,7 @@ impl Application {
         let (grpc_result, http_result, ()) = tokio::join!(grpc_server, http_server, signal);
         upkeep.abort();
         rule_watcher.abort();
-        spam_watcher.abort();
+        model_watcher.abort();
         self.moderation.store().close().await;
         grpc_result.context("gRPC server failed")?;
         http_result.context("HTTP server failed")?;

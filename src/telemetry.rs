@@ -71,11 +71,16 @@ pub fn record_decision(status: CommentStatus) {
 }
 
 /// A label taught to a tenant's spam model (`learned` false: already known).
-pub fn record_label(source: crate::storage::LabelSource, spam: bool, learned: bool) {
+pub fn record_label(
+    label: crate::domain::Label,
+    source: crate::storage::LabelSource,
+    learned: bool,
+) {
     metrics::counter!(
-        "moderato_spam_labels_total",
+        "moderato_model_labels_total",
+        "model" => label.kind().as_str(),
         "source" => source.as_str(),
-        "label" => if spam { "spam" } else { "ham" },
+        "label" => if label.positive() { "positive" } else { "negative" },
         "learned" => if learned { "true" } else { "false" },
     )
     .increment(1);

@@ -42,7 +42,7 @@ impl Role {
                 permission,
                 Permission::SubmitComments
                     | Permission::ReadComments
-                    | Permission::LabelSpam
+                    | Permission::LabelComments
                     | Permission::ReportComments
             ),
             Role::Moderator => matches!(
@@ -50,7 +50,7 @@ impl Role {
                 Permission::ReadComments
                     | Permission::ReadAnyStatus
                     | Permission::Review
-                    | Permission::LabelSpam
+                    | Permission::LabelComments
                     | Permission::ReadAudit
             ),
         }
@@ -72,8 +72,8 @@ pub enum Permission {
     /// List comments that are held or rejected.
     ReadAnyStatus,
     Review,
-    /// Teach the spam model (`MarkSpam`, `MarkHam`).
-    LabelSpam,
+    /// Teach the spam and toxicity models (`MarkSpam`, `MarkHam`, `MarkToxic`, `MarkNotToxic`).
+    LabelComments,
     /// Read the audit trail (`ListAuditEvents`).
     ReadAudit,
     /// File readers' reports (`ReportComment`).

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use super::error::check_text;
-use super::{Comment, FieldViolation, ReviewId};
+use super::{Comment, FieldViolation, Label, ReviewId, ToxicityCategory};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReviewDecision {
@@ -31,14 +31,36 @@ pub enum SpamLabel {
 }
 
 impl SpamLabel {
-    /// Whether the decision is spam, or `None` when it teaches nothing.
-    pub fn teaches(self, decision: ReviewDecision) -> Option<bool> {
+    /// Whether the decision is spam, or `None` when it teaches nothing. A
+    /// rejection for abuse (a `toxicity.*` or `hate.*` reason code) is not
+    /// a spam lesson unless the moderator says so.
+    pub fn teaches(self, decision: ReviewDecision, reason_code: Option<&str>) -> Option<bool> {
         match self {
+            SpamLabel::FromDecision
+                if decision == ReviewDecision::Reject
+                    && reason_code
+                        .is_some_and(|c| ToxicityCategory::from_reason_code(c).is_some()) =>
+            {
+                None
+            }
             SpamLabel::FromDecision => Some(decision == ReviewDecision::Reject),
             SpamLabel::Spam => Some(true),
             SpamLabel::Ham => Some(false),
             SpamLabel::Skip => None,
         }
+    }
+}
+
+/// What a review decision teaches the tenant's toxicity model: approving,
+/// that the comment is not toxic; rejecting with a `toxicity.<category>` or
+/// `hate.*` reason code, that category; any other rejection, nothing (a
+/// comment rejected as spam or off topic says nothing about abuse).
+pub fn toxicity_lesson(decision: ReviewDecision, reason_code: Option<&str>) -> Option<Label> {
+    match decision {
+        ReviewDecision::Approve => Some(Label::NotToxic),
+        ReviewDecision::Reject => reason_code
+            .and_then(ToxicityCategory::from_reason_code)
+            .map(Label::Toxic),
     }
 }
 
@@ -77,4 +99,44 @@ pub struct ReviewItem {
     pub claimed_by: Option<String>,
     /// The comment author's standing as stored (see [`StandingTerm::in_force`]).
     pub author_standing: super::StandingTerm,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejection_for_abuse_teaches_its_category_and_not_spam() {
+        use ReviewDecision::{Approve, Reject};
+        assert_eq!(
+            toxicity_lesson(Reject, Some("toxicity.threat")),
+            Some(Label::Toxic(ToxicityCategory::Threat))
+        );
+        assert_eq!(
+            toxicity_lesson(Reject, Some("hate.dehumanisation")),
+            Some(Label::Toxic(ToxicityCategory::IdentityAttack))
+        );
+        assert_eq!(
+            toxicity_lesson(Reject, Some("hate.threat")),
+            Some(Label::Toxic(ToxicityCategory::Threat))
+        );
+        assert_eq!(toxicity_lesson(Reject, Some("toxicity.rude")), None);
+        assert_eq!(toxicity_lesson(Reject, Some("spam")), None);
+        assert_eq!(toxicity_lesson(Reject, None), None);
+        assert_eq!(toxicity_lesson(Approve, None), Some(Label::NotToxic));
+
+        let default = SpamLabel::FromDecision;
+        assert_eq!(default.teaches(Reject, Some("toxicity.insult")), None);
+        assert_eq!(default.teaches(Reject, Some("hate.slur")), None);
+        assert_eq!(default.teaches(Reject, Some("off_topic")), Some(true));
+        assert_eq!(
+            default.teaches(Approve, Some("toxicity.insult")),
+            Some(false)
+        );
+        assert_eq!(
+            SpamLabel::Spam.teaches(Reject, Some("toxicity.insult")),
+            Some(true),
+            "the moderator's word wins"
+        );
+    }
 }

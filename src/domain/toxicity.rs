@@ -44,6 +44,24 @@ impl ToxicityCategory {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    pub fn parse(name: &str) -> Option<ToxicityCategory> {
+        ToxicityCategory::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The category a rejection with this reason code teaches:
+    /// `toxicity.<category>`, or a hate construction (`hate.threat` a
+    /// threat, any other `hate.*` an identity attack).
+    pub fn from_reason_code(code: &str) -> Option<ToxicityCategory> {
+        if let Some(name) = code.strip_prefix("toxicity.") {
+            return ToxicityCategory::parse(name);
+        }
+        match code.strip_prefix("hate.")? {
+            "threat" => Some(ToxicityCategory::Threat),
+            "" => None,
+            _ => Some(ToxicityCategory::IdentityAttack),
+        }
+    }
 }
 
 /// A score in [0, 1] per category.

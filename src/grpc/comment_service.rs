@@ -2,7 +2,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb::comment_service_server::CommentService;
 use super::{auth::credentials, convert, observe, pb};
-use crate::domain::{CommentId, PageSize, Permission, ReportDetail, ReporterId};
+use crate::domain::{CommentId, Label, PageSize, Permission, ReportDetail, ReporterId};
 use crate::moderation::{Marked, Moderation};
 
 pub struct CommentApi {
@@ -90,9 +90,46 @@ impl CommentService for CommentApi {
     ) -> Result<Response<pb::MarkSpamResponse>, Status> {
         observe("MarkSpam", async {
             let marked = self
-                .mark(&request, &request.get_ref().comment_id, true)
+                .mark(&request, &request.get_ref().comment_id, Label::Spam)
                 .await?;
             Ok(pb::MarkSpamResponse {
+                learned: marked.learned,
+                model_version: marked.model_version,
+            })
+        })
+        .await
+    }
+
+    async fn mark_toxic(
+        &self,
+        request: Request<pb::MarkToxicRequest>,
+    ) -> Result<Response<pb::MarkToxicResponse>, Status> {
+        observe("MarkToxic", async {
+            let category = convert::toxicity_category("category", request.get_ref().category)?;
+            let marked = self
+                .mark(
+                    &request,
+                    &request.get_ref().comment_id,
+                    Label::Toxic(category),
+                )
+                .await?;
+            Ok(pb::MarkToxicResponse {
+                learned: marked.learned,
+                model_version: marked.model_version,
+            })
+        })
+        .await
+    }
+
+    async fn mark_not_toxic(
+        &self,
+        request: Request<pb::MarkNotToxicRequest>,
+    ) -> Result<Response<pb::MarkNotToxicResponse>, Status> {
+        observe("MarkNotToxic", async {
+            let marked = self
+                .mark(&request, &request.get_ref().comment_id, Label::NotToxic)
+                .await?;
+            Ok(pb::MarkNotToxicResponse {
                 learned: marked.learned,
                 model_version: marked.model_version,
             })
@@ -158,7 +195,7 @@ impl CommentService for CommentApi {
     ) -> Result<Response<pb::MarkHamResponse>, Status> {
         observe("MarkHam", async {
             let marked = self
-                .mark(&request, &request.get_ref().comment_id, false)
+                .mark(&request, &request.get_ref().comment_id, Label::Ham)
                 .await?;
             Ok(pb::MarkHamResponse {
                 learned: marked.learned,
@@ -174,16 +211,13 @@ impl CommentApi {
         &self,
         request: &Request<T>,
         comment_id: &str,
-        is_spam: bool,
+        label: Label,
     ) -> Result<Marked, Status> {
         let principal = self
             .moderation
-            .authorize(credentials(request), Permission::LabelSpam)
+            .authorize(credentials(request), Permission::LabelComments)
             .await?;
         let id = CommentId::parse("comment_id", comment_id)?;
-        Ok(self
-            .moderation
-            .mark_comment(&principal, id, is_spam)
-            .await?)
+        Ok(self.moderation.mark_comment(&principal, id, label).await?)
     }
 }

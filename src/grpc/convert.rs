@@ -9,7 +9,7 @@ use crate::domain::{
     Actor, ApiKeyInfo, ArticleId, AuthorId, AuthorStanding, ClientCommentId, Comment, CommentBody,
     CommentId, CommentStatus, DisplayName, FieldViolation, LanguageTag, ModerationMode,
     ModeratorId, NewComment, Reason, ReportReason, ReviewDecision, ReviewId, ReviewItem, Role,
-    SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch,
+    SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch, ToxicityCategory,
 };
 use crate::moderation::{
     AuditFilter, AuthorView, BulkOutcome, DecideError, DecideRequest, MAX_BULK_DECISIONS,
@@ -182,6 +182,22 @@ pub fn queue_order(value: i32) -> Result<QueueOrder, FieldViolation> {
             "must be PRIORITY, OLDEST_FIRST or NEWEST_FIRST",
         )),
     }
+}
+
+pub fn toxicity_category(field: &str, value: i32) -> Result<ToxicityCategory, FieldViolation> {
+    Ok(match pb::ToxicityCategory::try_from(value) {
+        Ok(pb::ToxicityCategory::Insult) => ToxicityCategory::Insult,
+        Ok(pb::ToxicityCategory::IdentityAttack) => ToxicityCategory::IdentityAttack,
+        Ok(pb::ToxicityCategory::Threat) => ToxicityCategory::Threat,
+        Ok(pb::ToxicityCategory::Obscene) => ToxicityCategory::Obscene,
+        Ok(pb::ToxicityCategory::SexualHarassment) => ToxicityCategory::SexualHarassment,
+        Ok(pb::ToxicityCategory::Unspecified) | Err(_) => {
+            return Err(FieldViolation::new(
+                field,
+                "must be INSULT, IDENTITY_ATTACK, THREAT, OBSCENE or SEXUAL_HARASSMENT",
+            ));
+        }
+    })
 }
 
 pub fn report_reason(value: i32) -> Result<ReportReason, FieldViolation> {

@@ -72,7 +72,7 @@ fn describe(permission: Permission) -> &'static str {
         Permission::ReadComments => "read comments",
         Permission::ReadAnyStatus => "list comments that are not approved",
         Permission::Review => "work the review queue",
-        Permission::LabelSpam => "teach the spam model",
+        Permission::LabelComments => "teach the spam and toxicity models",
         Permission::ReadAudit => "read the audit trail",
         Permission::ReportComments => "report comments",
         Permission::Administer => "administer the tenant",

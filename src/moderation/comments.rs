@@ -3,8 +3,8 @@ use std::sync::Arc;
 use super::batch::PendingComment;
 use super::{Moderation, now};
 use crate::domain::{
-    ArticleId, Comment, CommentId, CommentStatus, FieldViolation, NewComment, PageSize, PageToken,
-    Permission, Principal, TenantId, TenantSettings,
+    ArticleId, Comment, CommentId, CommentStatus, FieldViolation, ModelKind, NewComment, PageSize,
+    PageToken, Permission, Principal, TenantId, TenantSettings,
 };
 use crate::pipeline::spam::{Features, SpamInput, history};
 use crate::storage::{CommentCursor, CommentQuery, HistoryLookup, InsertOutcome, StoreError};
@@ -105,7 +105,10 @@ impl Moderation {
             )));
         }
         let rules = self.rules_for(principal.tenant_id).await?;
-        let model = self.spam_model_for(principal.tenant_id).await?;
+        let model = self.model_for(principal.tenant_id, ModelKind::Spam).await?;
+        let toxicity = self
+            .model_for(principal.tenant_id, ModelKind::Toxicity)
+            .await?;
         let features = Features::extract(comment.body.as_str());
         let at = now();
         // The one extra round trip the spam score and the author's standing
@@ -130,6 +133,7 @@ impl Moderation {
                 history: &facts.history,
                 now: at,
             },
+            &toxicity.model,
             facts.standing,
         );
         let outcome = self

@@ -12,11 +12,11 @@ mod authors;
 mod batch;
 mod comments;
 mod decisions;
+mod models;
 mod reports;
 mod review;
 mod rules;
 mod sequencer;
-mod spam;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,13 +28,15 @@ pub use audit::{AuditFilter, ListAuditError};
 pub use auth::{AuthError, Credentials};
 pub use authors::{AuthorError, AuthorView};
 pub use comments::{GetCommentError, ListCommentsError, Page, SubmitError};
+pub use models::{
+    MODEL_POLL_INTERVAL, MarkError, Marked, TenantModel, TrainReport, evaluate, train,
+};
 pub use reports::{ReportError, Reported};
 pub use review::{
     BulkOutcome, ClaimRequest, DecideError, DecideRequest, ListQueueError, MAX_BULK_DECISIONS,
     ReleaseError, ReopenError, ReviewActor,
 };
 pub use rules::{RuleError, TenantRules, create_tenant, export_rules, import_rules};
-pub use spam::{MarkError, Marked, TenantModel, TrainReport, evaluate, train};
 
 use crate::pipeline::Pipeline;
 use crate::storage::Store;
@@ -57,7 +59,7 @@ struct Inner {
     keys: TtlCache<crate::domain::KeyHash, crate::domain::Principal>,
     settings: TtlCache<crate::domain::TenantId, Arc<crate::domain::TenantSettings>>,
     rules: rules::RuleRegistry,
-    spam: spam::SpamRegistry,
+    models: models::ModelRegistry,
     writer: batch::CommentWriter,
     history: batch::HistoryReader,
     sequencer: sequencer::Sequencer,
@@ -77,7 +79,7 @@ impl Moderation {
                 keys: TtlCache::new(CACHE_TTL),
                 settings: TtlCache::new(CACHE_TTL),
                 rules: rules::RuleRegistry::default(),
-                spam: spam::SpamRegistry::default(),
+                models: models::ModelRegistry::default(),
             }),
         }
     }

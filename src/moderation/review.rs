@@ -4,8 +4,8 @@ use std::time::Duration;
 use super::comments::Page;
 use super::{Moderation, now};
 use crate::domain::{
-    Actor, Comment, CommentId, FieldViolation, ModeratorId, PageSize, PageToken, Principal,
-    ReviewDecision, ReviewId, ReviewItem, SpamLabel,
+    Actor, Comment, CommentId, FieldViolation, Label, ModeratorId, PageSize, PageToken, Principal,
+    ReviewDecision, ReviewId, ReviewItem, SpamLabel, toxicity_lesson,
 };
 use crate::storage::{
     Claim, DecideRejection, Decision, LabelSource, QueueCursor, QueueFilter, QueueOrder,
@@ -225,6 +225,12 @@ impl Moderation {
             expected_version,
             actor,
         } = request;
+        let lessons = [
+            label
+                .teaches(decision, reason_code.as_deref())
+                .map(Label::spam),
+            toxicity_lesson(decision, reason_code.as_deref()),
+        ];
         let outcome = self
             .inner
             .store
@@ -248,18 +254,23 @@ impl Moderation {
                 // The decision is committed whatever happens here: a label
                 // that cannot be stored now is logged, not turned into an
                 // error the caller would retry.
-                if let Some(is_spam) = label.teaches(decision)
-                    && let Err(err) = self
+                for lesson in lessons.into_iter().flatten() {
+                    if let Err(err) = self
                         .learn_comment(
                             principal.tenant_id,
                             &comment,
-                            is_spam,
+                            lesson,
                             LabelSource::Review,
                             &actor,
                         )
                         .await
-                {
-                    tracing::warn!(error = %err, "the decision was stored but not learned");
+                    {
+                        tracing::warn!(
+                            model = lesson.kind().as_str(),
+                            error = %err,
+                            "the decision was stored but not learned"
+                        );
+                    }
                 }
                 Ok(comment)
             }

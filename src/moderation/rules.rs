@@ -16,8 +16,8 @@ use arc_swap::ArcSwap;
 
 use super::{Moderation, now};
 use crate::domain::{
-    Actor, ArticleId, AuthorId, CommentBody, DisplayName, FieldViolation, NewComment, Principal,
-    Rule, RuleFile, TenantId, TenantName,
+    Actor, ArticleId, AuthorId, CommentBody, DisplayName, FieldViolation, ModelKind, NewComment,
+    Principal, Rule, RuleFile, TenantId, TenantName,
 };
 use crate::pipeline::rules::DEFAULT_PACK;
 use crate::pipeline::{CompiledRules, Verdict};
@@ -226,7 +226,10 @@ impl Moderation {
     ) -> Result<Verdict, RuleError> {
         let settings = self.settings(principal.tenant_id).await?;
         let rules = self.rules_for(principal.tenant_id).await?;
-        let model = self.spam_model_for(principal.tenant_id).await?;
+        let model = self.model_for(principal.tenant_id, ModelKind::Spam).await?;
+        let toxicity = self
+            .model_for(principal.tenant_id, ModelKind::Toxicity)
+            .await?;
         let comment = probe_comment(body);
         let features = crate::pipeline::spam::Features::extract(comment.body.as_str());
         Ok(self.inner.pipeline.evaluate(
@@ -239,6 +242,7 @@ impl Moderation {
                 history: &crate::pipeline::spam::AuthorHistory::unknown(),
                 now: now(),
             },
+            &toxicity.model,
             // A text without an author: as a reader in normal standing.
             crate::domain::StandingTerm::default(),
         ))

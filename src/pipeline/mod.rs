@@ -166,15 +166,16 @@ impl Pipeline {
     }
 
     /// The author's standing, the tenant's rules, then the spam score (not
-    /// for trusted, suspended or banned authors), the toxicity stage, then
-    /// the shared filters,
-    /// then [`decide`]. The standing is taken at `spam.now`.
+    /// for trusted, suspended or banned authors), the toxicity stage (with
+    /// the tenant's toxicity model), then the shared filters, then
+    /// [`decide`]. The standing is taken at `spam.now`.
     pub fn evaluate(
         &self,
         comment: &NewComment,
         settings: &TenantSettings,
         rules: &CompiledRules,
         spam: spam::SpamInput<'_>,
+        toxicity_model: &spam::Model,
         author: StandingTerm,
     ) -> Verdict {
         let mut findings = Findings::default();
@@ -219,7 +220,7 @@ impl Pipeline {
         toxicity::inspect(
             comment.body.as_str(),
             spam.features,
-            toxicity::model::seed_model(),
+            toxicity_model,
             &settings.toxicity,
             &mut findings,
         );
@@ -299,6 +300,7 @@ mod tests {
                 history: &history,
                 now: chrono::Utc::now(),
             },
+            toxicity::model::seed_model(),
             author,
         )
     }

@@ -32,8 +32,9 @@ pub use sqlite::SqliteStore;
 
 use crate::domain::{
     Actor, ApiKeyInfo, AuthorStanding, Comment, CommentId, CommentStatus, FieldViolation, KeyHash,
-    KeyId, NewComment, Principal, ReportReason, ReviewDecision, ReviewId, ReviewItem, Role, Rule,
-    Standing, StandingTerm, TenantId, TenantName, TenantSettings, TenantSettingsPatch,
+    KeyId, Label, ModelKind, NewComment, Principal, ReportReason, ReviewDecision, ReviewId,
+    ReviewItem, Role, Rule, Standing, StandingTerm, TenantId, TenantName, TenantSettings,
+    TenantSettingsPatch,
 };
 use crate::pipeline::Verdict;
 use crate::pipeline::spam::{AuthorHistory, Fingerprint, Update};
@@ -504,14 +505,16 @@ pub enum RuleRejection {
     RevisionMismatch { rule_id: String, current: i64 },
 }
 
-/// A tenant's stored spam model: offsets from the seed model.
+/// A tenant's stored model of one kind: offsets from the seed model.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct StoredSpamModel {
+pub struct StoredModel {
     /// 0 while the tenant has learned nothing.
     pub version: i64,
     pub bias: f64,
-    pub spam_examples: i64,
-    pub ham_examples: i64,
+    /// Spam (or toxic) examples learned.
+    pub positive_examples: i64,
+    /// Ham (or clean) examples learned.
+    pub negative_examples: i64,
     /// `(feature, offset)` for every feature written after the version asked
     /// for (absolute offsets, so loading twice is harmless).
     pub weights: Vec<(u32, f64)>,
@@ -522,7 +525,7 @@ pub struct StoredSpamModel {
 pub enum LabelSource {
     /// A moderator's decision on a held comment.
     Review,
-    /// `MarkSpam` / `MarkHam`.
+    /// `MarkSpam` / `MarkHam` / `MarkToxic` / `MarkNotToxic`.
     Mark,
     /// `moderato train`.
     Import,
@@ -538,42 +541,53 @@ impl LabelSource {
     }
 }
 
-/// Something the tenant's model learns, applied atomically: the weight
-/// deltas, the example counts, the label (once per comment and label) and
-/// an audit row.
+/// Something a tenant's model learns, applied atomically: the weight
+/// deltas, the example counts, the label (a comment teaches each model
+/// spam/ham or toxic/not toxic once) and an audit row.
 #[derive(Debug, Clone)]
-pub struct SpamLesson<'a> {
+pub struct Lesson<'a> {
+    pub kind: ModelKind,
     pub source: LabelSource,
-    /// The labelled comment and its label; `None` for an import.
-    pub comment: Option<(CommentId, bool)>,
-    pub spam_examples: i64,
-    pub ham_examples: i64,
+    /// The labelled comment and its label (of `kind`); `None` for an import.
+    pub comment: Option<(CommentId, Label)>,
+    pub positive_examples: i64,
+    pub negative_examples: i64,
     pub update: &'a Update,
     pub actor: &'a Actor,
     pub now: DateTime<Utc>,
 }
 
-impl SpamLesson<'_> {
+impl Lesson<'_> {
     pub(crate) fn audit_event(&self, version: i64) -> AuditEvent<'_> {
         let (subject_type, subject_id, to_state) = match self.comment {
-            Some((id, spam)) => (
-                "comment",
-                id.to_string(),
-                Some(if spam { "spam" } else { "ham" }),
+            Some((id, label)) => ("comment", id.to_string(), Some(label.as_str())),
+            None => (
+                match self.kind {
+                    ModelKind::Spam => "spam_model",
+                    ModelKind::Toxicity => "toxicity_model",
+                },
+                "import".to_owned(),
+                None,
             ),
-            None => ("spam_model", "import".to_owned(), None),
+        };
+        let (positive, negative) = match self.kind {
+            ModelKind::Spam => ("spam_examples", "ham_examples"),
+            ModelKind::Toxicity => ("toxic_examples", "clean_examples"),
         };
         AuditEvent {
             actor: self.actor,
-            action: "spam.learned",
+            action: match self.kind {
+                ModelKind::Spam => "spam.learned",
+                ModelKind::Toxicity => "toxicity.learned",
+            },
             subject_type,
             subject_id,
             from_state: None,
             to_state,
             detail: serde_json::json!({
                 "source": self.source.as_str(),
-                "spam_examples": self.spam_examples,
-                "ham_examples": self.ham_examples,
+                positive: self.positive_examples,
+                negative: self.negative_examples,
                 "features": self.update.weights.len(),
                 "version": version,
             }),
@@ -1143,20 +1157,22 @@ pub trait Store: Send + Sync + 'static {
         author: &str,
         recent: u32,
     ) -> Result<Option<AuthorRecord>, StoreError>;
-    /// The tenant's model row and the weights written after `after_version`.
-    async fn load_spam_model(
+    /// The tenant's model row of `kind` and the weights written after
+    /// `after_version`.
+    async fn load_model(
         &self,
         tenant: TenantId,
+        kind: ModelKind,
         after_version: i64,
-    ) -> Result<StoredSpamModel, StoreError>;
-    /// Every tenant's spam model version, for replicas polling for changes.
-    async fn spam_versions(&self) -> Result<Vec<(TenantId, i64)>, StoreError>;
-    /// Adds `lesson` to the tenant's model (`weight = weight + delta`, so
-    /// concurrent lessons from several replicas all count).
-    async fn learn_spam(
+    ) -> Result<StoredModel, StoreError>;
+    /// Every tenant's model versions, for replicas polling for changes.
+    async fn model_versions(&self) -> Result<Vec<(TenantId, ModelKind, i64)>, StoreError>;
+    /// Adds `lesson` to the tenant's model of its kind (`weight = weight +
+    /// delta`, so concurrent lessons from several replicas all count).
+    async fn learn(
         &self,
         tenant: TenantId,
-        lesson: &SpamLesson<'_>,
+        lesson: &Lesson<'_>,
     ) -> Result<LearnOutcome, StoreError>;
 
     /// Open review items across all tenants, for the `/metrics` gauge.

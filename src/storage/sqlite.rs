@@ -22,15 +22,15 @@ use uuid::Uuid;
 use super::{
     AuditEvent, AuditQuery, AuditRecord, AuthorFacts, AuthorRecord, Claim, CommentQuery,
     CommentRow, CommentRows, DbOptions, DecideRejection, Decision, DecisionEvent, HistoryLookup,
-    InsertOutcome, LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueQuery, ReasonCodeSql,
-    ReleaseRejection, Reopen, ReopenRejection, ReportOutcome, Requeue, RuleChange, RuleRecord,
-    RuleRejection, SpamLesson, StandingChange, Store, StoreError, StoredSpamModel, decided_status,
+    InsertOutcome, LearnOutcome, Lesson, NewApiKey, NewCommentRecord, NewReport, QueueQuery,
+    ReasonCodeSql, ReleaseRejection, Reopen, ReopenRejection, ReportOutcome, Requeue, RuleChange,
+    RuleRecord, RuleRejection, StandingChange, Store, StoreError, StoredModel, decided_status,
     decision_reason, push_queue_conditions, standing_term,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
-    ModerationMode, Principal, Reason, ReviewId, ReviewItem, Role, Rule, Standing, TenantId,
-    TenantName, TenantSettings, TenantSettingsPatch,
+    ModelKind, ModerationMode, Principal, Reason, ReviewId, ReviewItem, Role, Rule, Standing,
+    TenantId, TenantName, TenantSettings, TenantSettingsPatch,
 };
 use crate::pipeline::spam::history;
 
@@ -1691,26 +1691,31 @@ impl Store for SqliteStore {
         Ok(super::author_record(standing, recent, counts))
     }
 
-    async fn load_spam_model(
+    async fn load_model(
         &self,
         tenant: TenantId,
+        kind: ModelKind,
         after_version: i64,
-    ) -> Result<StoredSpamModel, StoreError> {
+    ) -> Result<StoredModel, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let Some((version, bias, spam_examples, ham_examples)) =
+        let Some((version, bias, positive_examples, negative_examples)) =
             sqlx::query_as::<_, (i64, f64, i64, i64)>(
-                "SELECT version, bias, spam_examples, ham_examples FROM spam_models WHERE tenant_id = ?1",
+                "SELECT version, bias, positive_examples, negative_examples FROM models \
+                 WHERE tenant_id = ?1 AND kind = ?2",
             )
             .bind(tenant.as_uuid())
+            .bind(kind.as_str())
             .fetch_optional(&mut *tx)
             .await?
         else {
-            return Ok(StoredSpamModel::default());
+            return Ok(StoredModel::default());
         };
         let weights = sqlx::query_as::<_, (i64, f64)>(
-            "SELECT feature, weight FROM spam_weights WHERE tenant_id = ?1 AND version > ?2",
+            "SELECT feature, weight FROM model_weights \
+             WHERE tenant_id = ?1 AND kind = ?2 AND version > ?3",
         )
         .bind(tenant.as_uuid())
+        .bind(kind.as_str())
         .bind(after_version)
         .fetch_all(&mut *tx)
         .await?
@@ -1718,38 +1723,54 @@ impl Store for SqliteStore {
         .map(|(f, w)| (f as u32, w))
         .collect();
         tx.commit().await?;
-        Ok(StoredSpamModel {
+        Ok(StoredModel {
             version,
             bias,
-            spam_examples,
-            ham_examples,
+            positive_examples,
+            negative_examples,
             weights,
         })
     }
 
-    async fn spam_versions(&self) -> Result<Vec<(TenantId, i64)>, StoreError> {
-        versions(&self.pool, "SELECT tenant_id, version FROM spam_models").await
+    async fn model_versions(&self) -> Result<Vec<(TenantId, ModelKind, i64)>, StoreError> {
+        let rows: Vec<(Uuid, String, i64)> =
+            sqlx::query_as("SELECT tenant_id, kind, version FROM models")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(t, kind, v)| {
+                let kind = ModelKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("unknown model kind {kind}")))?;
+                Ok((TenantId::from_uuid(t), kind, v))
+            })
+            .collect()
     }
 
-    #[tracing::instrument(skip_all, fields(%tenant))]
-    async fn learn_spam(
+    #[tracing::instrument(skip_all, fields(%tenant, kind = lesson.kind.as_str()))]
+    async fn learn(
         &self,
         tenant: TenantId,
-        lesson: &SpamLesson<'_>,
+        lesson: &Lesson<'_>,
     ) -> Result<LearnOutcome, StoreError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        if let Some((comment_id, spam)) = lesson.comment {
+        if let Some((comment_id, label)) = lesson.comment {
+            // Inserting or changing the label row locks it: two replicas
+            // teaching the same label for one comment teach it once. A new
+            // category for a comment already taught toxic teaches nothing.
             let changed = sqlx::query(
-                "INSERT INTO spam_labels (tenant_id, comment_id, spam, source, actor, create_time) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                 ON CONFLICT (tenant_id, comment_id) DO UPDATE \
-                 SET spam = excluded.spam, source = excluded.source, actor = excluded.actor, \
-                     create_time = excluded.create_time \
-                 WHERE spam_labels.spam <> excluded.spam",
+                "INSERT INTO model_labels \
+                     (tenant_id, kind, comment_id, positive, category, source, actor, create_time) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (tenant_id, kind, comment_id) DO UPDATE \
+                 SET positive = excluded.positive, category = excluded.category, source = excluded.source, \
+                     actor = excluded.actor, create_time = excluded.create_time \
+                 WHERE model_labels.positive <> excluded.positive",
             )
             .bind(tenant.as_uuid())
+            .bind(lesson.kind.as_str())
             .bind(comment_id.as_uuid())
-            .bind(spam)
+            .bind(label.positive())
+            .bind(label.category().map(|c| c.name()))
             .bind(lesson.source.as_str())
             .bind(lesson.actor.as_str())
             .bind(to_micros(lesson.now))
@@ -1760,20 +1781,24 @@ impl Store for SqliteStore {
                 return Ok(LearnOutcome::AlreadyLearned);
             }
         }
+        // The model row's lock serialises the tenant's updates, so versions
+        // are handed out in commit order.
         let version: i64 = sqlx::query_scalar(
-            "INSERT INTO spam_models (tenant_id, version, bias, spam_examples, ham_examples, update_time) \
-             VALUES (?1, 1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (tenant_id) DO UPDATE \
-             SET version = spam_models.version + 1, bias = spam_models.bias + excluded.bias, \
-                 spam_examples = spam_models.spam_examples + excluded.spam_examples, \
-                 ham_examples = spam_models.ham_examples + excluded.ham_examples, \
+            "INSERT INTO models \
+                 (tenant_id, kind, version, bias, positive_examples, negative_examples, update_time) \
+             VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (tenant_id, kind) DO UPDATE \
+             SET version = models.version + 1, bias = models.bias + excluded.bias, \
+                 positive_examples = models.positive_examples + excluded.positive_examples, \
+                 negative_examples = models.negative_examples + excluded.negative_examples, \
                  update_time = excluded.update_time \
              RETURNING version",
         )
         .bind(tenant.as_uuid())
+        .bind(lesson.kind.as_str())
         .bind(lesson.update.bias)
-        .bind(lesson.spam_examples)
-        .bind(lesson.ham_examples)
+        .bind(lesson.positive_examples)
+        .bind(lesson.negative_examples)
         .bind(to_micros(lesson.now))
         .fetch_one(&mut *tx)
         .await?;
@@ -1782,13 +1807,14 @@ impl Store for SqliteStore {
         let deltas = serde_json::to_string(&lesson.update.weights)
             .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("encoding weights: {e}")))?;
         sqlx::query(
-            "INSERT INTO spam_weights (tenant_id, feature, weight, version) \
-             SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?3 \
-             FROM json_each(?2) WHERE true \
-             ON CONFLICT (tenant_id, feature) DO UPDATE \
-             SET weight = spam_weights.weight + excluded.weight, version = excluded.version",
+            "INSERT INTO model_weights (tenant_id, kind, feature, weight, version) \
+             SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?4 \
+             FROM json_each(?3) WHERE true \
+             ON CONFLICT (tenant_id, kind, feature) DO UPDATE \
+             SET weight = model_weights.weight + excluded.weight, version = excluded.version",
         )
         .bind(tenant.as_uuid())
+        .bind(lesson.kind.as_str())
         .bind(deltas)
         .bind(version)
         .execute(&mut *tx)

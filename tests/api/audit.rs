@@ -15,7 +15,7 @@ backend_tests!(
 );
 
 /// Three held comments (two by `ama`), all claimed by a moderator, one of
-/// `ama`'s approved (which also teaches the spam model). Returns the comment
+/// `ama`'s approved (which also teaches the spam and toxicity models). Returns the comment
 /// ids in submission order.
 async fn moderated_history(app: &TestApp, moderator: &str) -> Vec<String> {
     app.premoderate().await;
@@ -90,9 +90,12 @@ async fn audit_trail_is_filtered_by_comment_author_actor_action_and_time(backend
     let ids = moderated_history(&app, &moderator).await;
 
     // Moderators read the trail; newest first by default. The approval
-    // taught the spam model after the decision committed.
+    // taught the spam and toxicity models after the decision committed.
     let all = list(&app, &moderator, Default::default()).await;
-    assert_eq!(actions(&all[..2]), ["spam.learned", "comment.reviewed"]);
+    assert_eq!(
+        actions(&all[..3]),
+        ["toxicity.learned", "spam.learned", "comment.reviewed"]
+    );
     assert!(all.windows(2).all(|w| w[0].event_id > w[1].event_id));
 
     let about_first = list(
@@ -111,7 +114,8 @@ async fn audit_trail_is_filtered_by_comment_author_actor_action_and_time(backend
             "comment.created",
             "review.claimed",
             "comment.reviewed",
-            "spam.learned"
+            "spam.learned",
+            "toxicity.learned"
         ],
         "the comment and its review item"
     );
@@ -142,7 +146,7 @@ async fn audit_trail_is_filtered_by_comment_author_actor_action_and_time(backend
         },
     )
     .await;
-    assert_eq!(by_ama.len(), 6, "{:?}", actions(&by_ama));
+    assert_eq!(by_ama.len(), 7, "{:?}", actions(&by_ama));
     assert!(by_ama.iter().all(|e| e.author_id == "ama"));
     assert!(!by_ama.iter().any(|e| e.comment_id == ids[1]));
 
@@ -170,6 +174,7 @@ async fn audit_trail_is_filtered_by_comment_author_actor_action_and_time(backend
     assert_eq!(
         actions(&by_moderator),
         [
+            "toxicity.learned",
             "spam.learned",
             "comment.reviewed",
             "review.claimed",
@@ -205,7 +210,7 @@ async fn audit_trail_is_filtered_by_comment_author_actor_action_and_time(backend
         },
     )
     .await;
-    assert_eq!(window.len(), 6);
+    assert_eq!(window.len(), 7);
     let before = list(
         &app,
         &moderator,
@@ -261,7 +266,7 @@ async fn audit_trail_pages_in_both_orders(backend: Backend) {
                 break;
             }
         }
-        assert_eq!(pages, 3, "6 events in pages of 2");
+        assert_eq!(pages, 4, "7 events in pages of 2");
         assert_eq!(paged, whole);
     }
 

@@ -6,17 +6,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use moderato::domain::{
     Actor, ArticleId, AuthorId, AuthorStanding, ClientCommentId, CommentBody, CommentId,
-    CommentStatus, DisplayName, KeyHash, KeyId, LanguageTag, ModerationMode, NewComment, Reason,
-    ReportReason, ReviewDecision, Role, Span, StandingTerm, TenantId, TenantName,
-    TenantSettingsPatch,
+    CommentStatus, DisplayName, KeyHash, KeyId, Label, LanguageTag, ModelKind, ModerationMode,
+    NewComment, Reason, ReportReason, ReviewDecision, Role, Span, StandingTerm, TenantId,
+    TenantName, TenantSettingsPatch, ToxicityCategory,
 };
 use moderato::pipeline::Verdict;
 use moderato::pipeline::spam::{Features, Update};
 use moderato::storage::{
     AuditQuery, Claim, CommentQuery, DbOptions, DecideRejection, Decision, HistoryLookup,
-    InsertOutcome, LabelSource, LearnOutcome, NewApiKey, NewCommentRecord, NewReport, QueueFilter,
-    QueueOrder, QueueQuery, ReleaseRejection, ReportOutcome, RuleChange, RuleRejection, SpamLesson,
-    StandingChange, Store, StoredSpamModel,
+    InsertOutcome, LabelSource, LearnOutcome, Lesson, NewApiKey, NewCommentRecord, NewReport,
+    QueueFilter, QueueOrder, QueueQuery, ReleaseRejection, ReportOutcome, RuleChange,
+    RuleRejection, StandingChange, Store, StoredModel,
 };
 use sqlx::{Connection as _, Executor as _};
 
@@ -29,6 +29,7 @@ backend_tests!(
     the_queue_is_ordered_and_filtered_for_listing_and_claiming,
     author_standing_is_stored_read_with_the_facts_and_audited,
     audit_links_are_filled_in_for_rows_written_before_them,
+    spam_models_learned_before_model_kinds_are_kept,
     comments_round_trip_exactly,
     a_repeated_client_comment_id_returns_the_stored_comment,
     comments_list_newest_first_by_status_and_article,
@@ -43,6 +44,7 @@ backend_tests!(
     rule_changes_are_atomic_and_versioned,
     spam_models_accumulate_and_load_incrementally,
     a_comment_teaches_each_label_once,
+    each_kind_of_model_learns_apart,
     author_histories_are_one_scoped_query,
     a_group_commit_stores_each_comment_as_alone,
 );
@@ -842,12 +844,17 @@ fn update(weights: &[(u32, f64)], bias: f64) -> Update {
     }
 }
 
-fn import<'a>(update: &'a Update, actor: &'a Actor) -> SpamLesson<'a> {
-    SpamLesson {
+fn import<'a>(update: &'a Update, actor: &'a Actor) -> Lesson<'a> {
+    import_as(ModelKind::Spam, update, actor)
+}
+
+fn import_as<'a>(kind: ModelKind, update: &'a Update, actor: &'a Actor) -> Lesson<'a> {
+    Lesson {
+        kind,
         source: LabelSource::Import,
         comment: None,
-        spam_examples: 2,
-        ham_examples: 3,
+        positive_examples: 2,
+        negative_examples: 3,
         update,
         actor,
         now: now(),
@@ -863,16 +870,19 @@ async fn spam_models_accumulate_and_load_incrementally(backend: Backend) {
     let f = fixture(backend).await;
     let actor = Actor::operator();
     assert_eq!(
-        f.store.load_spam_model(f.tenant, 0).await.unwrap(),
-        StoredSpamModel::default(),
+        f.store
+            .load_model(f.tenant, ModelKind::Spam, 0)
+            .await
+            .unwrap(),
+        StoredModel::default(),
         "a tenant that learned nothing has version 0"
     );
-    assert!(f.store.spam_versions().await.unwrap().is_empty());
+    assert!(f.store.model_versions().await.unwrap().is_empty());
 
     let first = update(&[(5, 0.5), (7, -0.25), (262_150, 1.5)], 0.1);
     assert_eq!(
         f.store
-            .learn_spam(f.tenant, &import(&first, &actor))
+            .learn(f.tenant, &import(&first, &actor))
             .await
             .unwrap(),
         LearnOutcome::Learned { version: 1 }
@@ -880,22 +890,30 @@ async fn spam_models_accumulate_and_load_incrementally(backend: Backend) {
     let second = update(&[(7, 0.25), (9, 1.0)], -0.3);
     assert_eq!(
         f.store
-            .learn_spam(f.tenant, &import(&second, &actor))
+            .learn(f.tenant, &import(&second, &actor))
             .await
             .unwrap(),
         LearnOutcome::Learned { version: 2 }
     );
 
-    let all = f.store.load_spam_model(f.tenant, 0).await.unwrap();
+    let all = f
+        .store
+        .load_model(f.tenant, ModelKind::Spam, 0)
+        .await
+        .unwrap();
     assert_eq!(all.version, 2);
     assert!((all.bias - -0.2).abs() < 1e-12);
-    assert_eq!((all.spam_examples, all.ham_examples), (4, 6));
+    assert_eq!((all.positive_examples, all.negative_examples), (4, 6));
     assert_eq!(
         sorted(all.weights),
         [(5, 0.5), (7, 0.0), (9, 1.0), (262_150, 1.5)],
         "deltas add up"
     );
-    let since_first = f.store.load_spam_model(f.tenant, 1).await.unwrap();
+    let since_first = f
+        .store
+        .load_model(f.tenant, ModelKind::Spam, 1)
+        .await
+        .unwrap();
     assert_eq!(
         sorted(since_first.weights),
         [(7, 0.0), (9, 1.0)],
@@ -903,13 +921,16 @@ async fn spam_models_accumulate_and_load_incrementally(backend: Backend) {
     );
     assert!(
         f.store
-            .load_spam_model(f.tenant, 2)
+            .load_model(f.tenant, ModelKind::Spam, 2)
             .await
             .unwrap()
             .weights
             .is_empty()
     );
-    assert_eq!(f.store.spam_versions().await.unwrap(), [(f.tenant, 2)]);
+    assert_eq!(
+        f.store.model_versions().await.unwrap(),
+        [(f.tenant, ModelKind::Spam, 2)]
+    );
 
     // Concurrent lessons all count and get distinct versions.
     let lessons = (0..8).map(|i| {
@@ -918,7 +939,7 @@ async fn spam_models_accumulate_and_load_incrementally(backend: Backend) {
         tokio::spawn(async move {
             let u = update(&[(100, 0.125), (101 + i, 1.0)], 0.0);
             store
-                .learn_spam(tenant, &import(&u, &Actor::operator()))
+                .learn(tenant, &import(&u, &Actor::operator()))
                 .await
                 .unwrap()
         })
@@ -933,7 +954,11 @@ async fn spam_models_accumulate_and_load_incrementally(backend: Backend) {
         .collect();
     versions.sort();
     assert_eq!(versions, (3..=10).collect::<Vec<_>>());
-    let after = f.store.load_spam_model(f.tenant, 0).await.unwrap();
+    let after = f
+        .store
+        .load_model(f.tenant, ModelKind::Spam, 0)
+        .await
+        .unwrap();
     assert!(after.weights.contains(&(100, 1.0)), "no lost update");
 
     // Tenants never share a model.
@@ -942,7 +967,14 @@ async fn spam_models_accumulate_and_load_incrementally(backend: Backend) {
         .ensure_tenant(&TenantName::parse("t2").unwrap(), now())
         .await
         .unwrap();
-    assert_eq!(f.store.load_spam_model(other, 0).await.unwrap().version, 0);
+    assert_eq!(
+        f.store
+            .load_model(other, ModelKind::Spam, 0)
+            .await
+            .unwrap()
+            .version,
+        0
+    );
     let audit = f
         .store
         .list_audit_events(f.tenant, &AuditQuery::subject("import"))
@@ -968,32 +1000,41 @@ async fn a_comment_teaches_each_label_once(backend: Backend) {
     };
     let actor = Actor::operator();
     let u = update(&[(3, 0.5)], 0.05);
-    let lesson = |spam: bool| SpamLesson {
+    let lesson = |spam: bool| Lesson {
+        kind: ModelKind::Spam,
         source: LabelSource::Mark,
-        comment: Some((stored.comment_id, spam)),
-        spam_examples: i64::from(spam),
-        ham_examples: i64::from(!spam),
+        comment: Some((stored.comment_id, Label::spam(spam))),
+        positive_examples: i64::from(spam),
+        negative_examples: i64::from(!spam),
         update: &u,
         actor: &actor,
         now: now(),
     };
     assert_eq!(
-        f.store.learn_spam(f.tenant, &lesson(true)).await.unwrap(),
+        f.store.learn(f.tenant, &lesson(true)).await.unwrap(),
         LearnOutcome::Learned { version: 1 }
     );
     assert_eq!(
-        f.store.learn_spam(f.tenant, &lesson(true)).await.unwrap(),
+        f.store.learn(f.tenant, &lesson(true)).await.unwrap(),
         LearnOutcome::AlreadyLearned
     );
-    let model = f.store.load_spam_model(f.tenant, 0).await.unwrap();
+    let model = f
+        .store
+        .load_model(f.tenant, ModelKind::Spam, 0)
+        .await
+        .unwrap();
     assert_eq!((model.version, model.weights), (1, vec![(3, 0.5)]));
     assert_eq!(
-        f.store.learn_spam(f.tenant, &lesson(false)).await.unwrap(),
+        f.store.learn(f.tenant, &lesson(false)).await.unwrap(),
         LearnOutcome::Learned { version: 2 },
         "a different label is learned"
     );
-    let model = f.store.load_spam_model(f.tenant, 0).await.unwrap();
-    assert_eq!((model.spam_examples, model.ham_examples), (1, 1));
+    let model = f
+        .store
+        .load_model(f.tenant, ModelKind::Spam, 0)
+        .await
+        .unwrap();
+    assert_eq!((model.positive_examples, model.negative_examples), (1, 1));
     let audit = f
         .store
         .list_audit_events(
@@ -1008,6 +1049,134 @@ async fn a_comment_teaches_each_label_once(backend: Backend) {
         .map(|e| e.to_state.as_deref())
         .collect();
     assert_eq!(learned, [Some("spam"), Some("ham")]);
+}
+
+async fn each_kind_of_model_learns_apart(backend: Backend) {
+    let f = fixture(backend).await;
+    let actor = Actor::operator();
+    let spam = update(&[(3, 0.5)], 0.1);
+    let toxic = update(&[(3, -1.0), (4, 2.0)], -0.2);
+    f.store
+        .learn(f.tenant, &import_as(ModelKind::Spam, &spam, &actor))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .learn(f.tenant, &import_as(ModelKind::Toxicity, &toxic, &actor))
+            .await
+            .unwrap(),
+        LearnOutcome::Learned { version: 1 },
+        "each kind has its own versions"
+    );
+    let spam_model = f
+        .store
+        .load_model(f.tenant, ModelKind::Spam, 0)
+        .await
+        .unwrap();
+    assert_eq!((spam_model.weights, spam_model.bias), (vec![(3, 0.5)], 0.1));
+    let toxicity = f
+        .store
+        .load_model(f.tenant, ModelKind::Toxicity, 0)
+        .await
+        .unwrap();
+    assert_eq!(sorted(toxicity.weights), [(3, -1.0), (4, 2.0)]);
+    let mut versions = f.store.model_versions().await.unwrap();
+    versions.sort_by_key(|v| v.1);
+    assert_eq!(
+        versions,
+        [
+            (f.tenant, ModelKind::Spam, 1),
+            (f.tenant, ModelKind::Toxicity, 1)
+        ]
+    );
+
+    // One comment carries one label per model.
+    let stored = match insert(
+        &f,
+        &new_comment("a1", "Espèce d'abruti, tais-toi", None),
+        &verdict(CommentStatus::Approved, 0),
+        now(),
+    )
+    .await
+    {
+        InsertOutcome::Created(c) => c,
+        other => panic!("{other:?}"),
+    };
+    let u = update(&[(9, 0.25)], 0.0);
+    let lesson = |label: Label| Lesson {
+        kind: label.kind(),
+        source: LabelSource::Mark,
+        comment: Some((stored.comment_id, label)),
+        positive_examples: i64::from(label.positive()),
+        negative_examples: i64::from(!label.positive()),
+        update: &u,
+        actor: &actor,
+        now: now(),
+    };
+    let learn = |label| {
+        let lesson = lesson(label);
+        let store = f.store.clone();
+        let tenant = f.tenant;
+        async move { store.learn(tenant, &lesson).await.unwrap() }
+    };
+    assert_eq!(
+        learn(Label::Ham).await,
+        LearnOutcome::Learned { version: 2 }
+    );
+    assert_eq!(
+        learn(Label::Toxic(ToxicityCategory::Insult)).await,
+        LearnOutcome::Learned { version: 2 },
+        "a ham comment can still be toxic"
+    );
+    assert_eq!(
+        learn(Label::Toxic(ToxicityCategory::Threat)).await,
+        LearnOutcome::AlreadyLearned,
+        "toxic in another category teaches nothing more"
+    );
+    assert_eq!(
+        learn(Label::NotToxic).await,
+        LearnOutcome::Learned { version: 3 }
+    );
+    let toxicity = f
+        .store
+        .load_model(f.tenant, ModelKind::Toxicity, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (toxicity.positive_examples, toxicity.negative_examples),
+        (2 + 1, 3 + 1)
+    );
+    let audit = f
+        .store
+        .list_audit_events(
+            f.tenant,
+            &AuditQuery::subject(&stored.comment_id.to_string()),
+        )
+        .await
+        .unwrap();
+    let learned: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action.ends_with(".learned"))
+        .map(|e| (e.action.as_str(), e.to_state.as_deref()))
+        .collect();
+    assert_eq!(
+        learned,
+        [
+            ("spam.learned", Some("ham")),
+            ("toxicity.learned", Some("insult")),
+            ("toxicity.learned", Some("not_toxic")),
+        ]
+    );
+    let import_audit = f
+        .store
+        .list_audit_events(f.tenant, &AuditQuery::subject("import"))
+        .await
+        .unwrap();
+    assert!(
+        import_audit
+            .iter()
+            .any(|e| e.subject_type == "toxicity_model" && e.detail["toxic_examples"] == 2)
+    );
 }
 
 async fn author_histories_are_one_scoped_query(backend: Backend) {
@@ -1205,6 +1374,122 @@ async fn a_group_commit_stores_each_comment_as_alone(backend: Backend) {
 /// Migration 4 adds `comment_id` and `author_id` to audit events; events
 /// written by an older version get them from their comment or review item,
 /// and the trail stays append-only.
+/// Migration 10 moves the spam tables to tables for every kind of model:
+/// a tenant's spam model, its weights and labels come through.
+async fn spam_models_learned_before_model_kinds_are_kept(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url_for(backend, &dir).await;
+    let (tenant, comment) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let old_rows = [
+        "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
+         reject_threshold, max_body_chars, create_time, update_time) \
+         VALUES ($1, 'old', 'post', 0.5, 0.9, 5000, $3, $3)",
+        "INSERT INTO comments (tenant_id, comment_id, article_id, author_id, \
+         author_display_name, language, body, status, spam_score, reasons, create_time, \
+         update_time) VALUES ($1, $2, 'a1', 'ama', '', 'fr', 'Gagnez', 'approved', 0.1, \
+         '[]', $3, $3)",
+        "INSERT INTO spam_models (tenant_id, version, bias, spam_examples, ham_examples, \
+         update_time) VALUES ($1, 4, 0.25, 3, 5, $3)",
+        "INSERT INTO spam_weights (tenant_id, feature, weight, version) VALUES \
+         ($1, 7, 0.5, 2), ($1, 9, -1.5, 4)",
+        "INSERT INTO spam_labels (tenant_id, comment_id, spam, source, actor, create_time) \
+         VALUES ($1, $2, true, 'mark', 'key:k', $3)",
+    ];
+    let before_kinds = 9;
+    match backend {
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let mut migrator = sqlx::migrate!("./migrations/postgres");
+            migrator.migrations = migrator.migrations[..before_kinds].to_vec().into();
+            migrator.run(&pool).await.unwrap();
+            for sql in old_rows {
+                sqlx::query(sqlx::AssertSqlSafe(sql.replace("'[]'", "'[]'::jsonb")))
+                    .bind(tenant)
+                    .bind(comment)
+                    .bind(now())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+        Backend::Sqlite => {
+            let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap();
+            let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+                .await
+                .unwrap();
+            let mut migrator = sqlx::migrate!("./migrations/sqlite");
+            migrator.migrations = migrator.migrations[..before_kinds].to_vec().into();
+            migrator.run(&pool).await.unwrap();
+            for sql in old_rows {
+                sqlx::query(sqlx::AssertSqlSafe(
+                    sql.replace('$', "?").replace("true", "1"),
+                ))
+                .bind(tenant)
+                .bind(comment)
+                .bind(now().timestamp_micros())
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            pool.close().await;
+        }
+    }
+
+    let store = moderato::storage::connect(&url, &DbOptions::default())
+        .await
+        .unwrap();
+    let tenant = TenantId::from_uuid(tenant);
+    let spam = store.load_model(tenant, ModelKind::Spam, 0).await.unwrap();
+    assert_eq!(
+        (
+            spam.version,
+            spam.bias,
+            spam.positive_examples,
+            spam.negative_examples
+        ),
+        (4, 0.25, 3, 5)
+    );
+    assert_eq!(sorted(spam.weights), [(7, 0.5), (9, -1.5)]);
+    assert_eq!(
+        store
+            .load_model(tenant, ModelKind::Spam, 2)
+            .await
+            .unwrap()
+            .weights,
+        [(9, -1.5)],
+        "weight versions kept"
+    );
+    assert_eq!(
+        store
+            .load_model(tenant, ModelKind::Toxicity, 0)
+            .await
+            .unwrap(),
+        StoredModel::default()
+    );
+    let actor = Actor::operator();
+    let u = update(&[(1, 1.0)], 0.0);
+    let relabel = |label: Label| Lesson {
+        kind: ModelKind::Spam,
+        source: LabelSource::Mark,
+        comment: Some((CommentId::from_uuid(comment), label)),
+        positive_examples: 1,
+        negative_examples: 0,
+        update: &u,
+        actor: &actor,
+        now: now(),
+    };
+    assert_eq!(
+        store.learn(tenant, &relabel(Label::Spam)).await.unwrap(),
+        LearnOutcome::AlreadyLearned,
+        "the old label still counts"
+    );
+    assert_eq!(
+        store.learn(tenant, &relabel(Label::Ham)).await.unwrap(),
+        LearnOutcome::Learned { version: 5 }
+    );
+}
+
 async fn audit_links_are_filled_in_for_rows_written_before_them(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let url = database_url_for(backend, &dir).await;

@@ -2,19 +2,51 @@
 //! with the spans of the group and of the attack, the toxicity score stored
 //! and returned, `TestRules` showing toxicity reasons, and
 //! `moderato eval --model toxicity` / `moderato eval-suite`; the language
-//! detected when a comment comes without one.
+//! detected when a comment comes without one; the tenant's toxicity model
+//! taught by `MarkToxic`/`MarkNotToxic`, by review decisions and by
+//! `moderato train --model toxicity`, on every replica.
 
+use std::time::{Duration, Instant};
+
+use moderato::domain::Role;
 use moderato::grpc::pb;
+use tonic::Code;
 
 use crate::backend_tests;
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, spawn_app_on, violated_field};
 
 backend_tests!(
     hate_is_held_with_the_group_and_the_attack_pointed_at,
     neutral_mentions_and_counter_speech_are_published,
     test_rules_shows_toxicity_reasons,
     the_cli_evaluates_toxicity_and_the_functional_suite,
+    mark_toxic_and_mark_not_toxic_teach_once,
+    review_decisions_teach_the_toxicity_model,
+    a_toxicity_lesson_reaches_another_replica_within_a_second,
+    the_cli_trains_the_toxicity_model,
 );
+
+/// Abuse no lexicon names: only the classifier can learn it.
+const JIBE: &str = "Retourne jouer aux billes au lieu de commenter, gamin sans cervelle";
+
+/// `TestRules` as `key`: the classifier's probability (the `toxicity.classifier`
+/// reason) and the spam score.
+async fn scores(app: &TestApp, key: &str, body: &str) -> (f64, f64) {
+    let dry = app
+        .admin(key)
+        .await
+        .test_rules(pb::TestRulesRequest { body: body.into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let classifier = dry
+        .reasons
+        .iter()
+        .find(|r| r.code == "toxicity.classifier")
+        .and_then(|r| r.score)
+        .unwrap_or_else(|| panic!("{:?}", dry.reasons));
+    (classifier, dry.spam_score)
+}
 
 async fn submit(app: &TestApp, author: &str, body: &str) -> pb::Comment {
     crate::helpers::submit_on(app, &app.admin_key, "a1", author, body).await
@@ -188,4 +220,307 @@ async fn the_cli_evaluates_toxicity_and_the_functional_suite(backend: crate::hel
         .unwrap();
     assert!(fr["hateful_cases"].as_u64().unwrap() > 1000);
     assert!(fr["hateful_flagged"].as_f64().unwrap() > 0.5, "{fr}");
+}
+
+async fn mark_toxic_and_mark_not_toxic_teach_once(backend: crate::helpers::Backend) {
+    let app = spawn_app(backend).await;
+    let publisher = app.key_for("default", Role::Publisher).await;
+    let c = crate::helpers::submit_on(&app, &publisher, "a1", "r1", JIBE).await;
+    let mut client = app.comments(&publisher).await;
+    let (before, spam_before) = scores(&app, &app.admin_key, JIBE).await;
+
+    let first = client
+        .mark_toxic(pb::MarkToxicRequest {
+            comment_id: c.comment_id.clone(),
+            category: pb::ToxicityCategory::Insult as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.learned);
+    assert_eq!(first.model_version, 1);
+    let (toxic, spam_after) = scores(&app, &app.admin_key, JIBE).await;
+    assert!(toxic > before, "{before} -> {toxic}");
+    assert_eq!(spam_after, spam_before, "the spam model learned nothing");
+
+    let again = client
+        .mark_toxic(pb::MarkToxicRequest {
+            comment_id: c.comment_id.clone(),
+            category: pb::ToxicityCategory::Threat as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !again.learned,
+        "toxic twice teaches once, whatever the category"
+    );
+    assert_eq!(again.model_version, 1);
+    assert_eq!(scores(&app, &app.admin_key, JIBE).await.0, toxic);
+
+    let corrected = client
+        .mark_not_toxic(pb::MarkNotToxicRequest {
+            comment_id: c.comment_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(corrected.learned);
+    assert_eq!(corrected.model_version, 2);
+    assert!(scores(&app, &app.admin_key, JIBE).await.0 < toxic);
+
+    let unspecified = client
+        .mark_toxic(pb::MarkToxicRequest {
+            comment_id: c.comment_id.clone(),
+            category: pb::ToxicityCategory::Unspecified as i32,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unspecified.code(), Code::InvalidArgument);
+    assert_eq!(violated_field(&unspecified), "category");
+    let unknown = client
+        .mark_toxic(pb::MarkToxicRequest {
+            comment_id: c.comment_id.clone(),
+            category: 42,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_field(&unknown), "category");
+    let invalid = client
+        .mark_not_toxic(pb::MarkNotToxicRequest {
+            comment_id: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    assert_eq!(violated_field(&invalid), "comment_id");
+    let missing = client
+        .mark_not_toxic(pb::MarkNotToxicRequest {
+            comment_id: "01937c5e-0000-7000-8000-000000000000".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+
+    let other = app.key_for("other-paper", Role::Admin).await;
+    let foreign = app
+        .comments(&other)
+        .await
+        .mark_toxic(pb::MarkToxicRequest {
+            comment_id: c.comment_id.clone(),
+            category: pb::ToxicityCategory::Insult as i32,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        foreign.code(),
+        Code::NotFound,
+        "tenants never see each other's comments"
+    );
+    assert_eq!(
+        scores(&app, &other, JIBE).await.0,
+        before,
+        "nor each other's models"
+    );
+}
+
+/// Holds `body` (pre-moderation), claims it and decides it as `mod-1`.
+async fn hold_and_decide(
+    app: &TestApp,
+    author: &str,
+    body: &str,
+    decision: pb::ReviewDecision,
+    reason_code: &str,
+) {
+    app.admin(&app.admin_key)
+        .await
+        .update_tenant_settings(pb::UpdateTenantSettingsRequest {
+            moderation_mode: Some(pb::ModerationMode::Pre as i32),
+            reject_threshold: Some(1.0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let held = crate::helpers::submit_on(app, &app.admin_key, "a1", author, body).await;
+    let mut reviews = app.reviews(&app.admin_key).await;
+    let items = reviews
+        .claim_reviews(pb::ClaimReviewsRequest {
+            max_items: 1,
+            moderator_id: "mod-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(
+        items[0].comment.as_ref().unwrap().comment_id,
+        held.comment_id
+    );
+    reviews
+        .decide_review(pb::DecideReviewRequest {
+            review_id: items[0].review_id.clone(),
+            decision: decision as i32,
+            moderator_id: "mod-1".into(),
+            reason_code: reason_code.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+async fn review_decisions_teach_the_toxicity_model(backend: crate::helpers::Backend) {
+    let app = spawn_app(backend).await;
+    let (before, spam_before) = scores(&app, &app.admin_key, JIBE).await;
+    hold_and_decide(
+        &app,
+        "r1",
+        JIBE,
+        pb::ReviewDecision::Reject,
+        "toxicity.insult",
+    )
+    .await;
+    let (after, spam_after) = scores(&app, &app.admin_key, JIBE).await;
+    assert!(after > before, "{before} -> {after}");
+    assert_eq!(
+        spam_after, spam_before,
+        "a rejection for abuse is not a spam lesson"
+    );
+
+    let harsh = "Ce gouvernement est une honte absolue, une bande d'incompétents";
+    let before = scores(&app, &app.admin_key, harsh).await.0;
+    hold_and_decide(&app, "r2", harsh, pb::ReviewDecision::Approve, "").await;
+    let after = scores(&app, &app.admin_key, harsh).await.0;
+    assert!(
+        after < before,
+        "approving teaches not toxic: {before} -> {after}"
+    );
+
+    // A rejection for another reason teaches the toxicity model nothing.
+    let off_topic = "Quelqu'un connaît un bon garagiste à Bamako ?";
+    let before = scores(&app, &app.admin_key, off_topic).await.0;
+    hold_and_decide(
+        &app,
+        "r3",
+        off_topic,
+        pb::ReviewDecision::Reject,
+        "off_topic",
+    )
+    .await;
+    assert_eq!(scores(&app, &app.admin_key, off_topic).await.0, before);
+
+    let tenant = app
+        .store
+        .find_tenant(&moderato::domain::TenantName::parse("default").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let audit = app
+        .store
+        .list_audit_events(tenant, &moderato::storage::AuditQuery::all())
+        .await
+        .unwrap();
+    let learned: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "toxicity.learned")
+        .map(|e| (e.actor.as_str(), e.to_state.as_deref()))
+        .collect();
+    assert_eq!(
+        learned,
+        [("mod-1", Some("insult")), ("mod-1", Some("not_toxic"))]
+    );
+}
+
+async fn a_toxicity_lesson_reaches_another_replica_within_a_second(
+    backend: crate::helpers::Backend,
+) {
+    let first = spawn_app(backend).await;
+    let second = spawn_app_on(tempfile::tempdir().unwrap(), first.database_url.clone()).await;
+    let key = &first.admin_key;
+    let before_on_second = scores(&second, key, JIBE).await.0;
+    let c = crate::helpers::submit_on(&first, key, "a1", "r1", JIBE).await;
+    first
+        .comments(key)
+        .await
+        .mark_toxic(pb::MarkToxicRequest {
+            comment_id: c.comment_id,
+            category: pb::ToxicityCategory::Insult as i32,
+        })
+        .await
+        .unwrap();
+    let learned_on_first = scores(&first, key, JIBE).await.0;
+    assert!(learned_on_first > before_on_second);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let now_on_second = scores(&second, key, JIBE).await.0;
+        if now_on_second == learned_on_first {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second replica still scores {now_on_second}, not {learned_on_first}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn the_cli_trains_the_toxicity_model(backend: crate::helpers::Backend) {
+    let app = spawn_app(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("labels.csv");
+    // Category names and 0/1 both read as labels.
+    std::fs::write(
+        &file,
+        format!(
+            "comment,kind\n\"{JIBE}\",insult\n\"Va jouer aux billes, gamin\",1\n\
+             Merci pour ce dossier sur la dette publique,0\n\
+             Bon article sur la saison des pluies,not_toxic\n"
+        ),
+    )
+    .unwrap();
+    let before = scores(&app, &app.admin_key, JIBE).await.0;
+    let run = |args: Vec<String>| {
+        let url = app.database_url.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_moderato"))
+                .args(args)
+                .env("DATABASE_URL", url)
+                .env("RUST_LOG", "warn")
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let args = |label_column: &str| {
+        [
+            "train",
+            "--model",
+            "toxicity",
+            "--tenant",
+            "default",
+            "--csv",
+            file.to_str().unwrap(),
+            "--text-column",
+            "comment",
+            "--label-column",
+            label_column,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let trained = run(args("kind")).await;
+    let said = String::from_utf8_lossy(&trained.stderr);
+    assert!(trained.status.success(), "{said}");
+    assert!(said.contains("2 toxic and 2 clean"), "{said}");
+    assert!(said.contains("model version 1"), "{said}");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while scores(&app, &app.admin_key, JIBE).await.0 <= before {
+        assert!(Instant::now() < deadline, "the server did not pick it up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let bad = run(args("comment")).await;
+    assert!(!bad.status.success());
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(said.contains("is not 1/0, toxic/not_toxic"), "{said}");
 }

@@ -7,8 +7,8 @@
 //! dehumanising comparison of Muslims", with the span of the group and of the
 //! attacking words. Each finding sets a floor under its category's score.
 //! A trained classifier over the same features as the spam score
-//! (`classifier.rs`, one head per category, learned per tenant from
-//! moderators) scores what no list names. A category's score is the larger
+//! (`model.rs`: one "toxic or not" head, each tenant's own copy taught by
+//! its moderators) scores what no list names. A category's score is the larger
 //! of the two; the comment's toxicity score is its highest category.
 //!
 //! Pure, like the rest of the pipeline: the lexicons are compiled once per

@@ -65,6 +65,18 @@ pub fn seed_model() -> &'static Arc<Model> {
     })
 }
 
+/// Reads a toxicity label as written in labelled files: `1`/`toxic`/`true`/
+/// `yes` or a category name (`insult`, `threat`…) for toxic, `0`/`not_toxic`/
+/// `clean`/`false`/`no` for not, case-insensitive.
+pub fn parse_label(value: &str) -> Option<bool> {
+    let value = value.trim().to_ascii_lowercase();
+    match value.as_str() {
+        "1" | "toxic" | "true" | "yes" => Some(true),
+        "0" | "not_toxic" | "clean" | "false" | "no" => Some(false),
+        other => crate::domain::ToxicityCategory::parse(other).map(|_| true),
+    }
+}
+
 /// Writes `model` as: magic, bias (f64), scale (f32), one i8 per weight
 /// (`weight = q * scale`), little-endian.
 pub fn encode(model: &Model) -> Vec<u8> {
@@ -118,6 +130,27 @@ mod tests {
         let probe = Features::extract("espèce de sale con, ferme ta gueule");
         assert!((model.logit(&probe) - again.logit(&probe)).abs() < 0.05);
         assert!(decode(b"nonsense").is_err());
+    }
+
+    #[test]
+    fn labels_are_read_as_files_write_them() {
+        for toxic in [
+            "1",
+            "toxic",
+            "TRUE",
+            "yes",
+            "insult",
+            "sexual_harassment",
+            " threat ",
+        ] {
+            assert_eq!(parse_label(toxic), Some(true), "{toxic}");
+        }
+        for clean in ["0", "not_toxic", "clean", "False", "no"] {
+            assert_eq!(parse_label(clean), Some(false), "{clean}");
+        }
+        for bad in ["", "spam", "2", "insults"] {
+            assert_eq!(parse_label(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -140,6 +140,7 @@ fn shipped_verdicts(texts: &[String]) -> Vec<crate::pipeline::Verdict> {
                     history: &history,
                     now,
                 },
+                super::model::seed_model(),
                 StandingTerm::default(),
             )
         })

@@ -1,15 +1,16 @@
-//! Spam models: the per-tenant model the submit path scores with, and the use
-//! cases that teach it (moderator decisions, `MarkSpam`/`MarkHam`,
-//! `moderato train`) or measure it (`moderato eval`).
+//! Per-tenant models (spam and toxicity): the models the submit path scores
+//! with, and the use cases that teach them (moderator decisions,
+//! `MarkSpam`/`MarkHam`/`MarkToxic`/`MarkNotToxic`, `moderato train`) or
+//! measure them (`moderato eval`).
 //!
 //! **Hot path without locks**, as for rules: models live in an `ArcSwap` map
-//! and a submission clones one `Arc`. A tenant that never learned anything
-//! shares the seed model; one that did holds its own copy (1 MiB).
+//! and a submission clones one `Arc` per model. A tenant that never learned
+//! anything shares the seed model; one that did holds its own copy (1 MiB).
 //!
 //! **Every replica scores with the same model:** the database holds each
-//! tenant's offsets from the seed model and a version. The replica that
-//! learns applies the change before answering; the others poll the versions
-//! twice a second and load only the weights written since their version.
+//! tenant's offsets from the seed model and a version per kind. The replica
+//! that learns applies the change before answering; the others poll the
+//! versions twice a second and load only the weights written since theirs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,52 +19,74 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::{Moderation, now};
-use crate::domain::{Actor, Comment, CommentBody, CommentId, Principal, TenantId, TenantSettings};
+use crate::domain::{
+    Actor, Comment, CommentBody, CommentId, Label, ModelKind, Principal, TenantId, TenantSettings,
+};
 use crate::pipeline::spam::{self, AuthorHistory, Features, Model, model};
-use crate::pipeline::{CompiledRules, Pipeline, Verdict};
-use crate::storage::{LabelSource, LearnOutcome, SpamLesson, Store, StoreError};
+use crate::pipeline::{CompiledRules, Pipeline, Verdict, toxicity};
+use crate::storage::{LabelSource, LearnOutcome, Lesson, Store, StoreError};
 
 /// How often a replica compares its models' versions with the database's.
-pub const SPAM_POLL_INTERVAL: Duration = Duration::from_millis(500);
+pub const MODEL_POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The model every tenant of `kind` starts from.
+fn seed(kind: ModelKind) -> &'static Arc<Model> {
+    match kind {
+        ModelKind::Spam => spam::seed_model(),
+        ModelKind::Toxicity => toxicity::model::seed_model(),
+    }
+}
+
+/// What the model of `kind` reads of a text: the spam score the plain
+/// features, the toxicity head the same with group names masked and the
+/// lexicons' cues added.
+fn features(kind: ModelKind, text: &str) -> Features {
+    match kind {
+        ModelKind::Spam => Features::extract(text),
+        ModelKind::Toxicity => toxicity::training_features(text),
+    }
+}
 
 /// A tenant's model at one version.
 pub struct TenantModel {
     /// 0 while the tenant has learned nothing (the seed model).
     pub version: i64,
     pub model: Arc<Model>,
-    pub spam_examples: i64,
-    pub ham_examples: i64,
+    /// Spam (or toxic) examples learned.
+    pub positive_examples: i64,
+    /// Ham (or clean) examples learned.
+    pub negative_examples: i64,
 }
 
 #[derive(Default)]
-pub(crate) struct SpamRegistry {
-    tenants: ArcSwap<HashMap<TenantId, Arc<TenantModel>>>,
+pub(crate) struct ModelRegistry {
+    tenants: ArcSwap<HashMap<(TenantId, ModelKind), Arc<TenantModel>>>,
 }
 
-impl SpamRegistry {
-    fn get(&self, tenant: TenantId) -> Option<Arc<TenantModel>> {
-        self.tenants.load().get(&tenant).cloned()
+impl ModelRegistry {
+    fn get(&self, tenant: TenantId, kind: ModelKind) -> Option<Arc<TenantModel>> {
+        self.tenants.load().get(&(tenant, kind)).cloned()
     }
 
     /// Installs `model` unless a newer version is already installed.
-    fn install(&self, tenant: TenantId, model: Arc<TenantModel>) {
+    fn install(&self, tenant: TenantId, kind: ModelKind, model: Arc<TenantModel>) {
         self.tenants.rcu(|current| {
             let mut next = HashMap::clone(current);
             if current
-                .get(&tenant)
+                .get(&(tenant, kind))
                 .is_none_or(|installed| installed.version <= model.version)
             {
-                next.insert(tenant, model.clone());
+                next.insert((tenant, kind), model.clone());
             }
             next
         });
     }
 
-    fn versions(&self) -> Vec<(TenantId, i64)> {
+    fn versions(&self) -> Vec<((TenantId, ModelKind), i64)> {
         self.tenants
             .load()
             .iter()
-            .map(|(t, m)| (*t, m.version))
+            .map(|(key, m)| (*key, m.version))
             .collect()
     }
 }
@@ -72,19 +95,20 @@ impl SpamRegistry {
 async fn load(
     store: &dyn Store,
     tenant: TenantId,
+    kind: ModelKind,
     current: Option<&TenantModel>,
 ) -> Result<TenantModel, StoreError> {
     let after = current.map_or(0, |c| c.version);
-    let stored = store.load_spam_model(tenant, after).await?;
+    let stored = store.load_model(tenant, kind, after).await?;
+    let seed = seed(kind);
     if stored.version == 0 {
         return Ok(TenantModel {
             version: 0,
-            model: spam::seed_model().clone(),
-            spam_examples: 0,
-            ham_examples: 0,
+            model: seed.clone(),
+            positive_examples: 0,
+            negative_examples: 0,
         });
     }
-    let seed = spam::seed_model();
     let mut model = match current {
         Some(c) if c.version > 0 => Model::clone(&c.model),
         _ => Model::clone(seed),
@@ -98,8 +122,8 @@ async fn load(
     Ok(TenantModel {
         version: stored.version,
         model: Arc::new(model),
-        spam_examples: stored.spam_examples,
-        ham_examples: stored.ham_examples,
+        positive_examples: stored.positive_examples,
+        negative_examples: stored.negative_examples,
     })
 }
 
@@ -111,7 +135,7 @@ pub enum MarkError {
     Store(#[from] StoreError),
 }
 
-/// What `MarkSpam`/`MarkHam` did.
+/// What a `Mark*` call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Marked {
     /// `false` when the comment already carried this label.
@@ -121,84 +145,94 @@ pub struct Marked {
 }
 
 impl Moderation {
-    /// The tenant's spam model, loading it on first use.
-    pub(crate) async fn spam_model_for(
+    /// The tenant's model of `kind`, loading it on first use.
+    pub(crate) async fn model_for(
         &self,
         tenant: TenantId,
+        kind: ModelKind,
     ) -> Result<Arc<TenantModel>, StoreError> {
-        match self.inner.spam.get(tenant) {
+        match self.inner.models.get(tenant, kind) {
             Some(model) => Ok(model),
-            None => self.reload_spam(tenant).await,
+            None => self.reload_model(tenant, kind).await,
         }
     }
 
-    async fn reload_spam(&self, tenant: TenantId) -> Result<Arc<TenantModel>, StoreError> {
-        let current = self.inner.spam.get(tenant);
-        let model = Arc::new(load(self.store().as_ref(), tenant, current.as_deref()).await?);
-        self.inner.spam.install(tenant, model.clone());
-        tracing::debug!(%tenant, version = model.version, "spam model loaded");
+    async fn reload_model(
+        &self,
+        tenant: TenantId,
+        kind: ModelKind,
+    ) -> Result<Arc<TenantModel>, StoreError> {
+        let current = self.inner.models.get(tenant, kind);
+        let model = Arc::new(load(self.store().as_ref(), tenant, kind, current.as_deref()).await?);
+        self.inner.models.install(tenant, kind, model.clone());
+        tracing::debug!(%tenant, kind = kind.as_str(), version = model.version, "model loaded");
         Ok(model)
     }
 
-    /// Keeps spam models in step with the database until the task is dropped.
-    pub async fn watch_spam_changes(self) {
-        let mut poll = tokio::time::interval(SPAM_POLL_INTERVAL);
+    /// Keeps models in step with the database until the task is dropped.
+    pub async fn watch_model_changes(self) {
+        let mut poll = tokio::time::interval(MODEL_POLL_INTERVAL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             poll.tick().await;
-            let cached = self.inner.spam.versions();
+            let cached = self.inner.models.versions();
             if cached.is_empty() {
                 continue;
             }
-            match self.store().spam_versions().await {
+            match self.store().model_versions().await {
                 Ok(stored) => {
-                    let stored: HashMap<_, _> = stored.into_iter().collect();
-                    for (tenant, version) in cached {
-                        if stored.get(&tenant).copied().unwrap_or(0) != version
-                            && let Err(err) = self.reload_spam(tenant).await
+                    let stored: HashMap<_, _> =
+                        stored.into_iter().map(|(t, k, v)| ((t, k), v)).collect();
+                    for ((tenant, kind), version) in cached {
+                        if stored.get(&(tenant, kind)).copied().unwrap_or(0) != version
+                            && let Err(err) = self.reload_model(tenant, kind).await
                         {
-                            tracing::warn!(%tenant, error = %err, "could not reload the spam model");
+                            tracing::warn!(%tenant, kind = kind.as_str(), error = %err, "could not reload a model");
                         }
                     }
                 }
-                Err(err) => tracing::debug!(error = %err, "spam model version poll failed"),
+                Err(err) => tracing::debug!(error = %err, "model version poll failed"),
             }
         }
     }
 
-    /// Teaches the tenant's model that `comment` is (or is not) spam, once per
-    /// comment and label, and applies the change on this replica at once.
+    /// Teaches the tenant's model of the label's kind what `comment` is,
+    /// once per comment and label, and applies the change on this replica
+    /// at once.
     pub(crate) async fn learn_comment(
         &self,
         tenant: TenantId,
         comment: &Comment,
-        is_spam: bool,
+        label: Label,
         source: LabelSource,
         actor: &Actor,
     ) -> Result<Marked, StoreError> {
-        let current = self.spam_model_for(tenant).await?;
+        let kind = label.kind();
+        let current = self.model_for(tenant, kind).await?;
         let text = comment.original_body.as_deref().unwrap_or(&comment.body);
+        let positive = label.positive();
         let update = current
             .model
-            .step(&Features::extract(text), is_spam, model::ONLINE_RATE);
+            .step(&features(kind, text), positive, model::ONLINE_RATE);
         let outcome = self
             .store()
-            .learn_spam(
+            .learn(
                 tenant,
-                &SpamLesson {
+                &Lesson {
+                    kind,
                     source,
-                    comment: Some((comment.comment_id, is_spam)),
-                    spam_examples: i64::from(is_spam),
-                    ham_examples: i64::from(!is_spam),
+                    comment: Some((comment.comment_id, label)),
+                    positive_examples: i64::from(positive),
+                    negative_examples: i64::from(!positive),
                     update: &update,
                     actor,
                     now: now(),
                 },
             )
             .await?;
-        crate::telemetry::record_label(source, is_spam, outcome != LearnOutcome::AlreadyLearned);
+        crate::telemetry::record_label(label, source, outcome != LearnOutcome::AlreadyLearned);
         let model_version = match outcome {
-            LearnOutcome::Learned { .. } => self.reload_spam(tenant).await?.version,
+            LearnOutcome::Learned { .. } => self.reload_model(tenant, kind).await?.version,
             LearnOutcome::AlreadyLearned => current.version,
         };
         Ok(Marked {
@@ -207,13 +241,14 @@ impl Moderation {
         })
     }
 
-    /// `MarkSpam` / `MarkHam`: teaches the model, changes nothing else.
-    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, %id))]
+    /// `MarkSpam` / `MarkHam` / `MarkToxic` / `MarkNotToxic`: teaches the
+    /// model, changes nothing else.
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, %id, label = label.as_str()))]
     pub async fn mark_comment(
         &self,
         principal: &Principal,
         id: CommentId,
-        is_spam: bool,
+        label: Label,
     ) -> Result<Marked, MarkError> {
         let comment = self
             .store()
@@ -224,7 +259,7 @@ impl Moderation {
             .learn_comment(
                 principal.tenant_id,
                 &comment,
-                is_spam,
+                label,
                 LabelSource::Mark,
                 &principal.actor(),
             )
@@ -235,26 +270,28 @@ impl Moderation {
 /// What `moderato train` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrainReport {
-    pub spam_examples: i64,
-    pub ham_examples: i64,
+    pub positive_examples: i64,
+    pub negative_examples: i64,
     pub features_changed: usize,
     pub version: i64,
 }
 
-/// Trains the tenant's current model on labelled texts and stores the
-/// result as one update (`moderato train`; successive imports accumulate).
+/// Trains the tenant's current model of `kind` on labelled texts (`true`:
+/// spam, or toxic) and stores the result as one update (`moderato train`;
+/// successive imports accumulate).
 pub async fn train(
     store: &dyn Store,
     tenant: TenantId,
+    kind: ModelKind,
     examples: Vec<(String, bool)>,
 ) -> Result<TrainReport, StoreError> {
-    let current = load(store, tenant, None).await?;
-    let spam_examples = examples.iter().filter(|e| e.1).count() as i64;
-    let ham_examples = examples.len() as i64 - spam_examples;
+    let current = load(store, tenant, kind, None).await?;
+    let positive_examples = examples.iter().filter(|e| e.1).count() as i64;
+    let negative_examples = examples.len() as i64 - positive_examples;
     let update = tokio::task::spawn_blocking(move || {
         let features: Vec<(Features, bool)> = examples
             .iter()
-            .map(|(text, label)| (Features::extract(text), *label))
+            .map(|(text, label)| (features(kind, text), *label))
             .collect();
         let mut model = Model::clone(&current.model);
         model.fit(&features)
@@ -262,13 +299,14 @@ pub async fn train(
     .await
     .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("training failed: {e}")))?;
     let outcome = store
-        .learn_spam(
+        .learn(
             tenant,
-            &SpamLesson {
+            &Lesson {
+                kind,
                 source: LabelSource::Import,
                 comment: None,
-                spam_examples,
-                ham_examples,
+                positive_examples,
+                negative_examples,
                 update: &update,
                 actor: &Actor::operator(),
                 now: now(),
@@ -281,15 +319,15 @@ pub async fn train(
         ));
     };
     Ok(TrainReport {
-        spam_examples,
-        ham_examples,
+        positive_examples,
+        negative_examples,
         features_changed: update.weights.len(),
         version,
     })
 }
 
 /// What `SubmitComment` would decide for each text with `settings` and the
-/// tenant's current model (and rules, unless `with_rules` is false), without
+/// tenant's current models (and rules, unless `with_rules` is false), without
 /// author history (a labelled file has none) and without storing anything
 /// (`moderato eval`).
 pub async fn evaluate(
@@ -306,7 +344,8 @@ pub async fn evaluate(
     } else {
         CompiledRules::empty()
     };
-    let model = load(store, tenant, None).await?;
+    let model = load(store, tenant, ModelKind::Spam, None).await?;
+    let toxicity = load(store, tenant, ModelKind::Toxicity, None).await?;
     let verdicts = tokio::task::spawn_blocking(move || {
         let pipeline = Pipeline::default();
         let history = AuthorHistory::unknown();
@@ -326,6 +365,7 @@ pub async fn evaluate(
                         history: &history,
                         now: at,
                     },
+                    &toxicity.model,
                     crate::domain::StandingTerm::default(),
                 )
             })
