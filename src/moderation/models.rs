@@ -211,9 +211,16 @@ impl Moderation {
         let current = self.model_for(tenant, kind).await?;
         let text = comment.original_body.as_deref().unwrap_or(&comment.body);
         let positive = label.positive();
-        let update = current
-            .model
-            .step(&features(kind, text), positive, model::ONLINE_RATE);
+        let features = features(kind, text);
+        let update = match kind {
+            ModelKind::Spam => current.model.step(&features, positive, model::ONLINE_RATE),
+            ModelKind::Toxicity => current.model.step_with_bias_rate(
+                &features,
+                positive,
+                model::ONLINE_RATE,
+                toxicity::model::ONLINE_BIAS_RATE,
+            ),
+        };
         let outcome = self
             .store()
             .learn(

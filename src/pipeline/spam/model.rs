@@ -136,6 +136,17 @@ impl Model {
 
     /// One gradient step towards `spam` for this example, not applied.
     pub fn step(&self, features: &Features, spam: bool, rate: f64) -> Update {
+        self.step_with_bias_rate(features, spam, rate, rate)
+    }
+
+    /// [`Model::step`] with its own step size for the bias.
+    pub fn step_with_bias_rate(
+        &self,
+        features: &Features,
+        spam: bool,
+        rate: f64,
+        bias_rate: f64,
+    ) -> Update {
         let gradient = sigmoid(self.logit(features)) - if spam { 1.0 } else { 0.0 };
         let mut deltas: Vec<(u32, f64)> = features
             .values()
@@ -155,7 +166,7 @@ impl Model {
         });
         Update {
             weights: deltas,
-            bias: -rate * gradient,
+            bias: -bias_rate * gradient,
         }
     }
 
@@ -297,6 +308,14 @@ mod tests {
         let after_spam = model.logit(&text);
         model.apply(&model.step(&text, false, ONLINE_RATE));
         assert!(model.logit(&text) < after_spam);
+
+        let fixed_bias = model.step_with_bias_rate(&text, true, ONLINE_RATE, 0.0);
+        assert_eq!(fixed_bias.bias, 0.0);
+        assert_eq!(
+            fixed_bias.weights,
+            model.step(&text, true, ONLINE_RATE).weights,
+            "the weights' step does not depend on the bias's"
+        );
 
         let mut fresh = Model::default();
         let update = fresh.fit(&examples());
