@@ -31,4 +31,4 @@ pub use report::{ReportDetail, ReportReason, ReporterId};
 pub use review::{ModeratorId, ReviewDecision, ReviewItem, SpamLabel, toxicity_lesson};
 pub use rule::{Rule, RuleAction, RuleFile, RuleKind};
 pub use tenant::{ModerationMode, TenantName, TenantSettings, TenantSettingsPatch};
-pub use toxicity::{ToxicityCategory, ToxicityScores, ToxicityThresholds};
+pub use toxicity::{CategoryThresholds, ToxicityCategory, ToxicityScores, ToxicityThresholds};

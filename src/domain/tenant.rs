@@ -119,6 +119,27 @@ impl TenantSettings {
         if let Some(hide) = patch.hide_reported {
             next.hide_reported = hide;
         }
+        let mut seen = Vec::new();
+        for (i, t) in patch.toxicity.iter().enumerate() {
+            let field = |name: &str| format!("toxicity_thresholds[{i}].{name}");
+            if seen.contains(&t.category) {
+                return Err(FieldViolation::new(
+                    field("category"),
+                    format!("names {} a second time", t.category.name()),
+                ));
+            }
+            seen.push(t.category);
+            let review = check_threshold(&field("review_threshold"), t.review)?;
+            let reject = check_threshold(&field("reject_threshold"), t.reject)?;
+            if review > reject {
+                return Err(FieldViolation::new(
+                    field("review_threshold"),
+                    "review_threshold must not exceed reject_threshold",
+                ));
+            }
+            next.toxicity.review[t.category.index()] = review;
+            next.toxicity.reject[t.category.index()] = reject;
+        }
         if next.review_threshold > next.reject_threshold {
             let field = if patch.review_threshold.is_some() {
                 "review_threshold"
@@ -135,6 +156,7 @@ impl TenantSettings {
 }
 
 fn check_threshold(field: &str, value: f64) -> Result<f64, FieldViolation> {
+    // NaN is outside every range.
     if !(0.0..=1.0).contains(&value) {
         return Err(FieldViolation::new(field, "must be between 0 and 1"));
     }
@@ -150,6 +172,8 @@ pub struct TenantSettingsPatch {
     pub max_body_chars: Option<u32>,
     pub report_threshold: Option<u32>,
     pub hide_reported: Option<bool>,
+    /// Categories given new thresholds; the others keep theirs.
+    pub toxicity: Vec<super::CategoryThresholds>,
 }
 
 #[cfg(test)]
@@ -171,6 +195,50 @@ mod tests {
         assert_eq!(next.moderation_mode, ModerationMode::Pre);
         assert_eq!(next.review_threshold, 0.5);
         assert_eq!(next.max_body_chars, 5_000);
+    }
+
+    #[test]
+    fn toxicity_thresholds_change_per_category_and_are_checked() {
+        use crate::domain::{CategoryThresholds, ToxicityCategory::*};
+        let patch = |toxicity: Vec<CategoryThresholds>| TenantSettingsPatch {
+            toxicity,
+            ..Default::default()
+        };
+        let t = |category, review, reject| CategoryThresholds {
+            category,
+            review,
+            reject,
+        };
+        let next = settings()
+            .apply(&patch(vec![t(Threat, 0.4, 0.9), t(Obscene, 1.0, 1.0)]))
+            .unwrap();
+        assert_eq!(next.toxicity.get(Threat), (0.4, 0.9));
+        assert_eq!(next.toxicity.get(Obscene), (1.0, 1.0));
+        assert_eq!(
+            next.toxicity.get(Insult),
+            settings().toxicity.get(Insult),
+            "categories not named keep theirs"
+        );
+        for (bad, field) in [
+            (
+                vec![t(Insult, 0.8, 0.5)],
+                "toxicity_thresholds[0].review_threshold",
+            ),
+            (
+                vec![t(Insult, -0.1, 0.5)],
+                "toxicity_thresholds[0].review_threshold",
+            ),
+            (
+                vec![t(Insult, 0.5, f64::NAN)],
+                "toxicity_thresholds[0].reject_threshold",
+            ),
+            (
+                vec![t(Insult, 0.5, 0.9), t(Insult, 0.6, 0.9)],
+                "toxicity_thresholds[1].category",
+            ),
+        ] {
+            assert_eq!(settings().apply(&patch(bad)).unwrap_err().field, field);
+        }
     }
 
     #[test]

@@ -96,15 +96,37 @@ pub struct ToxicityThresholds {
     pub reject: [f64; 5],
 }
 
+impl ToxicityThresholds {
+    /// Whether `score` reaches `threshold`. A threshold of 1 never does:
+    /// it turns the action off for the category.
+    pub fn reaches(score: f64, threshold: f64) -> bool {
+        threshold < 1.0 && score >= threshold
+    }
+
+    /// The category's (review, reject) thresholds.
+    pub fn get(&self, category: ToxicityCategory) -> (f64, f64) {
+        (self.review[category.index()], self.reject[category.index()])
+    }
+}
+
+/// New thresholds for one category (`UpdateTenantSettings`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CategoryThresholds {
+    pub category: ToxicityCategory,
+    pub review: f64,
+    pub reject: f64,
+}
+
 impl Default for ToxicityThresholds {
     /// Chosen by measurement (BENCHMARKS.md, "Toxicity"): review at the
     /// score that flags about 5 % of clean comments out of the box; nothing
     /// is rejected on a score alone but near-certain threats, hate and
-    /// harassment, so a human reads what the model is unsure of.
+    /// harassment, so a human reads what the model is unsure of (obscenity
+    /// never: 1 turns the action off).
     fn default() -> Self {
         ToxicityThresholds {
             review: [0.7, 0.7, 0.7, 0.85, 0.7],
-            reject: [0.97, 0.97, 0.97, 1.01, 0.97],
+            reject: [0.97, 0.97, 0.97, 1.0, 0.97],
         }
     }
 }

@@ -6,10 +6,11 @@ use chrono::{DateTime, Utc};
 
 use super::pb;
 use crate::domain::{
-    Actor, ApiKeyInfo, ArticleId, AuthorId, AuthorStanding, ClientCommentId, Comment, CommentBody,
-    CommentId, CommentStatus, DisplayName, FieldViolation, LanguageTag, ModerationMode,
-    ModeratorId, NewComment, Reason, ReportReason, ReviewDecision, ReviewId, ReviewItem, Role,
-    SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch, ToxicityCategory,
+    Actor, ApiKeyInfo, ArticleId, AuthorId, AuthorStanding, CategoryThresholds, ClientCommentId,
+    Comment, CommentBody, CommentId, CommentStatus, DisplayName, FieldViolation, LanguageTag,
+    ModerationMode, ModeratorId, NewComment, Reason, ReportReason, ReviewDecision, ReviewId,
+    ReviewItem, Role, SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch,
+    ToxicityCategory,
 };
 use crate::moderation::{
     AuditFilter, AuthorView, BulkOutcome, DecideError, DecideRequest, MAX_BULK_DECISIONS,
@@ -462,6 +463,21 @@ pub fn settings_patch(
         max_body_chars: request.max_body_chars,
         report_threshold: request.report_threshold,
         hide_reported: request.hide_reported,
+        toxicity: request
+            .toxicity_thresholds
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                Ok(CategoryThresholds {
+                    category: toxicity_category(
+                        &format!("toxicity_thresholds[{i}].category"),
+                        t.category,
+                    )?,
+                    review: t.review_threshold,
+                    reject: t.reject_threshold,
+                })
+            })
+            .collect::<Result<_, FieldViolation>>()?,
     })
 }
 
@@ -555,6 +571,27 @@ pub fn settings(value: TenantSettings) -> pb::TenantSettings {
         max_body_chars: value.max_body_chars,
         report_threshold: value.report_threshold,
         hide_reported: value.hide_reported,
+        toxicity_thresholds: ToxicityCategory::ALL
+            .into_iter()
+            .map(|c| {
+                let (review, reject) = value.toxicity.get(c);
+                pb::ToxicityThreshold {
+                    category: toxicity_category_to_pb(c) as i32,
+                    review_threshold: review,
+                    reject_threshold: reject,
+                }
+            })
+            .collect(),
+    }
+}
+
+fn toxicity_category_to_pb(value: ToxicityCategory) -> pb::ToxicityCategory {
+    match value {
+        ToxicityCategory::Insult => pb::ToxicityCategory::Insult,
+        ToxicityCategory::IdentityAttack => pb::ToxicityCategory::IdentityAttack,
+        ToxicityCategory::Threat => pb::ToxicityCategory::Threat,
+        ToxicityCategory::Obscene => pb::ToxicityCategory::Obscene,
+        ToxicityCategory::SexualHarassment => pb::ToxicityCategory::SexualHarassment,
     }
 }
 

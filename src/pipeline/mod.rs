@@ -101,20 +101,17 @@ impl Findings {
 
     /// Records the toxicity scores and explains each category that scored:
     /// at or above its reject threshold the comment is rejected, at or above
-    /// its review threshold held.
+    /// its review threshold held (a threshold of 1 never applies).
     pub fn record_toxicity(&mut self, scores: toxicity::Scores, thresholds: &toxicity::Thresholds) {
         self.toxicity = scores;
         for category in toxicity::Category::ALL {
             let score = scores.get(category);
-            let (review, reject) = (
-                thresholds.review[category.index()],
-                thresholds.reject[category.index()],
-            );
+            let (review, reject) = thresholds.get(category);
             let reason = |message: String| Reason {
                 score: Some(score),
                 ..Reason::new(category.code(), message)
             };
-            if score >= reject {
+            if toxicity::Thresholds::reaches(score, reject) {
                 self.require(
                     Action::Reject,
                     reason(format!(
@@ -122,7 +119,7 @@ impl Findings {
                         category.name()
                     )),
                 );
-            } else if score >= review {
+            } else if toxicity::Thresholds::reaches(score, review) {
                 self.require(
                     Action::Review,
                     reason(format!(

@@ -34,7 +34,7 @@ use crate::domain::{
     Actor, ApiKeyInfo, AuthorStanding, Comment, CommentId, CommentStatus, FieldViolation, KeyHash,
     KeyId, Label, ModelKind, NewComment, Principal, ReportReason, ReviewDecision, ReviewId,
     ReviewItem, Role, Rule, Standing, StandingTerm, TenantId, TenantName, TenantSettings,
-    TenantSettingsPatch,
+    TenantSettingsPatch, ToxicityCategory, ToxicityThresholds,
 };
 use crate::pipeline::Verdict;
 use crate::pipeline::spam::{AuthorHistory, Fingerprint, Update};
@@ -1415,6 +1415,53 @@ pub(crate) fn decision_event<'a>(
     }
 }
 
+/// A tenant's toxicity thresholds as stored: `None` while they are the
+/// defaults, else every category's `[review, reject]` by name.
+pub(crate) fn toxicity_thresholds_to_json(t: &ToxicityThresholds) -> Option<serde_json::Value> {
+    (*t != ToxicityThresholds::default()).then(|| {
+        ToxicityCategory::ALL
+            .into_iter()
+            .map(|c| {
+                let (review, reject) = t.get(c);
+                (c.name().to_owned(), serde_json::json!([review, reject]))
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    })
+}
+
+/// The thresholds a stored value holds; categories it does not name keep
+/// the defaults.
+pub(crate) fn toxicity_thresholds_from_json(
+    value: Option<serde_json::Value>,
+) -> Result<ToxicityThresholds, StoreError> {
+    let mut thresholds = ToxicityThresholds::default();
+    let Some(value) = value else {
+        return Ok(thresholds);
+    };
+    let corrupt = |what: String| StoreError::Corrupt(format!("toxicity_thresholds: {what}"));
+    let object = value
+        .as_object()
+        .ok_or_else(|| corrupt("not an object".into()))?;
+    for (name, pair) in object {
+        let category =
+            ToxicityCategory::parse(name).ok_or_else(|| corrupt(format!("category {name:?}")))?;
+        let pair: Vec<f64> = pair
+            .as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+            .unwrap_or_default();
+        let [review, reject] = pair[..] else {
+            return Err(corrupt(format!("{name}: not [review, reject]")));
+        };
+        if !(0.0..=1.0).contains(&review) || !(review..=1.0).contains(&reject) {
+            return Err(corrupt(format!("{name}: [{review}, {reject}]")));
+        }
+        thresholds.review[category.index()] = review;
+        thresholds.reject[category.index()] = reject;
+    }
+    Ok(thresholds)
+}
+
 pub(crate) fn settings_change_detail(
     before: &TenantSettings,
     after: &TenantSettings,
@@ -1427,6 +1474,10 @@ pub(crate) fn settings_change_detail(
             "max_body_chars": s.max_body_chars,
             "report_threshold": s.report_threshold,
             "hide_reported": s.hide_reported,
+            "toxicity_thresholds": ToxicityCategory::ALL
+                .into_iter()
+                .map(|c| (c.name().to_owned(), serde_json::json!(s.toxicity.get(c))))
+                .collect::<serde_json::Map<_, _>>(),
         })
     };
     serde_json::json!({ "before": view(before), "after": view(after) })

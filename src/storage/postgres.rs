@@ -183,7 +183,10 @@ fn settings_from_row(row: &PgRow) -> Result<TenantSettings, StoreError> {
         report_threshold: u32::try_from(row.try_get::<i32, _>("report_threshold")?)
             .map_err(|_| StoreError::Corrupt("report_threshold".into()))?,
         hide_reported: row.try_get("hide_reported")?,
-        toxicity: crate::domain::ToxicityThresholds::default(),
+        toxicity: super::toxicity_thresholds_from_json(
+            row.try_get::<Option<Json<serde_json::Value>>, _>("toxicity_thresholds")?
+                .map(|json| json.0),
+        )?,
     })
 }
 
@@ -601,7 +604,7 @@ impl Store for PostgresStore {
     ) -> Result<Option<TenantSettings>, StoreError> {
         let row = sqlx::query(
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
-             report_threshold, hide_reported \
+             report_threshold, hide_reported, toxicity_thresholds \
              FROM tenants WHERE tenant_id = $1",
         )
         .bind(tenant.as_uuid())
@@ -621,7 +624,7 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
-             report_threshold, hide_reported \
+             report_threshold, hide_reported, toxicity_thresholds \
              FROM tenants WHERE tenant_id = $1 FOR UPDATE",
         )
         .bind(tenant.as_uuid())
@@ -634,7 +637,8 @@ impl Store for PostgresStore {
         };
         sqlx::query(
             "UPDATE tenants SET moderation_mode = $2, review_threshold = $3, reject_threshold = $4, \
-             max_body_chars = $5, update_time = $6, report_threshold = $7, hide_reported = $8 \
+             max_body_chars = $5, update_time = $6, report_threshold = $7, hide_reported = $8, \
+             toxicity_thresholds = $9 \
              WHERE tenant_id = $1",
         )
         .bind(tenant.as_uuid())
@@ -645,6 +649,7 @@ impl Store for PostgresStore {
         .bind(now)
         .bind(next.report_threshold as i32)
         .bind(next.hide_reported)
+        .bind(super::toxicity_thresholds_to_json(&next.toxicity).map(Json))
         .execute(&mut *tx)
         .await?;
         audit(

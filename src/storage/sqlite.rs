@@ -255,7 +255,12 @@ fn settings_from_row(row: &SqliteRow) -> Result<TenantSettings, StoreError> {
         report_threshold: u32::try_from(row.try_get::<i64, _>("report_threshold")?)
             .map_err(|_| StoreError::Corrupt("report_threshold".into()))?,
         hide_reported: row.try_get("hide_reported")?,
-        toxicity: crate::domain::ToxicityThresholds::default(),
+        toxicity: super::toxicity_thresholds_from_json(
+            row.try_get::<Option<String>, _>("toxicity_thresholds")?
+                .map(|text| serde_json::from_str(&text))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("toxicity_thresholds: {e}")))?,
+        )?,
     })
 }
 
@@ -636,7 +641,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<TenantSettings>, StoreError> {
         let row = sqlx::query(
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
-             report_threshold, hide_reported \
+             report_threshold, hide_reported, toxicity_thresholds \
              FROM tenants WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -656,7 +661,7 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let row = sqlx::query(
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
-             report_threshold, hide_reported \
+             report_threshold, hide_reported, toxicity_thresholds \
              FROM tenants WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -669,7 +674,8 @@ impl Store for SqliteStore {
         };
         sqlx::query(
             "UPDATE tenants SET moderation_mode = ?2, review_threshold = ?3, reject_threshold = ?4, \
-             max_body_chars = ?5, report_threshold = ?6, hide_reported = ?7, update_time = ?8 \
+             max_body_chars = ?5, report_threshold = ?6, hide_reported = ?7, update_time = ?8, \
+             toxicity_thresholds = ?9 \
              WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -680,6 +686,7 @@ impl Store for SqliteStore {
         .bind(i64::from(next.report_threshold))
         .bind(next.hide_reported)
         .bind(to_micros(now))
+        .bind(super::toxicity_thresholds_to_json(&next.toxicity).map(|v| v.to_string()))
         .execute(&mut *tx)
         .await?;
         audit(

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SubsecRound as _, Utc};
 use moderato::domain::{
-    Actor, ArticleId, AuthorId, AuthorStanding, ClientCommentId, CommentBody, CommentId,
-    CommentStatus, DisplayName, KeyHash, KeyId, Label, LanguageTag, ModelKind, ModerationMode,
-    NewComment, Reason, ReportReason, ReviewDecision, Role, Span, StandingTerm, TenantId,
-    TenantName, TenantSettingsPatch, ToxicityCategory,
+    Actor, ArticleId, AuthorId, AuthorStanding, CategoryThresholds, ClientCommentId, CommentBody,
+    CommentId, CommentStatus, DisplayName, KeyHash, KeyId, Label, LanguageTag, ModelKind,
+    ModerationMode, NewComment, Reason, ReportReason, ReviewDecision, Role, Span, StandingTerm,
+    TenantId, TenantName, TenantSettingsPatch, ToxicityCategory, ToxicityThresholds,
 };
 use moderato::pipeline::Verdict;
 use moderato::pipeline::spam::{Features, Update};
@@ -588,6 +588,64 @@ async fn settings_updates_are_validated(backend: Backend) {
     );
     assert_eq!(good.max_body_chars, 300);
     assert_eq!(good.review_threshold, 0.5);
+    assert_eq!(good.toxicity, ToxicityThresholds::default());
+
+    // Toxicity thresholds per category are kept, and come back to the
+    // defaults' storage when set back to them.
+    let set = |category, review, reject| TenantSettingsPatch {
+        toxicity: vec![CategoryThresholds {
+            category,
+            review,
+            reject,
+        }],
+        ..Default::default()
+    };
+    let tuned = f
+        .store
+        .update_tenant_settings(
+            f.tenant,
+            &set(ToxicityCategory::Threat, 0.3, 0.8),
+            &Actor::system(),
+            now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tuned.toxicity.get(ToxicityCategory::Threat), (0.3, 0.8));
+    let read = f.store.tenant_settings(f.tenant).await.unwrap().unwrap();
+    assert_eq!(read, tuned);
+    assert_eq!(read.moderation_mode, ModerationMode::Pre, "the rest kept");
+    let refused = f
+        .store
+        .update_tenant_settings(
+            f.tenant,
+            &set(ToxicityCategory::Insult, 0.9, 0.2),
+            &Actor::system(),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.unwrap_err().field,
+        "toxicity_thresholds[0].review_threshold"
+    );
+    let (review, reject) = ToxicityThresholds::default().get(ToxicityCategory::Threat);
+    let back = f
+        .store
+        .update_tenant_settings(
+            f.tenant,
+            &set(ToxicityCategory::Threat, review, reject),
+            &Actor::system(),
+            now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.toxicity, ToxicityThresholds::default());
+    assert_eq!(
+        f.store.tenant_settings(f.tenant).await.unwrap().unwrap(),
+        back
+    );
 }
 
 async fn revoked_keys_do_not_authenticate(backend: Backend) {

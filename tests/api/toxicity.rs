@@ -24,6 +24,7 @@ backend_tests!(
     review_decisions_teach_the_toxicity_model,
     a_toxicity_lesson_reaches_another_replica_within_a_second,
     the_cli_trains_the_toxicity_model,
+    thresholds_are_set_per_category,
 );
 
 /// Abuse no lexicon names: only the classifier can learn it.
@@ -523,4 +524,132 @@ async fn the_cli_trains_the_toxicity_model(backend: crate::helpers::Backend) {
     assert!(!bad.status.success());
     let said = String::from_utf8_lossy(&bad.stderr);
     assert!(said.contains("is not 1/0, toxic/not_toxic"), "{said}");
+}
+
+async fn thresholds_are_set_per_category(backend: crate::helpers::Backend) {
+    let app = spawn_app(backend).await;
+    let mut admin = app.admin(&app.admin_key).await;
+    let settings = admin
+        .get_tenant_settings(pb::GetTenantSettingsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .settings
+        .unwrap();
+    let of = |s: &pb::TenantSettings, c: pb::ToxicityCategory| {
+        let t = s
+            .toxicity_thresholds
+            .iter()
+            .find(|t| t.category == c as i32)
+            .unwrap();
+        (t.review_threshold, t.reject_threshold)
+    };
+    assert_eq!(settings.toxicity_thresholds.len(), 5, "every category");
+    assert_eq!(of(&settings, pb::ToxicityCategory::Insult), (0.7, 0.97));
+    assert_eq!(
+        of(&settings, pb::ToxicityCategory::Obscene),
+        (0.85, 1.0),
+        "obscenity alone is never rejected"
+    );
+
+    let insult = "Ferme ta gueule, espèce de sale connard.";
+    let held = submit(&app, "r1", insult).await;
+    assert_ne!(held.status, pb::CommentStatus::Approved as i32);
+    let threshold =
+        |category: pb::ToxicityCategory, review: f64, reject: f64| pb::ToxicityThreshold {
+            category: category as i32,
+            review_threshold: review,
+            reject_threshold: reject,
+        };
+    let updated = admin
+        .update_tenant_settings(pb::UpdateTenantSettingsRequest {
+            toxicity_thresholds: vec![
+                threshold(pb::ToxicityCategory::Insult, 0.5, 0.6),
+                threshold(pb::ToxicityCategory::Obscene, 1.0, 1.0),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .settings
+        .unwrap();
+    assert_eq!(of(&updated, pb::ToxicityCategory::Insult), (0.5, 0.6));
+    assert_eq!(
+        of(&updated, pb::ToxicityCategory::Threat),
+        (0.7, 0.97),
+        "categories not named keep theirs"
+    );
+    let rejected = submit(&app, "r2", insult).await;
+    assert_eq!(
+        rejected.status,
+        pb::CommentStatus::Rejected as i32,
+        "{:?}",
+        rejected.reasons
+    );
+    let reason = rejected
+        .reasons
+        .iter()
+        .find(|r| r.code == "toxicity.insult")
+        .unwrap();
+    assert!(
+        reason.message.contains("reject threshold 0.60"),
+        "{}",
+        reason.message
+    );
+    assert!(
+        !rejected
+            .reasons
+            .iter()
+            .any(|r| r.code == "toxicity.obscene"),
+        "a threshold of 1 turns the category off"
+    );
+    let read = admin
+        .get_tenant_settings(pb::GetTenantSettingsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .settings
+        .unwrap();
+    assert_eq!(read, updated, "stored");
+
+    for (bad, field) in [
+        (
+            vec![threshold(pb::ToxicityCategory::Unspecified, 0.5, 0.6)],
+            "toxicity_thresholds[0].category",
+        ),
+        (
+            vec![threshold(pb::ToxicityCategory::Threat, 0.5, 1.5)],
+            "toxicity_thresholds[0].reject_threshold",
+        ),
+        (
+            vec![threshold(pb::ToxicityCategory::Threat, 0.9, 0.5)],
+            "toxicity_thresholds[0].review_threshold",
+        ),
+        (
+            vec![
+                threshold(pb::ToxicityCategory::Threat, 0.5, 0.9),
+                threshold(pb::ToxicityCategory::Threat, 0.5, 0.9),
+            ],
+            "toxicity_thresholds[1].category",
+        ),
+    ] {
+        let err = admin
+            .update_tenant_settings(pb::UpdateTenantSettingsRequest {
+                toxicity_thresholds: bad,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        assert_eq!(violated_field(&err), field);
+    }
+    let unchanged = admin
+        .get_tenant_settings(pb::GetTenantSettingsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .settings
+        .unwrap();
+    assert_eq!(unchanged, updated, "a refused update changes nothing");
 }
