@@ -88,6 +88,16 @@ pub enum Command {
         csv: Vec<PathBuf>,
         #[arg(long)]
         out: PathBuf,
+        /// Passes over the examples.
+        #[arg(long, default_value_t = crate::pipeline::spam::model::EPOCHS)]
+        epochs: usize,
+        /// L2 regularisation per step.
+        #[arg(long, default_value_t = crate::pipeline::spam::model::L2)]
+        l2: f64,
+        /// Repeat the examples of smaller files so every file weighs as
+        /// much as the largest in training.
+        #[arg(long)]
+        balance: bool,
     },
     /// Run a functional hate-speech suite (`tests/functional/hate.toml`)
     /// through a tenant's pipeline and print the share right per
@@ -343,7 +353,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Keys(command)) => keys(command, &database_url).await,
         Some(Command::Rules(command)) => rules(command, &database_url).await,
         Some(Command::Train { file, model }) => train(file, model.into(), &database_url).await,
-        Some(Command::ToxicitySeed { csv, out }) => toxicity_seed(&csv, &out),
+        Some(Command::ToxicitySeed {
+            csv,
+            out,
+            epochs,
+            l2,
+            balance,
+        }) => toxicity_seed(
+            &csv,
+            &out,
+            &crate::pipeline::spam::model::FitOptions { epochs, l2 },
+            balance,
+        ),
         Some(Command::EvalSuite {
             tenant,
             suite,
@@ -483,8 +504,13 @@ async fn train(file: LabelledFile, kind: ModelKind, database_url: &str) -> anyho
     .await
 }
 
-fn toxicity_seed(files: &[PathBuf], out: &std::path::Path) -> anyhow::Result<()> {
-    let mut examples = Vec::new();
+fn toxicity_seed(
+    files: &[PathBuf],
+    out: &std::path::Path,
+    options: &crate::pipeline::spam::model::FitOptions,
+    balance: bool,
+) -> anyhow::Result<()> {
+    let mut per_file = Vec::new();
     for path in files {
         let file = LabelledFile {
             tenant: String::new(),
@@ -501,7 +527,19 @@ fn toxicity_seed(files: &[PathBuf], out: &std::path::Path) -> anyhow::Result<()>
             read.len(),
             read.iter().filter(|e| e.1).count()
         );
-        examples.extend(read);
+        per_file.push(read);
+    }
+    let largest = per_file.iter().map(Vec::len).max().unwrap_or(0);
+    let mut examples = Vec::new();
+    for read in per_file {
+        let copies = if balance && !read.is_empty() {
+            (largest as f64 / read.len() as f64).round().max(1.0) as usize
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            examples.extend(read.iter().cloned());
+        }
     }
     // The team's neutral and counter-speech sentences about groups, so the
     // words around a group name are learnt as clean too (debiasing).
@@ -516,7 +554,7 @@ fn toxicity_seed(files: &[PathBuf], out: &std::path::Path) -> anyhow::Result<()>
         .map(|(text, toxic)| (crate::pipeline::toxicity::training_features(text), *toxic))
         .collect();
     let mut model = crate::pipeline::spam::Model::default();
-    model.fit(&features);
+    model.fit_with(&features, options);
     let bytes = crate::pipeline::toxicity::model::encode(&model);
     std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
     eprintln!(

@@ -208,7 +208,13 @@ impl Pipeline {
             )),
             AuthorStanding::Normal => {}
         }
-        rules.inspect(comment.body.as_str(), &mut findings);
+        // One folding of the body for the rules, the spam features and the
+        // toxicity lexicons: `spam.features` are the body's.
+        rules.inspect_folded(
+            comment.body.as_str(),
+            spam.features.normalized(),
+            &mut findings,
+        );
         if standing == AuthorStanding::Normal || standing == AuthorStanding::Premoderated {
             spam::inspect(spam, &mut findings);
         }

@@ -164,15 +164,24 @@ impl CompiledRules {
         if self.rules.is_empty() {
             return;
         }
-        let mut hits = Vec::new();
         let needs_normalized = self.words.is_some() || self.regex_normalized.is_some();
         let folded = if needs_normalized {
             normalize(body)
         } else {
             Normalized::default()
         };
+        self.inspect_folded(body, &folded, findings);
+    }
+
+    /// [`inspect`](Self::inspect) with `body` already folded (`folded` must
+    /// be `normalize(body)`: the pipeline shares the spam features' copy).
+    pub fn inspect_folded(&self, body: &str, folded: &Normalized, findings: &mut Findings) {
+        if self.rules.is_empty() {
+            return;
+        }
+        let mut hits = Vec::new();
         if let Some(words) = &self.words {
-            words.find(&folded, &mut |rule, start, end, entry| {
+            words.find(folded, &mut |rule, start, end, entry| {
                 let (s, e) = folded.original_span(start, end);
                 hits.push(Hit {
                     rule,

@@ -8,12 +8,13 @@
 //! channel`. Signals (links, contact baits, shouting) get their own weights,
 //! outside the hash space, so each one can be named in an explanation.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
 use crate::domain::Span;
-use crate::pipeline::normalize::normalize;
+
+use crate::pipeline::normalize::{Normalized, normalize};
 use crate::pipeline::rules::links::{find_links, is_shortener};
 use crate::pipeline::rules::structure::Stats;
 
@@ -103,6 +104,9 @@ pub struct Features {
     pub(crate) extra: Vec<u32>,
     /// Fingerprints for duplicate detection.
     pub fingerprint: Fingerprint,
+    /// The text as the rules and the toxicity lexicons read it too: folded
+    /// once per comment and shared (the features of the comment's body).
+    pub(crate) normalized: Arc<Normalized>,
 }
 
 /// Fingerprints of a text's normalised words: `exact` is equal for texts that
@@ -223,7 +227,7 @@ static HANDLE: LazyLock<Regex> = LazyLock::new(|| {
 impl Features {
     /// Extracts features from a comment as submitted.
     pub fn extract(original: &str) -> Self {
-        let folded = normalize(original);
+        let folded = Arc::new(normalize(original));
         let text = folded.text.as_str();
         let mut features = Features {
             text: Vec::with_capacity(text.len() * 4),
@@ -273,6 +277,7 @@ impl Features {
             words: features.words.len() as u32,
         };
         features.signals = signals(original);
+        features.normalized = folded;
         features
     }
 
@@ -308,7 +313,13 @@ impl Features {
             signals: self.signals.clone(),
             extra: buckets,
             fingerprint: self.fingerprint,
+            normalized: self.normalized.clone(),
         }
+    }
+
+    /// The folded text the features came from.
+    pub fn normalized(&self) -> &Arc<Normalized> {
+        &self.normalized
     }
 
     pub fn signals(&self) -> impl Iterator<Item = Signal> + '_ {

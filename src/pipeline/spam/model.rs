@@ -19,9 +19,25 @@ use super::features::{DIMENSIONS, Features, Signal};
 const LEARNING_RATE: f64 = 1.0;
 /// L2 regularisation per step: keeps rare features from dominating. 1e-3
 /// measured best of 1e-5…3e-3 leave-one-video-out (BENCHMARKS.md).
-const L2: f64 = 1e-3;
+pub const L2: f64 = 1e-3;
 /// Passes over an imported training set.
 pub const EPOCHS: usize = 10;
+
+/// How [`Model::fit_with`] trains.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitOptions {
+    pub epochs: usize,
+    pub l2: f64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            epochs: EPOCHS,
+            l2: L2,
+        }
+    }
+}
 /// Step size for one label learned online (a moderator's decision, a
 /// `MarkSpam`): as much as one training epoch gives an example.
 pub const ONLINE_RATE: f64 = 1.0;
@@ -134,6 +150,39 @@ impl Model {
         }
     }
 
+    /// [`score`](Self::score) of `features.masked(masked, extra.to_vec())`
+    /// without building it: the toxicity stage scores every comment so,
+    /// and copying its features was a tenth of the stage's cost.
+    pub fn score_masked(&self, features: &Features, masked: &[usize], extra: &[u32]) -> Scored {
+        let kept = |w: u16| masked.binary_search(&usize::from(w)).is_err();
+        let n = features.text.iter().filter(|&&(_, w)| kept(w)).count() + extra.len();
+        let value = 1.0 / (n.max(1) as f64).sqrt();
+        let mut words = vec![0.0; features.words.len()];
+        for &(b, w) in &features.text {
+            if kept(w) {
+                words[w as usize] += f64::from(self.weights[b as usize]) * value;
+            }
+        }
+        let signals: Vec<(Signal, f64)> = features
+            .signals()
+            .map(|s| (s, f64::from(self.weights[s.index() as usize])))
+            .collect();
+        let extra: f64 = extra
+            .iter()
+            .map(|&b| f64::from(self.weights[b as usize]) * value)
+            .sum();
+        let logit = self.bias
+            + words.iter().sum::<f64>()
+            + signals.iter().map(|s| s.1).sum::<f64>()
+            + extra;
+        Scored {
+            logit,
+            words,
+            signals,
+            extra,
+        }
+    }
+
     /// One gradient step towards `spam` for this example, not applied.
     pub fn step(&self, features: &Features, spam: bool, rate: f64) -> Update {
         self.step_with_bias_rate(features, spam, rate, rate)
@@ -147,12 +196,23 @@ impl Model {
         rate: f64,
         bias_rate: f64,
     ) -> Update {
+        self.step_regularised(features, spam, rate, bias_rate, L2)
+    }
+
+    fn step_regularised(
+        &self,
+        features: &Features,
+        spam: bool,
+        rate: f64,
+        bias_rate: f64,
+        l2: f64,
+    ) -> Update {
         let gradient = sigmoid(self.logit(features)) - if spam { 1.0 } else { 0.0 };
         let mut deltas: Vec<(u32, f64)> = features
             .values()
             .map(|(i, x)| {
                 let w = f64::from(self.weights[i as usize]);
-                (i, -rate * (gradient * x + L2 * w))
+                (i, -rate * (gradient * x + l2 * w))
             })
             .collect();
         deltas.sort_unstable_by_key(|d| d.0);
@@ -194,10 +254,15 @@ impl Model {
     /// Trains on `examples` for [`EPOCHS`] passes in a fixed pseudo-random
     /// order (so training is reproducible) and returns what changed.
     pub fn fit(&mut self, examples: &[(Features, bool)]) -> Update {
+        self.fit_with(examples, &FitOptions::default())
+    }
+
+    /// [`Model::fit`] with other epochs or regularisation.
+    pub fn fit_with(&mut self, examples: &[(Features, bool)], options: &FitOptions) -> Update {
         let before = self.clone();
         let mut order: Vec<usize> = (0..examples.len()).collect();
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for epoch in 0..EPOCHS {
+        for epoch in 0..options.epochs {
             for i in (1..order.len()).rev() {
                 state = state
                     .wrapping_mul(6_364_136_223_846_793_005)
@@ -207,7 +272,7 @@ impl Model {
             let rate = LEARNING_RATE / (1.0 + 0.5 * epoch as f64);
             for &i in &order {
                 let (features, spam) = &examples[i];
-                let update = self.step(features, *spam, rate);
+                let update = self.step_regularised(features, *spam, rate, rate, options.l2);
                 self.apply(&update);
             }
         }
@@ -291,6 +356,29 @@ mod tests {
         assert!((scored.logit - sum).abs() < 1e-9);
         assert!((scored.logit - model.logit(&features)).abs() < 1e-9);
         assert_eq!(scored.words.len(), 8, "the link's parts are words too");
+    }
+
+    #[test]
+    fn scoring_masked_is_scoring_the_masked_copy() {
+        let model = trained();
+        let features = Features::extract("subscribe to my channel, the budget vote was postponed");
+        for (masked, extra) in [
+            (vec![], vec![]),
+            (vec![1, 3], vec![]),
+            (vec![0], vec![7, 262_150]),
+            (vec![], vec![9]),
+        ] {
+            let direct = model.score_masked(&features, &masked, &extra);
+            let copied = model.score(&features.masked(&masked, extra.clone()));
+            assert!(
+                (direct.logit - copied.logit).abs() < 1e-9,
+                "{masked:?} {extra:?}"
+            );
+            assert_eq!(direct.words.len(), copied.words.len());
+            for (a, b) in direct.words.iter().zip(&copied.words) {
+                assert!((a - b).abs() < 1e-9);
+            }
+        }
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! the word (`mu sulmans`) or missing after an article (`lesmusulmans`).
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::hash::BuildHasherDefault;
+use std::sync::{Arc, LazyLock};
 
 use serde::Deserialize;
 
@@ -145,7 +146,8 @@ pub struct Tag {
 #[derive(Debug, Default)]
 pub struct Tagged {
     pub original: String,
-    pub folded: Normalized,
+    /// Shared with the comment's spam features: folded once.
+    pub folded: Arc<Normalized>,
     /// Per word: byte range in `folded.text`.
     pub words: Vec<(usize, usize)>,
     /// Per word: the clause it belongs to (a new clause after `,` `;` `:`
@@ -202,7 +204,7 @@ pub struct Lexicon {
     classes: Vec<Class>,
     /// Single-word forms (folded) of long entries, for misspellings: the
     /// hash of every form with one letter deleted, and of the form itself.
-    deletions: HashMap<u64, Vec<(u32, Class)>>,
+    deletions: HashMap<u64, Vec<(u32, Class)>, BuildHasherDefault<Prehashed>>,
     /// The folded forms behind `deletions`.
     forms: Vec<String>,
     /// Exact single-word forms of group names and slurs (for split and glued words).
@@ -243,6 +245,30 @@ fn fnv(bytes: impl Iterator<Item = u8>) -> u64 {
 }
 
 /// The hash of `word` with byte `skip` left out (`None`: the whole word).
+/// The hasher of a map whose keys are hashes already (`hash_without`): one
+/// multiplication spreads them over the table instead of SipHash's rounds,
+/// which were a tenth of the toxicity stage (every word of six letters or
+/// more is looked up once per letter).
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; any other key still hashes.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 fn hash_without(word: &[u8], skip: Option<usize>) -> u64 {
     fnv(word
         .iter()
@@ -359,7 +385,8 @@ impl Lexicon {
             .map_err(|v| v.reason)?
             .ok_or("the lexicons are empty")?;
 
-        let mut deletions: HashMap<u64, Vec<(u32, Class)>> = HashMap::new();
+        let mut deletions: HashMap<u64, Vec<(u32, Class)>, BuildHasherDefault<Prehashed>> =
+            HashMap::default();
         let mut forms = Vec::new();
         let mut exact = HashMap::new();
         for (class, words) in &lists {
@@ -414,7 +441,11 @@ impl Lexicon {
 
     /// Tags every word of `original`.
     pub fn tag(&self, original: &str) -> Tagged {
-        let folded = normalize(original);
+        self.tag_folded(original, Arc::new(normalize(original)))
+    }
+
+    /// [`tag`](Self::tag) with `original` already folded.
+    pub fn tag_folded(&self, original: &str, folded: Arc<Normalized>) -> Tagged {
         let mut tagged = Tagged::default();
         let mut offset = 0;
         for word in folded.text.split(' ') {

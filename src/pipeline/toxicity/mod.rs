@@ -90,11 +90,12 @@ const EXPLAINED_WORD_LOGIT: f64 = 0.3;
 const DISOWNED_CEILING: f64 = 0.5;
 
 /// Scores a comment: the lexicons and constructions, then the classifier
-/// over `features` (the comment's, shared with the spam score).
+/// over `features` (the features of `body`, shared with the spam score,
+/// whose folded text the lexicons read).
 pub fn assess(body: &str, features: &Features, model: &Model) -> Assessment {
-    let t = LEXICON.tag(body);
+    let t = LEXICON.tag_folded(body, features.normalized().clone());
     let hate = hate::find(&t);
-    let with_cues = features.masked(&group_words(&t), cues(&t, &hate));
+    let (masked, cue_buckets) = (group_words(&t), cues(&t, &hate));
     let mut scores = Scores::default();
     for h in hate.iter().filter(|h| h.live()) {
         let (category, confidence) = hate_confidence(h.kind);
@@ -126,7 +127,7 @@ pub fn assess(body: &str, features: &Features, model: &Model) -> Assessment {
         scores.raise(category, confidence);
         abuse.push((category, confidence, t.span(tag.first, tag.last)));
     }
-    let scored = model.score(&with_cues);
+    let scored = model.score_masked(features, &masked, &cue_buckets);
     let probability = sigmoid(scored.logit);
     // The classifier says "toxic"; the lexicons say which way.
     let category = abuse
@@ -207,9 +208,10 @@ fn cues(t: &Tagged, hate: &[Hate]) -> Vec<u32> {
 /// The classifier's input for `body`: its features and the lexicons' cues
 /// (for training the model on labelled text).
 pub fn training_features(body: &str) -> Features {
-    let t = LEXICON.tag(body);
+    let features = Features::extract(body);
+    let t = LEXICON.tag_folded(body, features.normalized().clone());
     let hate = hate::find(&t);
-    Features::extract(body).masked(&group_words(&t), cues(&t, &hate))
+    features.masked(&group_words(&t), cues(&t, &hate))
 }
 
 /// The words that name a protected group. Their own features are left out
