@@ -93,10 +93,42 @@ struct Target {
 }
 
 /// Determiners that make a weak group name a group (`les noirs`, not `des nuages noirs`).
-const DETERMINERS: [&str; 29] = [
-    "les", "des", "ces", "aux", "mes", "nos", "vos", "leurs", "tous", "toutes", "sales", "sale",
-    "un", "une", "aucun", "aucune", "chaque", "ce", "cet", "cette", "le", "la", "l", "the",
-    "these", "those", "all", "no", "every",
+const DETERMINERS: [&str; 35] = [
+    "les",
+    "des",
+    "ces",
+    "aux",
+    "mes",
+    "nos",
+    "vos",
+    "leurs",
+    "tous",
+    "toutes",
+    "sales",
+    "sale",
+    "un",
+    "une",
+    "aucun",
+    "aucune",
+    "chaque",
+    "ce",
+    "cet",
+    "cette",
+    "le",
+    "la",
+    "l",
+    "the",
+    "these",
+    "those",
+    "all",
+    "no",
+    "every",
+    "deux",
+    "trois",
+    "quelques",
+    "plusieurs",
+    "certains",
+    "certaines",
 ];
 
 /// How far (in words) a hate verb or a death wish reaches its group.
@@ -107,12 +139,23 @@ pub fn find(t: &Tagged) -> Vec<Hate> {
     if t.words.is_empty() {
         return out;
     }
-    let counter = t
-        .tags
-        .iter()
-        .any(|tag| tag.class == Class::Counter && !negated_within(t, tag.first, 3));
+    // A denouncing word that is part of the attack itself ("une honte pour
+    // l'humanité" said of the group) denounces nothing.
+    let counter = t.tags.iter().any(|tag| {
+        tag.class == Class::Counter
+            && !negated_within(t, tag.first, 3)
+            && !t.tags.iter().any(|other| {
+                matches!(
+                    other.class,
+                    Class::NegativeAttribute | Class::Dehumanising | Class::Violence
+                ) && other.first <= tag.first
+                    && tag.last <= other.last
+            })
+    });
     let clauses = *t.clause.last().unwrap_or(&0) as usize + 1;
     let mut recent: Vec<(u16, Target)> = Vec::new(); // (sentence, target)
+    // The groups a conditional clause ("si …", "quand …") names, and its sentence.
+    let mut condition: Option<(u16, Vec<Target>)> = None;
     let mut start = 0;
     for clause in 0..clauses {
         let end = t.clause[start..]
@@ -173,6 +216,17 @@ pub fn find(t: &Tagged) -> Vec<Hate> {
                 targets.push(target(t, tag, g, false));
             }
         }
+        let speaker = tags.iter().any(|tag| tag.class == Class::FirstPerson);
+        if targets.is_empty()
+            && speaker
+            && let Some((s, conditional)) = &condition
+            && *s == sentence
+        {
+            // "Si je croise des X, je sors le fusil": what the speaker's
+            // condition names, the speaker's consequence is about ("quand
+            // les X sont attaqués, il faut punir les agresseurs" is not).
+            targets.extend(conditional.iter().copied());
+        }
         if targets.is_empty() {
             // A pronoun standing for a group named shortly before.
             if let Some(pronoun) = tags.iter().find(|tag| is_pronoun(t, tag))
@@ -190,6 +244,13 @@ pub fn find(t: &Tagged) -> Vec<Hate> {
         } else {
             recent.extend(targets.iter().map(|x| (sentence, *x)));
         }
+        condition = (speaker
+            && matches!(
+                t.word(start),
+                "si" | "s" | "quand" | "lorsque" | "if" | "when"
+            ))
+        .then(|| (sentence, targets.clone()))
+        .filter(|(_, targets)| !targets.is_empty());
         let question = t.questions.contains(&(clause as u16));
         let clause = Clause::new(t, range.clone(), &tags, question);
         for target in &targets {
@@ -313,8 +374,11 @@ impl<'a> Clause<'a> {
             })
             .filter(|n| {
                 // "vous ne trouvez pas que les X …": the negation is the
-                // main clause's; what follows `que` is asserted.
-                !(n.last + 1..self.range.end).any(|i| matches!(t.word(i), "que" | "qu" | "that"))
+                // main clause's; what follows `que` is asserted. (Only a
+                // `que` right after it: in "pas les mêmes droits que nous"
+                // the negation is the predicate's.)
+                !(n.last + 1..(n.last + 3).min(self.range.end))
+                    .any(|i| matches!(t.word(i), "que" | "qu" | "that"))
             })
             .filter(|n| {
                 !self.tags.iter().any(|other| {
@@ -392,6 +456,10 @@ impl<'a> Clause<'a> {
                             | "bande"
                             | "espece"
                             | "tas"
+                            | "chez"
+                            | "ne"
+                            | "n"
+                            | "absolument"
                     )
                 }))
     }

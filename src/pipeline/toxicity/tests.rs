@@ -46,6 +46,25 @@ fn constructions_over_a_group_are_hate() {
             "Regarde ces migrants. Ils ne sont que des parasites.",
             "hate.dehumanisation",
         ),
+        (
+            "J'estime que les Peuls sont une honte pour l'humanité.",
+            "hate.derogation",
+        ),
+        (
+            "Les migrants ne devraient pas avoir les mêmes droits que nous.",
+            "hate.negated_positive",
+        ),
+        (
+            "Les Touaregs ? Ils ne méritent que le mépris.",
+            "hate.derogation",
+        ),
+        ("Les femmes ne savent que mentir.", "hate.derogation"),
+        ("Il n'y a rien de bon chez les Dogons.", "hate.derogation"),
+        ("Les musulmans devraient disparaître.", "hate.threat"),
+        (
+            "Si je croise encore des Arabes ici, je sors le fusil.",
+            "hate.threat",
+        ),
         ("Muslims are vermin.", "hate.dehumanisation"),
         ("I hate Jews.", "hate.contempt"),
         ("We should deport all refugees.", "hate.exclusion"),
@@ -67,6 +86,11 @@ fn neutral_negated_counter_and_untargeted_texts_are_not() {
         "Des hommes armés ont tué vingt Peuls dans le centre du Mali.",
         "Le gouvernement a expulsé deux cents migrants.",
         "Les femmes sont formidables.",
+        "C'est une honte de dire que les Peuls sont des voleurs.",
+        "Les femmes ne devraient pas avoir à se battre pour leurs droits.",
+        "Les commerces des Peuls vont disparaître avec la sécheresse.",
+        "Vous ne trouvez pas que les migrants sont courageux ?",
+        "Quand les Peuls sont attaqués, il faut punir et enfermer les agresseurs.",
     ] {
         assert!(kinds(text).is_empty(), "{text}: {:?}", kinds(text));
     }
@@ -178,7 +202,7 @@ fn the_team_suite_through_the_shipped_pipeline() {
     // (BENCHMARKS.md: French 80.5 % of hateful cases held, 4.5 % of the
     // rest), so a change that loses ground fails here.
     let fr = report.languages.iter().find(|l| l.lang == "fr").unwrap();
-    assert!(fr.hateful_flagged >= 0.78, "{}", report.to_text());
+    assert!(fr.hateful_flagged >= 0.87, "{}", report.to_text());
     assert!(fr.non_hateful_flagged <= 0.06, "{}", report.to_text());
     let en = report.languages.iter().find(|l| l.lang == "en").unwrap();
     assert!(en.hateful_flagged >= 0.70, "{}", report.to_text());
