@@ -93,41 +93,11 @@ struct Target {
 }
 
 /// Determiners that make a weak group name a group (`les noirs`, not `des nuages noirs`).
+#[rustfmt::skip]
 const DETERMINERS: [&str; 35] = [
-    "les",
-    "des",
-    "ces",
-    "aux",
-    "mes",
-    "nos",
-    "vos",
-    "leurs",
-    "tous",
-    "toutes",
-    "sales",
-    "sale",
-    "un",
-    "une",
-    "aucun",
-    "aucune",
-    "chaque",
-    "ce",
-    "cet",
-    "cette",
-    "le",
-    "la",
-    "l",
-    "the",
-    "these",
-    "those",
-    "all",
-    "no",
-    "every",
-    "deux",
-    "trois",
-    "quelques",
-    "plusieurs",
-    "certains",
+    "les", "des", "ces", "aux", "mes", "nos", "vos", "leurs", "tous", "toutes", "sales", "sale",
+    "un", "une", "aucun", "aucune", "chaque", "ce", "cet", "cette", "le", "la", "l", "the",
+    "these", "those", "all", "no", "every", "deux", "trois", "quelques", "plusieurs", "certains",
     "certaines",
 ];
 
@@ -375,8 +345,8 @@ impl<'a> Clause<'a> {
             .filter(|n| {
                 // "vous ne trouvez pas que les X …": the negation is the
                 // main clause's; what follows `que` is asserted. (Only a
-                // `que` right after it: in "pas les mêmes droits que nous"
-                // the negation is the predicate's.)
+                // `que` within two words of it: in "pas les mêmes droits
+                // que nous" the negation is the predicate's.)
                 !(n.last + 1..(n.last + 3).min(self.range.end))
                     .any(|i| matches!(t.word(i), "que" | "qu" | "that"))
             })
