@@ -58,6 +58,30 @@ impl Normalized {
         self.bytes[at].run
     }
 
+    /// This text with a space inserted before each byte position of `at`
+    /// (ascending, inside words): two words written glued together read as
+    /// two. The inserted spaces cover no original text.
+    pub fn with_spaces_at(&self, at: &[usize]) -> Normalized {
+        let mut text = String::with_capacity(self.text.len() + at.len());
+        let mut bytes = Vec::with_capacity(self.bytes.len() + at.len());
+        let mut from = 0;
+        for &split in at {
+            text.push_str(&self.text[from..split]);
+            bytes.extend_from_slice(&self.bytes[from..split]);
+            let next = self.bytes[split];
+            text.push(' ');
+            bytes.push(Origin {
+                start: next.start,
+                end: next.start,
+                run: 1,
+            });
+            from = split;
+        }
+        text.push_str(&self.text[from..]);
+        bytes.extend_from_slice(&self.bytes[from..]);
+        Normalized { text, bytes }
+    }
+
     pub fn is_word_start(&self, at: usize) -> bool {
         at == 0 || self.text.as_bytes()[at - 1] == b' '
     }
@@ -419,6 +443,19 @@ mod tests {
 
     fn folded(s: &str) -> String {
         normalize(s).text
+    }
+
+    #[test]
+    fn glued_words_are_spaced_with_their_origins() {
+        let n = normalize("Les Arabes sontdes rats");
+        let at = n.text.find("des").unwrap();
+        let spaced = n.with_spaces_at(&[at]);
+        assert_eq!(spaced.text, "les arabes sont des rats");
+        let start = spaced.text.find("des").unwrap();
+        let (s, e) = spaced.original_span(start, start + 3);
+        assert_eq!(&"Les Arabes sontdes rats"[s as usize..e as usize], "des");
+        let (s, e) = spaced.original_span(start - 5, start - 1);
+        assert_eq!(&"Les Arabes sontdes rats"[s as usize..e as usize], "sont");
     }
 
     #[test]

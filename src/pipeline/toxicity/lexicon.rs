@@ -14,7 +14,7 @@
 //! (edit distance 1, for words of six letters or more), a space added inside
 //! the word (`mu sulmans`) or missing after an article (`lesmusulmans`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::sync::{Arc, LazyLock};
 
@@ -150,6 +150,10 @@ pub struct Tagged {
     pub folded: Arc<Normalized>,
     /// Per word: byte range in `folded.text`.
     pub words: Vec<(usize, usize)>,
+    /// Per word: the word of the text as folded for the other stages (its
+    /// index in the spam features) when glued words were spaced; empty when
+    /// none were (the same words).
+    unspaced: Vec<usize>,
     /// Per word: the clause it belongs to (a new clause after `,` `;` `:`
     /// or a sentence end, and before `mais`, `et`, `but`, `and`).
     pub clause: Vec<u16>,
@@ -165,6 +169,12 @@ pub struct Tagged {
 }
 
 impl Tagged {
+    /// The index of word `i` in the comment's spam features (they are the
+    /// same words unless glued ones were spaced for the lexicons).
+    pub fn feature_word(&self, i: usize) -> usize {
+        self.unspaced.get(i).copied().unwrap_or(i)
+    }
+
     pub fn word(&self, i: usize) -> &str {
         let (s, e) = self.words[i];
         &self.folded.text[s..e]
@@ -209,7 +219,59 @@ pub struct Lexicon {
     forms: Vec<String>,
     /// Exact single-word forms of group names and slurs (for split and glued words).
     exact: HashMap<String, Class>,
+    /// Every single-word form of the groups, slurs and hate constructions'
+    /// words (not the abusive words): a word
+    /// glued to a function word (`sontdes`, `exterminerles`) is split when
+    /// the rest is one.
+    known: HashSet<String, BuildHasherDefault<Prehashed>>,
 }
+
+/// Short words written glued to the next one (`sontdes`, `auxjuifs`,
+/// `nesont`) to slip past filters: those that `word` may start with, chosen
+/// by its first two letters (most words start with none, and pay one match).
+fn glue_before(word: &str) -> &'static [&'static str] {
+    match word.as_bytes().get(..2) {
+        Some(b"le") => &["les", "le"],
+        Some(b"de") => &["des", "de"],
+        Some(b"la") => &["la"],
+        Some(b"du") => &["du"],
+        Some(b"au") => &["aux"],
+        Some(b"ce") => &["ces"],
+        Some(b"so") => &["sont"],
+        Some(b"ne") => &["ne"],
+        Some(b"es") => &["est"],
+        Some(b"to") => &["toutes", "tous", "to"],
+        Some(b"al") => &["all"],
+        Some(b"ar") => &["are"],
+        _ => &[],
+    }
+}
+
+/// Whether `word` is one of the short words of [`glue_before`].
+fn is_glue(word: &str) -> bool {
+    matches!(
+        word,
+        "les"
+            | "des"
+            | "aux"
+            | "ces"
+            | "sont"
+            | "ne"
+            | "de"
+            | "la"
+            | "le"
+            | "du"
+            | "est"
+            | "tous"
+            | "toutes"
+            | "all"
+            | "are"
+            | "to"
+    )
+}
+
+/// Short words glued to the one before (`exterminerles`).
+const GLUE_AFTER: [&str; 4] = ["les", "des", "aux", "ces"];
 
 /// The lexicons, compiled at first use (a few milliseconds).
 pub static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
@@ -248,7 +310,8 @@ fn fnv(bytes: impl Iterator<Item = u8>) -> u64 {
 /// The hasher of a map whose keys are hashes already (`hash_without`): one
 /// multiplication spreads them over the table instead of SipHash's rounds,
 /// which were a tenth of the toxicity stage (every word of six letters or
-/// more is looked up once per letter).
+/// more is looked up once per letter). Other keys (the short words of
+/// `known`) are hashed with FNV-1a.
 #[derive(Default)]
 struct Prehashed(u64);
 
@@ -389,6 +452,7 @@ impl Lexicon {
             HashMap::default();
         let mut forms = Vec::new();
         let mut exact = HashMap::new();
+        let mut known = HashSet::default();
         for (class, words) in &lists {
             for word in words {
                 let open = word.ends_with('*');
@@ -402,6 +466,11 @@ impl Lexicon {
                     variants.extend(["s", "e", "es"].iter().map(|end| format!("{folded}{end}")));
                 }
                 for form in variants {
+                    // Not the abusive words nor the ambiguous group names:
+                    // a split must not make abuse out of an ordinary word.
+                    if form.len() >= 3 && !matches!(class, Class::Abuse(_) | Class::WeakGroup(_)) {
+                        known.insert(form.clone());
+                    }
                     if matches!(class, Class::Group(_) | Class::Slur(_)) && form.len() >= 4 {
                         exact.entry(form.clone()).or_insert(*class);
                     }
@@ -436,7 +505,50 @@ impl Lexicon {
             deletions,
             forms,
             exact,
+            known,
         })
+    }
+
+    /// Where to space words glued to a function word: byte positions in
+    /// `text`, ascending. A word the lexicons know is left whole, and a
+    /// split needs the other part to be a lexicon word too (or, after a
+    /// function word, another one: `sontdes`), so `dessert` or `lesbienne`
+    /// stay whole.
+    fn glued(&self, text: &str) -> Vec<usize> {
+        let mut at = Vec::new();
+        let mut offset = 0;
+        for word in text.split(' ') {
+            if word.len() >= 4 && word.is_ascii() {
+                let before = glue_before(word).iter().find(|p| {
+                    word.strip_prefix(**p).is_some_and(|rest| {
+                        // A two-letter word only before another function
+                        // word (`nesont`, `dela`): `députés` is not `de putes`.
+                        rest.len() >= 2
+                            && (is_glue(rest) || (p.len() >= 3 && self.known.contains(rest)))
+                    })
+                });
+                let after = || {
+                    if !(word.ends_with("es") || word.ends_with("ux")) {
+                        return None;
+                    }
+                    GLUE_AFTER.iter().find(|s| {
+                        word.strip_suffix(**s)
+                            .is_some_and(|head| head.len() >= 4 && self.known.contains(head))
+                    })
+                };
+                let split = match before {
+                    Some(p) => Some(p.len()),
+                    None => after().map(|s| word.len() - s.len()),
+                };
+                if let Some(split) = split
+                    && !self.known.contains(word)
+                {
+                    at.push(offset + split);
+                }
+            }
+            offset += word.len() + 1;
+        }
+        at
     }
 
     /// Tags every word of `original`.
@@ -446,6 +558,12 @@ impl Lexicon {
 
     /// [`tag`](Self::tag) with `original` already folded.
     pub fn tag_folded(&self, original: &str, folded: Arc<Normalized>) -> Tagged {
+        let glued = self.glued(&folded.text);
+        let folded = if glued.is_empty() {
+            folded
+        } else {
+            Arc::new(folded.with_spaces_at(&glued))
+        };
         let mut tagged = Tagged::default();
         let mut offset = 0;
         for word in folded.text.split(' ') {
@@ -453,6 +571,21 @@ impl Lexicon {
                 tagged.words.push((offset, offset + word.len()));
             }
             offset += word.len() + 1;
+        }
+        if !glued.is_empty() {
+            // The k-th inserted space (at `glued[k] + k`) starts a word
+            // that is the second half of the word before it.
+            let mut index = 0;
+            let mut inserted = 0;
+            for &(start, _) in &tagged.words {
+                let second_half = inserted < glued.len() && start == glued[inserted] + inserted + 1;
+                if second_half {
+                    inserted += 1;
+                } else if !tagged.unspaced.is_empty() {
+                    index += 1;
+                }
+                tagged.unspaced.push(index);
+            }
         }
         // Clauses and sentences from the original text between two words.
         let (mut clause, mut sentence) = (0u16, 0u16);

@@ -224,6 +224,7 @@ fn group_words(t: &Tagged) -> Vec<usize> {
         .iter()
         .filter(|tag| matches!(tag.class, Class::Group(_) | Class::WeakGroup(_)))
         .flat_map(|tag| tag.first..=tag.last)
+        .map(|i| t.feature_word(i))
         .collect();
     words.sort_unstable();
     words.dedup();

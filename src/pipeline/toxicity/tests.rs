@@ -113,6 +113,54 @@ fn misspelt_split_and_glued_group_names_are_found() {
 }
 
 #[test]
+fn words_glued_to_function_words_are_read_apart() {
+    for (glued, spaced) in [
+        (
+            "Les Arabes sontdes parasites.",
+            "Les Arabes sont des parasites.",
+        ),
+        (
+            "Il faut exterminerles homosexuels.",
+            "Il faut exterminer les homosexuels.",
+        ),
+        ("Mort auxJuifs !", "Mort aux Juifs !"),
+        (
+            "Les handicapés nesont pas des humains.",
+            "Les handicapés ne sont pas des humains.",
+        ),
+        ("Dehors lesmigrants !", "Dehors les migrants !"),
+    ] {
+        assert!(!kinds(spaced).is_empty(), "{spaced}");
+        assert_eq!(kinds(glued), kinds(spaced), "{glued}");
+    }
+    for text in [
+        "Le dessert des Peuls est délicieux.",
+        "Les lesbiennes du quartier organisent une fête.",
+        "Les députés votent le budget de la santé.",
+    ] {
+        assert!(kinds(text).is_empty(), "{text}: {:?}", kinds(text));
+    }
+    // The lexicons' words map back to the spam features' words.
+    let t = LEXICON.tag("Ils sontdes musulmans");
+    assert_eq!(
+        (0..4).map(|i| t.feature_word(i)).collect::<Vec<_>>(),
+        [0, 1, 1, 2]
+    );
+    let features = Features::extract("Ils sontdes musulmans");
+    assert_eq!(features.words.len(), 3);
+    let text = "Les Arabes sontdes parasites.";
+    let h = assess(text).hate.into_iter().find(|h| h.live()).unwrap();
+    assert_eq!(
+        &text[h.target.start as usize..h.target.end as usize],
+        "Arabes"
+    );
+    assert_eq!(
+        &text[h.attack.start as usize..h.attack.end as usize],
+        "parasites"
+    );
+}
+
+#[test]
 fn a_finding_points_at_the_group_and_at_the_attack() {
     let text = "Franchement, les Peuls sont des cafards.";
     let assessment = assess(text);
