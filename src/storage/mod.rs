@@ -1415,6 +1415,19 @@ pub(crate) fn decision_event<'a>(
     }
 }
 
+/// `(tenant, kind, version)` rows of `models`, read.
+pub(crate) fn model_versions(
+    rows: Vec<(Uuid, String, i64)>,
+) -> Result<Vec<(TenantId, ModelKind, i64)>, StoreError> {
+    rows.into_iter()
+        .map(|(tenant, kind, version)| {
+            let kind = ModelKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown model kind {kind}")))?;
+            Ok((TenantId::from_uuid(tenant), kind, version))
+        })
+        .collect()
+}
+
 /// A tenant's toxicity thresholds as stored: `None` while they are the
 /// defaults, else every category's `[review, reject]` by name.
 pub(crate) fn toxicity_thresholds_to_json(t: &ToxicityThresholds) -> Option<serde_json::Value> {

@@ -1740,17 +1740,11 @@ impl Store for SqliteStore {
     }
 
     async fn model_versions(&self) -> Result<Vec<(TenantId, ModelKind, i64)>, StoreError> {
-        let rows: Vec<(Uuid, String, i64)> =
+        super::model_versions(
             sqlx::query_as("SELECT tenant_id, kind, version FROM models")
                 .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter()
-            .map(|(t, kind, v)| {
-                let kind = ModelKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("unknown model kind {kind}")))?;
-                Ok((TenantId::from_uuid(t), kind, v))
-            })
-            .collect()
+                .await?,
+        )
     }
 
     #[tracing::instrument(skip_all, fields(%tenant, kind = lesson.kind.as_str()))]

@@ -333,3 +333,51 @@ pub fn violated_field(status: &Status) -> String {
     let bad_request = details.bad_request().expect("BadRequest details");
     bad_request.field_violations[0].field.clone()
 }
+
+/// Holds `body` by `author` on tenant `default` (pre-moderation, nothing
+/// rejected outright), claims it as `mod-1` and decides it with `decision`
+/// (its `review_id` and `moderator_id` filled in). Returns the decided comment.
+pub async fn hold_and_decide(
+    app: &TestApp,
+    author: &str,
+    body: &str,
+    decision: pb::DecideReviewRequest,
+) -> pb::Comment {
+    app.admin(&app.admin_key)
+        .await
+        .update_tenant_settings(pb::UpdateTenantSettingsRequest {
+            moderation_mode: Some(pb::ModerationMode::Pre as i32),
+            reject_threshold: Some(1.0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let held = submit_on(app, &app.admin_key, "a1", author, body).await;
+    assert_eq!(held.status, pb::CommentStatus::PendingReview as i32);
+    let mut reviews = app.reviews(&app.admin_key).await;
+    let items = reviews
+        .claim_reviews(pb::ClaimReviewsRequest {
+            max_items: 1,
+            moderator_id: "mod-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(
+        items[0].comment.as_ref().unwrap().comment_id,
+        held.comment_id
+    );
+    reviews
+        .decide_review(pb::DecideReviewRequest {
+            review_id: items[0].review_id.clone(),
+            moderator_id: "mod-1".into(),
+            ..decision
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap()
+}

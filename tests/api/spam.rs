@@ -95,7 +95,7 @@ async fn every_score_is_explained(backend: crate::helpers::Backend) {
     );
 }
 
-/// Holds `body` (pre-moderation), claims it and decides it with `label`.
+/// Holds `body`, claims it and decides it with `label`.
 async fn hold_and_decide(
     app: &TestApp,
     author: &str,
@@ -103,48 +103,17 @@ async fn hold_and_decide(
     decision: pb::ReviewDecision,
     label: pb::SpamLabel,
 ) -> pb::Comment {
-    // Pre-moderation with nothing rejected outright: every comment is held.
-    app.admin(&app.admin_key)
-        .await
-        .update_tenant_settings(pb::UpdateTenantSettingsRequest {
-            moderation_mode: Some(pb::ModerationMode::Pre as i32),
-            reject_threshold: Some(1.0),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let held = submit(app, &app.admin_key, author, body).await;
-    assert_eq!(held.status, pb::CommentStatus::PendingReview as i32);
-    let mut reviews = app.reviews(&app.admin_key).await;
-    let items = reviews
-        .claim_reviews(pb::ClaimReviewsRequest {
-            max_items: 1,
-            lease_seconds: 0,
-            moderator_id: "mod-1".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .items;
-    assert_eq!(
-        items[0].comment.as_ref().unwrap().comment_id,
-        held.comment_id
-    );
-    reviews
-        .decide_review(pb::DecideReviewRequest {
-            review_id: items[0].review_id.clone(),
+    crate::helpers::hold_and_decide(
+        app,
+        author,
+        body,
+        pb::DecideReviewRequest {
             decision: decision as i32,
-            note: String::new(),
-            moderator_id: "mod-1".into(),
             spam_label: label as i32,
             ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .comment
-        .unwrap()
+        },
+    )
+    .await
 }
 
 async fn a_rejected_spam_is_scored_higher_afterwards(backend: crate::helpers::Backend) {

@@ -325,7 +325,7 @@ async fn mark_toxic_and_mark_not_toxic_teach_once(backend: crate::helpers::Backe
     );
 }
 
-/// Holds `body` (pre-moderation), claims it and decides it as `mod-1`.
+/// Holds `body`, claims it and decides it with `reason_code`.
 async fn hold_and_decide(
     app: &TestApp,
     author: &str,
@@ -333,41 +333,17 @@ async fn hold_and_decide(
     decision: pb::ReviewDecision,
     reason_code: &str,
 ) {
-    app.admin(&app.admin_key)
-        .await
-        .update_tenant_settings(pb::UpdateTenantSettingsRequest {
-            moderation_mode: Some(pb::ModerationMode::Pre as i32),
-            reject_threshold: Some(1.0),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let held = crate::helpers::submit_on(app, &app.admin_key, "a1", author, body).await;
-    let mut reviews = app.reviews(&app.admin_key).await;
-    let items = reviews
-        .claim_reviews(pb::ClaimReviewsRequest {
-            max_items: 1,
-            moderator_id: "mod-1".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .items;
-    assert_eq!(
-        items[0].comment.as_ref().unwrap().comment_id,
-        held.comment_id
-    );
-    reviews
-        .decide_review(pb::DecideReviewRequest {
-            review_id: items[0].review_id.clone(),
+    crate::helpers::hold_and_decide(
+        app,
+        author,
+        body,
+        pb::DecideReviewRequest {
             decision: decision as i32,
-            moderator_id: "mod-1".into(),
             reason_code: reason_code.into(),
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
 }
 
 async fn review_decisions_teach_the_toxicity_model(backend: crate::helpers::Backend) {

@@ -124,35 +124,13 @@ impl Model {
 
     /// The score with its breakdown, for explanations.
     pub fn score(&self, features: &Features) -> Scored {
-        let value = features.text_value();
-        let mut words = vec![0.0; features.words.len()];
-        for &(b, w) in &features.text {
-            words[w as usize] += f64::from(self.weights[b as usize]) * value;
-        }
-        let signals: Vec<(Signal, f64)> = features
-            .signals()
-            .map(|s| (s, f64::from(self.weights[s.index() as usize])))
-            .collect();
-        let extra: f64 = features
-            .extra
-            .iter()
-            .map(|&b| f64::from(self.weights[b as usize]) * value)
-            .sum();
-        let logit = self.bias
-            + words.iter().sum::<f64>()
-            + signals.iter().map(|s| s.1).sum::<f64>()
-            + extra;
-        Scored {
-            logit,
-            words,
-            signals,
-            extra,
-        }
+        self.score_masked(features, &[], &features.extra)
     }
 
     /// [`score`](Self::score) of `features.masked(masked, extra.to_vec())`
     /// without building it: the toxicity stage scores every comment so,
-    /// and copying its features was a tenth of the stage's cost.
+    /// and copying its features was a tenth of the stage's cost. The
+    /// features' own `extra` are replaced by `extra`, as `masked` does.
     pub fn score_masked(&self, features: &Features, masked: &[usize], extra: &[u32]) -> Scored {
         let kept = |w: u16| masked.binary_search(&usize::from(w)).is_err();
         let n = features.text.iter().filter(|&&(_, w)| kept(w)).count() + extra.len();
