@@ -28,9 +28,7 @@ pub use audit::{AuditFilter, ListAuditError};
 pub use auth::{AuthError, Credentials};
 pub use authors::{AuthorError, AuthorView};
 pub use comments::{GetCommentError, ListCommentsError, Page, SubmitError};
-pub use models::{
-    MODEL_POLL_INTERVAL, MarkError, Marked, TenantModel, TrainReport, evaluate, train,
-};
+pub use models::{MarkError, Marked, TenantModel, TrainReport, evaluate, train};
 pub use reports::{ReportError, Reported};
 pub use review::{
     BulkOutcome, ClaimRequest, DecideError, DecideRequest, ListQueueError, MAX_BULK_DECISIONS,

@@ -1432,6 +1432,35 @@ async fn a_group_commit_stores_each_comment_as_alone(backend: Backend) {
 /// Migration 4 adds `comment_id` and `author_id` to audit events; events
 /// written by an older version get them from their comment or review item,
 /// and the trail stays append-only.
+/// A database with only its first `count` migrations applied, to write
+/// rows as an older release did.
+enum OldPool {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+async fn migrated_to(backend: Backend, url: &str, count: usize) -> OldPool {
+    match backend {
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            let mut migrator = sqlx::migrate!("./migrations/postgres");
+            migrator.migrations = migrator.migrations[..count].to_vec().into();
+            migrator.run(&pool).await.unwrap();
+            OldPool::Postgres(pool)
+        }
+        Backend::Sqlite => {
+            let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap();
+            let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+                .await
+                .unwrap();
+            let mut migrator = sqlx::migrate!("./migrations/sqlite");
+            migrator.migrations = migrator.migrations[..count].to_vec().into();
+            migrator.run(&pool).await.unwrap();
+            OldPool::Sqlite(pool)
+        }
+    }
+}
+
 /// Migration 10 moves the spam tables to tables for every kind of model:
 /// a tenant's spam model, its weights and labels come through.
 async fn spam_models_learned_before_model_kinds_are_kept(backend: Backend) {
@@ -1453,13 +1482,8 @@ async fn spam_models_learned_before_model_kinds_are_kept(backend: Backend) {
         "INSERT INTO spam_labels (tenant_id, comment_id, spam, source, actor, create_time) \
          VALUES ($1, $2, true, 'mark', 'key:k', $3)",
     ];
-    let before_kinds = 9;
-    match backend {
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&url).await.unwrap();
-            let mut migrator = sqlx::migrate!("./migrations/postgres");
-            migrator.migrations = migrator.migrations[..before_kinds].to_vec().into();
-            migrator.run(&pool).await.unwrap();
+    match migrated_to(backend, &url, 9).await {
+        OldPool::Postgres(pool) => {
             for sql in old_rows {
                 sqlx::query(sqlx::AssertSqlSafe(sql.replace("'[]'", "'[]'::jsonb")))
                     .bind(tenant)
@@ -1471,14 +1495,7 @@ async fn spam_models_learned_before_model_kinds_are_kept(backend: Backend) {
             }
             pool.close().await;
         }
-        Backend::Sqlite => {
-            let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap();
-            let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
-                .await
-                .unwrap();
-            let mut migrator = sqlx::migrate!("./migrations/sqlite");
-            migrator.migrations = migrator.migrations[..before_kinds].to_vec().into();
-            migrator.run(&pool).await.unwrap();
+        OldPool::Sqlite(pool) => {
             for sql in old_rows {
                 sqlx::query(sqlx::AssertSqlSafe(
                     sql.replace('$', "?").replace("true", "1"),
@@ -1572,12 +1589,8 @@ async fn audit_links_are_filled_in_for_rows_written_before_them(backend: Backend
          ($1, $4, 'system', 'comment.created', 'comment', $2::text, '{}'), \
          ($1, $4, 'key:k', 'review.claimed', 'review', $3::text, '{}')",
     ];
-    match backend {
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&url).await.unwrap();
-            let mut migrator = sqlx::migrate!("./migrations/postgres");
-            migrator.migrations = migrator.migrations[..3].to_vec().into();
-            migrator.run(&pool).await.unwrap();
+    match migrated_to(backend, &url, 3).await {
+        OldPool::Postgres(pool) => {
             for sql in old_rows {
                 let sql = sql
                     .replace("'{}'", "'{}'::jsonb")
@@ -1593,14 +1606,7 @@ async fn audit_links_are_filled_in_for_rows_written_before_them(backend: Backend
             }
             pool.close().await;
         }
-        Backend::Sqlite => {
-            let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap();
-            let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
-                .await
-                .unwrap();
-            let mut migrator = sqlx::migrate!("./migrations/sqlite");
-            migrator.migrations = migrator.migrations[..3].to_vec().into();
-            migrator.run(&pool).await.unwrap();
+        OldPool::Sqlite(pool) => {
             for sql in old_rows {
                 // Ids are blobs, written in events as hyphenated text.
                 let sql = sql
