@@ -213,6 +213,7 @@ impl Pipeline {
         rules.inspect_folded(
             comment.body.as_str(),
             spam.features.normalized(),
+            &spam.features.stats,
             &mut findings,
         );
         if standing == AuthorStanding::Normal || standing == AuthorStanding::Premoderated {

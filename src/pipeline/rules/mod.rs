@@ -170,12 +170,24 @@ impl CompiledRules {
         } else {
             Normalized::default()
         };
-        self.inspect_folded(body, &folded, findings);
+        let stats = if self.structure.is_empty() {
+            structure::Stats::default()
+        } else {
+            structure::Stats::of(body)
+        };
+        self.inspect_folded(body, &folded, &stats, findings);
     }
 
-    /// [`inspect`](Self::inspect) with `body` already folded (`folded` must
-    /// be `normalize(body)`: the pipeline shares the spam features' copy).
-    pub fn inspect_folded(&self, body: &str, folded: &Normalized, findings: &mut Findings) {
+    /// [`inspect`](Self::inspect) with `body` already folded and measured
+    /// (`folded` must be `normalize(body)` and `stats` `Stats::of(body)`: the
+    /// pipeline shares the spam features' copies).
+    pub(crate) fn inspect_folded(
+        &self,
+        body: &str,
+        folded: &Normalized,
+        stats: &structure::Stats,
+        findings: &mut Findings,
+    ) {
         if self.rules.is_empty() {
             return;
         }
@@ -225,9 +237,8 @@ impl CompiledRules {
             }
         }
         if !self.structure.is_empty() {
-            let stats = structure::Stats::of(body);
             for (rule, check) in &self.structure {
-                check.check(&stats, &mut |detail| {
+                check.check(stats, &mut |detail| {
                     hits.push(Hit {
                         rule: *rule,
                         span: None,

@@ -2,6 +2,7 @@
 
 use crate::domain::RuleKind;
 
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Stats {
     pub chars: u32,
     pub letters: u32,

@@ -107,6 +107,9 @@ pub struct Features {
     /// The text as the rules and the toxicity lexicons read it too: folded
     /// once per comment and shared (the features of the comment's body).
     pub(crate) normalized: Arc<Normalized>,
+    /// The original text's shape, read by the spam signals and the
+    /// structure rules alike (counted once).
+    pub(crate) stats: Stats,
 }
 
 /// Fingerprints of a text's normalised words: `exact` is equal for texts that
@@ -276,7 +279,8 @@ impl Features {
             simhash: simhash as i64,
             words: features.words.len() as u32,
         };
-        features.signals = signals(original);
+        features.stats = Stats::of(original);
+        features.signals = signals(original, &features.stats);
         features.normalized = folded;
         features
     }
@@ -314,6 +318,7 @@ impl Features {
             extra: buckets,
             fingerprint: self.fingerprint,
             normalized: self.normalized.clone(),
+            stats: self.stats,
         }
     }
 
@@ -354,7 +359,7 @@ fn span(m: regex::Match<'_>) -> Option<Span> {
     })
 }
 
-fn signals(original: &str) -> Vec<(Signal, Option<Span>)> {
+fn signals(original: &str, stats: &Stats) -> Vec<(Signal, Option<Span>)> {
     let mut out = Vec::new();
     let links = find_links(original);
     let email = EMAIL.find(original);
@@ -385,7 +390,6 @@ fn signals(original: &str) -> Vec<(Signal, Option<Span>)> {
     if let Some(m) = HANDLE.find(original) {
         out.push((Signal::MessagingHandle, span(m)));
     }
-    let stats = Stats::of(original);
     if stats.letters >= 12 && f64::from(stats.upper) >= 0.6 * f64::from(stats.letters) {
         out.push((Signal::Capitals, None));
     }

@@ -218,7 +218,7 @@ pub struct Lexicon {
     /// The folded forms behind `deletions`.
     forms: Vec<String>,
     /// Exact single-word forms of group names and slurs (for split and glued words).
-    exact: HashMap<String, Class>,
+    exact: HashMap<String, Class, BuildHasherDefault<Prehashed>>,
     /// Every single-word form of the groups, slurs and hate constructions'
     /// words (not the abusive words): a word
     /// glued to a function word (`sontdes`, `exterminerles`) is split when
@@ -288,30 +288,26 @@ const GLUED_PREFIXES: [&str; 9] = [
 /// or more is stretching, read as one).
 fn expand_runs(word: &str, run: impl Fn(usize) -> u16) -> String {
     let mut out = String::with_capacity(word.len() + 4);
+    expand_runs_into(word, run, &mut out);
+    out
+}
+
+/// [`expand_runs`] into a buffer the caller reuses.
+fn expand_runs_into(word: &str, run: impl Fn(usize) -> u16, out: &mut String) {
+    out.clear();
     for (i, c) in word.char_indices() {
         out.push(c);
         if run(i) == 2 {
             out.push(c);
         }
     }
-    out
 }
 
-fn fnv(bytes: impl Iterator<Item = u8>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// The hash of `word` with byte `skip` left out (`None`: the whole word).
-/// The hasher of a map whose keys are hashes already (`hash_without`): one
+/// The hasher of a map whose keys are hashes already (`deletion_hashes`): one
 /// multiplication spreads them over the table instead of SipHash's rounds,
 /// which were a tenth of the toxicity stage (every word of six letters or
 /// more is looked up once per letter). Other keys (the short words of
-/// `known`) are hashed with FNV-1a.
+/// `known`, the forms of `exact`) are hashed with FNV-1a.
 #[derive(Default)]
 struct Prehashed(u64);
 
@@ -332,13 +328,35 @@ impl std::hash::Hasher for Prehashed {
     }
 }
 
-fn hash_without(word: &[u8], skip: Option<usize>) -> u64 {
-    fnv(word
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| Some(*i) != skip)
-        .map(|(_, b)| *b))
+/// Polynomial hashes (base `HASH_BASE`, wrapping) of `word` and of `word`
+/// with each byte left out in turn: the whole word first, then byte 0
+/// left out, byte 1, and so on. With prefix and suffix sums each costs a
+/// multiplication and an addition, not a pass over the word (a pass per
+/// byte made the misspelling lookup quadratic in the word's length).
+fn deletion_hashes(word: &[u8], out: &mut Vec<u64>) {
+    // hash(a ++ b) = hash(a) * B^len(b) + hash(b). `out[k]` first holds the
+    // hash of `word[..k]`; walking back from the end, the hash without byte
+    // k is that prefix times B^(n-k-1) plus the hash of what follows it.
+    out.clear();
+    out.push(0);
+    for &b in word {
+        let last = out[out.len() - 1];
+        out.push(last.wrapping_mul(HASH_BASE).wrapping_add(u64::from(b) + 1));
+    }
+    let whole = out[word.len()];
+    let (mut after, mut power) = (0u64, 1u64);
+    for k in (0..word.len()).rev() {
+        out[k + 1] = out[k].wrapping_mul(power).wrapping_add(after);
+        after = (u64::from(word[k]) + 1)
+            .wrapping_mul(power)
+            .wrapping_add(after);
+        power = power.wrapping_mul(HASH_BASE);
+    }
+    out[0] = whole;
 }
+
+/// An odd 64-bit constant: the hash is a polynomial in it modulo 2^64.
+const HASH_BASE: u64 = 0x0000_0100_0000_01b3;
 
 /// Damerau-Levenshtein distance at most 1 (one insertion, deletion,
 /// substitution or swap of neighbours).
@@ -451,8 +469,9 @@ impl Lexicon {
         let mut deletions: HashMap<u64, Vec<(u32, Class)>, BuildHasherDefault<Prehashed>> =
             HashMap::default();
         let mut forms = Vec::new();
-        let mut exact = HashMap::new();
+        let mut exact = HashMap::default();
         let mut known = HashSet::default();
+        let mut hashes = Vec::new();
         for (class, words) in &lists {
             for word in words {
                 let open = word.ends_with('*');
@@ -487,12 +506,13 @@ impl Lexicon {
                         continue;
                     }
                     let id = forms.len() as u32;
-                    let bytes = form.as_bytes();
-                    for skip in std::iter::once(None).chain((0..bytes.len()).map(Some)) {
-                        deletions
-                            .entry(hash_without(bytes, skip))
-                            .or_default()
-                            .push((id, *class));
+                    deletion_hashes(form.as_bytes(), &mut hashes);
+                    for &hash in &hashes {
+                        let candidates = deletions.entry(hash).or_default();
+                        // A word with a doubled letter gives one hash twice.
+                        if candidates.last() != Some(&(id, *class)) {
+                            candidates.push((id, *class));
+                        }
                     }
                     forms.push(form);
                 }
@@ -670,41 +690,50 @@ impl Lexicon {
     /// Misspelled long words, words split by a space and group names glued
     /// to their article.
     fn tag_variants(&self, tagged: &Tagged, tags: &mut Vec<Tag>) {
-        let tagged_word = |tags: &[Tag], i: usize| tags.iter().any(|t| t.first <= i && i <= t.last);
         let n = tagged.words.len();
-        let mut joined = String::new();
+        // Per word: whether a tag covers it (those found exactly and those
+        // added here), so each word is looked at once.
+        let mut covered = vec![false; n];
+        for t in tags.iter() {
+            covered[t.first..=t.last].fill(true);
+        }
+        let mut variant = |covered: &mut [bool], class, first, last| {
+            covered[first..=last].fill(true);
+            tags.push(Tag {
+                class,
+                first,
+                last,
+                variant: true,
+            });
+        };
+        let (mut joined, mut expanded) = (String::new(), String::new());
+        let mut hashes = Vec::new();
         for i in 0..n {
-            if tagged_word(tags, i) {
+            if covered[i] {
                 continue;
             }
             let word = tagged.word(i);
             // A word split in two or three (`mu sulmans`).
             for parts in 2..=3 {
-                if i + parts > n || (i + 1..i + parts).any(|j| tagged_word(tags, j)) {
+                if i + parts > n || covered[i + 1..i + parts].contains(&true) {
                     break;
+                }
+                let lengths = (i..i + parts).map(|j| tagged.words[j].1 - tagged.words[j].0);
+                let (total, shortest) =
+                    lengths.fold((0, usize::MAX), |(t, s), l| (t + l, s.min(l)));
+                if total < FUZZY_MIN_LEN || shortest > 5 {
+                    continue;
                 }
                 joined.clear();
                 for j in i..i + parts {
                     joined.push_str(tagged.word(j));
                 }
-                let shortest = (i..i + parts)
-                    .map(|j| tagged.word(j).len())
-                    .min()
-                    .unwrap_or(0);
-                if joined.len() < FUZZY_MIN_LEN || shortest > 5 {
-                    continue;
-                }
                 if let Some(&class) = self.exact.get(joined.as_str()) {
-                    tags.push(Tag {
-                        class,
-                        first: i,
-                        last: i + parts - 1,
-                        variant: true,
-                    });
+                    variant(&mut covered, class, i, i + parts - 1);
                     break;
                 }
             }
-            if tagged_word(tags, i) {
+            if covered[i] {
                 continue;
             }
             // A group name glued to its article (`lesmusulmans`).
@@ -713,38 +742,29 @@ impl Lexicon {
                 .find_map(|p| word.strip_prefix(p).filter(|r| r.len() >= 4))
                 && let Some(&class) = self.exact.get(rest)
             {
-                tags.push(Tag {
-                    class,
-                    first: i,
-                    last: i,
-                    variant: true,
-                });
+                variant(&mut covered, class, i, i);
                 continue;
             }
             // One edit away from a long lexicon word; not for names
             // (a capital inside a sentence: `Niger`, `Touba`).
             let (start, _) = tagged.words[i];
-            let expanded = expand_runs(word, |j| tagged.folded.run(start + j));
+            expand_runs_into(word, |j| tagged.folded.run(start + j), &mut expanded);
             if expanded.len() < FUZZY_MIN_LEN
                 || word.bytes().any(|b| b.is_ascii_digit())
                 || tagged.proper_noun(i)
             {
                 continue;
             }
-            if let Some(class) = self.misspelled(expanded.as_bytes()) {
-                tags.push(Tag {
-                    class,
-                    first: i,
-                    last: i,
-                    variant: true,
-                });
+            if let Some(class) = self.misspelled(expanded.as_bytes(), &mut hashes) {
+                variant(&mut covered, class, i, i);
             }
         }
     }
 
-    fn misspelled(&self, word: &[u8]) -> Option<Class> {
-        for skip in std::iter::once(None).chain((0..word.len()).map(Some)) {
-            let Some(candidates) = self.deletions.get(&hash_without(word, skip)) else {
+    fn misspelled(&self, word: &[u8], hashes: &mut Vec<u64>) -> Option<Class> {
+        deletion_hashes(word, hashes);
+        for hash in hashes.iter() {
+            let Some(candidates) = self.deletions.get(hash) else {
                 continue;
             };
             for &(id, class) in candidates {
@@ -764,6 +784,24 @@ impl Lexicon {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_deletion_hash_is_the_hash_of_the_word_without_that_letter() {
+        let (mut with, mut without) = (Vec::new(), Vec::new());
+        for word in ["musulmans", "aa", "x", "parasites"] {
+            deletion_hashes(word.as_bytes(), &mut with);
+            assert_eq!(with.len(), word.len() + 1);
+            for k in 0..word.len() {
+                let mut shorter = word.as_bytes().to_vec();
+                shorter.remove(k);
+                deletion_hashes(&shorter, &mut without);
+                assert_eq!(with[k + 1], without[0], "{word} without byte {k}");
+            }
+        }
+        deletion_hashes(b"ab", &mut with);
+        deletion_hashes(b"ba", &mut without);
+        assert_ne!(with[0], without[0], "the order of letters counts");
+    }
 
     #[test]
     fn one_edit_is_a_swap_a_drop_an_addition_or_a_change() {

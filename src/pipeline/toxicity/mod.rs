@@ -175,35 +175,82 @@ pub fn assess(body: &str, features: &Features, model: &Model) -> Assessment {
 /// cue: in hateful tweets nearly every group mention is hostile, and a
 /// model that learnt so would hold every neutral mention.
 fn cues(t: &Tagged, hate: &[Hate]) -> Vec<u32> {
-    use super::spam::features::extra_bucket;
-    let mut names: Vec<String> = Vec::new();
+    let cue = &*CUES;
+    let mut buckets: Vec<u32> = Vec::new();
     for tag in &t.tags {
         match tag.class {
             Class::Abuse(Abuse { category, strength }) => {
-                let base = format!("abuse:{category:?}:{strength:?}");
+                let [plain, aimed] = cue.abuse[category as usize][strength as usize];
                 if addressed(t, tag.first) {
-                    names.push(format!("{base}:aimed"));
+                    buckets.push(aimed);
                 }
-                names.push(base);
+                buckets.push(plain);
             }
-            Class::Slur(_) => names.push("slur".into()),
-            Class::Dehumanising => names.push("dehumanising".into()),
-            Class::NegativeAttribute => names.push("negative_attribute".into()),
-            Class::Violence => names.push("violence".into()),
+            Class::Slur(_) => buckets.push(cue.slur),
+            Class::Dehumanising => buckets.push(cue.dehumanising),
+            Class::NegativeAttribute => buckets.push(cue.negative_attribute),
+            Class::Violence => buckets.push(cue.violence),
             _ => {}
         }
     }
     for h in hate {
-        names.push(if h.counter_speech {
-            "hate:counter".into()
+        buckets.push(if h.counter_speech {
+            cue.counter
         } else {
-            format!("hate:{:?}", h.kind)
+            cue.hate[h.kind as usize]
         });
     }
-    names.sort();
-    names.dedup();
-    names.iter().map(|n| extra_bucket(n)).collect()
+    buckets.sort_unstable();
+    buckets.dedup();
+    buckets
 }
+
+/// The feature buckets of the cues, hashed once from their names (the
+/// names are what the shipped model was trained on: `abuse:Insult:Mild`,
+/// `abuse:Insult:Mild:aimed`, `hate:Threat`…).
+struct Cues {
+    /// By category and strength: plain, aimed at someone.
+    abuse: [[[u32; 2]; 3]; 5],
+    slur: u32,
+    dehumanising: u32,
+    negative_attribute: u32,
+    violence: u32,
+    counter: u32,
+    hate: [u32; 7],
+}
+
+static CUES: std::sync::LazyLock<Cues> = std::sync::LazyLock::new(|| {
+    use super::spam::features::extra_bucket;
+    use AbuseCategory::*;
+    let categories = [Insult, Obscene, Sexual, Threat, SelfHarm];
+    let strengths = [Strength::Weak, Strength::Mild, Strength::Strong];
+    let kinds = [
+        HateKind::Slur,
+        HateKind::Derogation,
+        HateKind::Dehumanisation,
+        HateKind::Contempt,
+        HateKind::NegatedPositive,
+        HateKind::Threat,
+        HateKind::Exclusion,
+    ];
+    let mut abuse = [[[0; 2]; 3]; 5];
+    for category in categories {
+        for strength in strengths {
+            let base = format!("abuse:{category:?}:{strength:?}");
+            abuse[category as usize][strength as usize] =
+                [extra_bucket(&base), extra_bucket(&format!("{base}:aimed"))];
+        }
+    }
+    Cues {
+        abuse,
+        slur: extra_bucket("slur"),
+        dehumanising: extra_bucket("dehumanising"),
+        negative_attribute: extra_bucket("negative_attribute"),
+        violence: extra_bucket("violence"),
+        counter: extra_bucket("hate:counter"),
+        hate: kinds.map(|k| extra_bucket(&format!("hate:{k:?}"))),
+    }
+});
 
 /// The classifier's input for `body`: its features and the lexicons' cues
 /// (for training the model on labelled text).
