@@ -110,6 +110,10 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also print every case decided wrongly, with its functionality and
+        /// reason codes (to stderr).
+        #[arg(long)]
+        show_errors: bool,
     },
     /// Measure a tenant's decisions on a labelled file (nothing is stored).
     Eval {
@@ -369,7 +373,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tenant,
             suite,
             json,
-        }) => eval_suite(&tenant, &suite, json, &database_url).await,
+            show_errors,
+        }) => eval_suite(&tenant, &suite, json, show_errors, &database_url).await,
         Some(Command::Eval {
             file,
             json,
@@ -570,6 +575,7 @@ async fn eval_suite(
     tenant: &str,
     suite: &std::path::Path,
     json: bool,
+    show_errors: bool,
     database_url: &str,
 ) -> anyhow::Result<()> {
     use crate::evaluation::suite::{SuiteReport, expand};
@@ -593,6 +599,22 @@ async fn eval_suite(
             .iter()
             .map(|v| v.status != crate::domain::CommentStatus::Approved)
             .collect();
+        if show_errors {
+            for ((case, verdict), &flagged) in cases.iter().zip(&verdicts).zip(&flagged) {
+                if flagged != case.hateful {
+                    let codes: Vec<&str> =
+                        verdict.reasons.iter().map(|r| r.code.as_str()).collect();
+                    eprintln!(
+                        "{} {} -> {:?} [{}] {}",
+                        case.functionality,
+                        case.lang,
+                        verdict.status,
+                        codes.join(","),
+                        case.text
+                    );
+                }
+            }
+        }
         let report = SuiteReport::compute(&cases, &flagged);
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -101,6 +101,37 @@ const DETERMINERS: [&str; 35] = [
     "certaines",
 ];
 
+/// Adjectives that may sit between a determiner and a weak group name
+/// (`le prochain Arabe`, `le moindre Noir`).
+const BEFORE_WEAK_GROUP: [&str; 12] = [
+    "prochain",
+    "prochaine",
+    "premier",
+    "premiere",
+    "dernier",
+    "derniere",
+    "seul",
+    "seule",
+    "moindre",
+    "autre",
+    "next",
+    "only",
+];
+
+/// Whether the weak group name at word `at` follows a determiner (perhaps
+/// through one of [`BEFORE_WEAK_GROUP`]): `les noirs`, not `des nuages noirs`.
+fn determined(t: &Tagged, at: usize) -> bool {
+    match at {
+        0 => false,
+        1 => DETERMINERS.contains(&t.word(0)),
+        _ => {
+            DETERMINERS.contains(&t.word(at - 1))
+                || (BEFORE_WEAK_GROUP.contains(&t.word(at - 1))
+                    && DETERMINERS.contains(&t.word(at - 2)))
+        }
+    }
+}
+
 /// How far (in words) a hate verb or a death wish reaches its group.
 const VERB_REACH: usize = 4;
 
@@ -147,11 +178,7 @@ pub fn find(t: &Tagged) -> Vec<Hate> {
             .filter_map(|tag| match tag.class {
                 Class::Group(g) => Some(target(t, tag, g, false)),
                 Class::Slur(g) => Some(target(t, tag, g, true)),
-                Class::WeakGroup(g)
-                    if tag.first > 0 && DETERMINERS.contains(&t.word(tag.first - 1)) =>
-                {
-                    Some(target(t, tag, g, false))
-                }
+                Class::WeakGroup(g) if determined(t, tag.first) => Some(target(t, tag, g, false)),
                 _ => None,
             })
             .collect();
@@ -187,15 +214,22 @@ pub fn find(t: &Tagged) -> Vec<Hate> {
             }
         }
         let speaker = tags.iter().any(|tag| tag.class == Class::FirstPerson);
+        // Targets that stand for a group named earlier are not remembered
+        // as named here.
+        let mut referred = false;
         if targets.is_empty()
-            && speaker
-            && let Some((s, conditional)) = &condition
-            && *s == sentence
+            && let Some((_, named)) = recent.last()
+            && named.last + 1 == start
+            && t.sentence[named.last] == sentence
+            && matches!(
+                t.word(start),
+                "ces" | "ce" | "cette" | "tous" | "toutes" | "bande" | "these" | "those"
+            )
         {
-            // "Si je croise des X, je sors le fusil": what the speaker's
-            // condition names, the speaker's consequence is about ("quand
-            // les X sont attaqués, il faut punir les agresseurs" is not).
-            targets.extend(conditional.iter().copied());
+            // In apposition, right after the group: "à côté des X, ces
+            // parasites".
+            targets.push(*named);
+            referred = true;
         }
         if targets.is_empty() {
             // A pronoun standing for a group named shortly before.
@@ -210,8 +244,20 @@ pub fn find(t: &Tagged) -> Vec<Hate> {
                     last: pronoun.last,
                     ..*referent
                 });
+                referred = true;
             }
-        } else {
+        }
+        if targets.is_empty()
+            && speaker
+            && let Some((s, conditional)) = &condition
+            && *s == sentence
+        {
+            // "Si je croise des X, je sors le fusil": what the speaker's
+            // condition names, the speaker's consequence is about ("quand
+            // les X sont attaqués, il faut punir les agresseurs" is not).
+            targets.extend(conditional.iter().copied());
+        }
+        if !referred {
             recent.extend(targets.iter().map(|x| (sentence, *x)));
         }
         condition = (speaker
@@ -399,7 +445,21 @@ impl<'a> Clause<'a> {
             return false;
         }
         let between = a..b;
+        // "Ces X, c'est du bétail": the pronoun standing for the group is
+        // its own copula.
+        let copula_target = tag.first > target.last
+            && self
+                .of(|c| c == Class::Copula)
+                .any(|c| c.first == target.first && c.last == target.last);
         between.is_empty()
+            || (copula_target
+                && b - a <= 2
+                && (a..b).all(|i| {
+                    matches!(
+                        self.t.word(i),
+                        "du" | "de" | "la" | "l" | "des" | "un" | "une" | "que" | "qu" | "juste"
+                    )
+                }))
             || (b - a == 1 && matches!(self.t.word(a), "de" | "d" | "of" | "egal"))
             || self
                 .of(|c| c == Class::Copula)

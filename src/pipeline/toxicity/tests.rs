@@ -65,6 +65,21 @@ fn constructions_over_a_group_are_hate() {
             "Si je croise encore des Arabes ici, je sors le fusil.",
             "hate.threat",
         ),
+        (
+            "Ces Touaregs, c'est du bétail, pas des êtres humains.",
+            "hate.dehumanisation",
+        ),
+        (
+            "Qui veut vivre à côté des migrants, ces parasites ?",
+            "hate.dehumanisation",
+        ),
+        (
+            "Quand je vois des Peuls au marché, je me dis qu'ils devraient disparaître.",
+            "hate.threat",
+        ),
+        ("Je bute le prochain Arabe que je croise.", "hate.threat"),
+        ("Chaque Noir du quartier va saigner.", "hate.threat"),
+        ("Nique les Dogons.", "hate.contempt"),
         ("Muslims are vermin.", "hate.dehumanisation"),
         ("I hate Jews.", "hate.contempt"),
         ("We should deport all refugees.", "hate.exclusion"),
@@ -91,6 +106,11 @@ fn neutral_negated_counter_and_untargeted_texts_are_not() {
         "Les commerces des Peuls vont disparaître avec la sécheresse.",
         "Vous ne trouvez pas que les migrants sont courageux ?",
         "Quand les Peuls sont attaqués, il faut punir et enfermer les agresseurs.",
+        "Le noir lui va bien, c'est du grand art.",
+        "Ces migrants, c'est du courage qu'il leur a fallu.",
+        "Après la coupure, le quartier est resté dans le noir, il faut réparer.",
+        "Le prochain Arabe élu au conseil sera le premier.",
+        "Les Peuls, ces éleveurs du Sahel, vivent de leurs troupeaux.",
     ] {
         assert!(kinds(text).is_empty(), "{text}: {:?}", kinds(text));
     }
@@ -247,10 +267,10 @@ fn the_team_suite_through_the_shipped_pipeline() {
     let report = SuiteReport::compute(&cases, &flagged);
     println!("{}", report.to_text());
     // Floors a little under what the shipped lexicons and model measure
-    // (BENCHMARKS.md: French 80.5 % of hateful cases held, 4.5 % of the
+    // (BENCHMARKS.md: French 92.6 % of hateful cases held, 4.3 % of the
     // rest), so a change that loses ground fails here.
     let fr = report.languages.iter().find(|l| l.lang == "fr").unwrap();
-    assert!(fr.hateful_flagged >= 0.87, "{}", report.to_text());
+    assert!(fr.hateful_flagged >= 0.90, "{}", report.to_text());
     assert!(fr.non_hateful_flagged <= 0.06, "{}", report.to_text());
     let en = report.languages.iter().find(|l| l.lang == "en").unwrap();
     assert!(en.hateful_flagged >= 0.70, "{}", report.to_text());
@@ -281,4 +301,26 @@ fn one_character_folding_to_two_words_is_fine() {
     ] {
         let _ = assess(text);
     }
+}
+
+#[test]
+fn every_cue_has_a_bucket_of_its_own() {
+    let cue = &*super::CUES;
+    let mut all: Vec<u32> = cue.abuse.iter().flatten().flatten().copied().collect();
+    all.extend(cue.hate);
+    all.extend([
+        cue.slur,
+        cue.dehumanising,
+        cue.negative_attribute,
+        cue.violence,
+        cue.counter,
+    ]);
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "two cues share a feature bucket");
+    assert_eq!(
+        cue.hate[super::HateKind::Exclusion as usize],
+        crate::pipeline::spam::features::extra_bucket("hate:Exclusion")
+    );
 }
