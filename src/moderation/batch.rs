@@ -99,7 +99,7 @@ pub(crate) struct PendingComment {
     pub now: DateTime<Utc>,
 }
 
-/// Group commit of new comments (`Store::insert_comments`).
+/// Group commit of new comments (`CommentStore::insert_comments`).
 pub(crate) struct CommentWriter(Batcher<PendingComment, Result<InsertOutcome, StoreError>>);
 
 impl CommentWriter {
@@ -144,7 +144,7 @@ impl CommentWriter {
     }
 }
 
-/// Batched author look-ups: history and standing (`Store::author_facts`).
+/// Batched author look-ups: history and standing (`AuthorStore::author_facts`).
 pub(crate) struct HistoryReader(Batcher<HistoryLookup, Result<AuthorFacts, StoreError>>);
 
 /// Each look-up in its own query, after a batch failed.

@@ -4,7 +4,7 @@
 //! **Hot path without locks:** compiled sets live in an `ArcSwap` map; a
 //! submission loads the map (an atomic pointer read) and clones one `Arc`.
 //! A change compiles the new set off the async threads and swaps the map.
-//! Changes reach other replicas through `Store::listen_rule_changes`
+//! Changes reach other replicas through `RuleStore::listen_rule_changes`
 //! (Postgres `LISTEN/NOTIFY`) and, as a backstop and for SQLite, by polling
 //! every tenant's rules version twice a second.
 

@@ -1,5 +1,5 @@
 //! Numbers decision-stream events after the transactions that wrote them
-//! have committed (`Store::sequence_decision_events`).
+//! have committed (`EventStore::sequence_decision_events`).
 //!
 //! Why off the write path: a number handed out inside the writing
 //! transaction needs a per-tenant counter row that every writer locks until

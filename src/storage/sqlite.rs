@@ -20,12 +20,13 @@ use sqlx::{QueryBuilder, Row as _, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::{
-    AuditEvent, AuditQuery, AuditRecord, AuthorFacts, AuthorRecord, Claim, CommentQuery,
-    CommentRow, CommentRows, DbOptions, DecideRejection, Decision, DecisionEvent, HistoryLookup,
-    InsertOutcome, LearnOutcome, Lesson, NewApiKey, NewCommentRecord, NewReport, QueueQuery,
-    ReasonCodeSql, ReleaseRejection, Reopen, ReopenRejection, ReportOutcome, Requeue, RuleChange,
-    RuleRecord, RuleRejection, StandingChange, Store, StoreError, StoredModel, decided_status,
-    decision_reason, push_queue_conditions, standing_term,
+    AuditEvent, AuditQuery, AuditRecord, AuthorFacts, AuthorRecord, AuthorStore, Claim,
+    CommentQuery, CommentRow, CommentRows, CommentStore, DbOptions, DecideRejection, Decision,
+    DecisionEvent, EventStore, HistoryLookup, InsertOutcome, LearnOutcome, Lesson, ModelStore,
+    NewApiKey, NewCommentRecord, NewReport, QueueQuery, QueueStore, ReasonCodeSql,
+    ReleaseRejection, Reopen, ReopenRejection, ReportOutcome, ReportStore, Requeue, RuleChange,
+    RuleRecord, RuleRejection, RuleStore, StandingChange, Store, StoreError, StoredModel,
+    TenantStore, decided_status, decision_reason, push_queue_conditions, standing_term,
 };
 use crate::domain::{
     Actor, ApiKeyInfo, Comment, CommentId, CommentStatus, FieldViolation, KeyHash, KeyId,
@@ -559,7 +560,10 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
 
+#[async_trait]
+impl TenantStore for SqliteStore {
     #[tracing::instrument(skip_all)]
     async fn ensure_tenant(
         &self,
@@ -838,7 +842,10 @@ impl Store for SqliteStore {
         tx.commit().await?;
         row.as_ref().map(key_from_row).transpose()
     }
+}
 
+#[async_trait]
+impl CommentStore for SqliteStore {
     fn concurrent_writers(&self) -> usize {
         1
     }
@@ -922,7 +929,10 @@ impl Store for SqliteStore {
         .await?;
         rows.iter().map(comment_from_row).collect()
     }
+}
 
+#[async_trait]
+impl QueueStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(%tenant))]
     async fn list_review_queue(
         &self,
@@ -1212,190 +1222,17 @@ impl Store for SqliteStore {
         Ok(Ok(comment))
     }
 
-    #[tracing::instrument(skip_all, fields(%tenant))]
-    async fn report_comment(
-        &self,
-        tenant: TenantId,
-        report: &NewReport<'_>,
-    ) -> Result<ReportOutcome, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let Some(mut comment) = comment_for_update(&mut tx, tenant, report.comment_id).await?
-        else {
-            return Ok(ReportOutcome::NotFound);
-        };
-        let duplicate: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM comment_reports \
-             WHERE tenant_id = ?1 AND comment_id = ?2 AND reporter_id = ?3",
+    async fn queue_depth(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM review_items WHERE state = 'open'")
+                .fetch_one(&self.pool)
+                .await?,
         )
-        .bind(tenant.as_uuid())
-        .bind(report.comment_id.as_uuid())
-        .bind(report.reporter)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if duplicate.is_some() {
-            let reports: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM comment_reports WHERE tenant_id = ?1 AND comment_id = ?2",
-            )
-            .bind(tenant.as_uuid())
-            .bind(report.comment_id.as_uuid())
-            .fetch_one(&mut *tx)
-            .await?;
-            return Ok(ReportOutcome::Duplicate { comment, reports });
-        }
-        let recent: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM comment_reports \
-             WHERE tenant_id = ?1 AND reporter_id = ?2 AND create_time >= ?3",
-        )
-        .bind(tenant.as_uuid())
-        .bind(report.reporter)
-        .bind(to_micros(report.recent_since))
-        .fetch_one(&mut *tx)
-        .await?;
-        if recent >= i64::from(report.max_recent) {
-            return Ok(ReportOutcome::RateLimited);
-        }
-        sqlx::query(
-            "INSERT INTO comment_reports \
-             (tenant_id, comment_id, reporter_id, reason, detail, create_time) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(tenant.as_uuid())
-        .bind(report.comment_id.as_uuid())
-        .bind(report.reporter)
-        .bind(report.reason.as_str())
-        .bind(report.detail)
-        .bind(to_micros(report.now))
-        .execute(&mut *tx)
-        .await?;
-        let counts: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT reason, count(*) FROM comment_reports \
-             WHERE tenant_id = ?1 AND comment_id = ?2 GROUP BY reason",
-        )
-        .bind(tenant.as_uuid())
-        .bind(report.comment_id.as_uuid())
-        .fetch_all(&mut *tx)
-        .await?;
-        let reports: i64 = counts.iter().map(|(_, n)| n).sum();
-        let open_item = has_open_item(&mut tx, tenant, report.comment_id).await?;
-        audit(
-            &mut tx,
-            tenant,
-            report.now,
-            super::reported_event(report, reports),
-        )
-        .await?;
-        let requeue = super::report_consequence(&comment, report, &counts, open_item);
-        if let Some(requeue) = &requeue {
-            let from = comment.status;
-            requeue_in(&mut tx, tenant, &mut comment, requeue.clone(), report.now).await?;
-            audit(
-                &mut tx,
-                tenant,
-                report.now,
-                super::requeued_event(report, from, requeue, reports),
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(ReportOutcome::Recorded {
-            comment,
-            reports,
-            requeued: requeue.is_some(),
-        })
     }
+}
 
-    async fn sequence_decision_events(&self) -> Result<u64, StoreError> {
-        // The write lock excludes other rounds (and other processes).
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let numbered = sqlx::query(
-            "WITH pending AS ( \
-                SELECT event_id, tenant_id FROM decision_events WHERE sequence IS NULL \
-                ORDER BY event_id LIMIT 10000), \
-             bases AS ( \
-                SELECT t.tenant_id, COALESCE((SELECT max(d.sequence) FROM decision_events d \
-                    WHERE d.tenant_id = t.tenant_id AND d.sequence IS NOT NULL), 0) AS base \
-                FROM (SELECT DISTINCT tenant_id FROM pending) t), \
-             numbered AS ( \
-                SELECT p.event_id, \
-                    b.base + row_number() OVER (PARTITION BY p.tenant_id ORDER BY p.event_id) AS seq \
-                FROM pending p JOIN bases b ON b.tenant_id = p.tenant_id) \
-             UPDATE decision_events SET sequence = numbered.seq FROM numbered \
-             WHERE decision_events.event_id = numbered.event_id",
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(numbered)
-    }
-
-    #[tracing::instrument(skip_all, fields(%tenant))]
-    async fn list_decision_events(
-        &self,
-        tenant: TenantId,
-        after_sequence: i64,
-        limit: u32,
-    ) -> Result<Vec<DecisionEvent>, StoreError> {
-        // A literal LIMIT: a bound one re-prepares the statement every run.
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "SELECT sequence, comment_id, article_id, author_id, from_status, to_status, queued, \
-             version, create_time FROM decision_events WHERE tenant_id = ",
-        );
-        sql.push_bind(tenant.as_uuid())
-            .push(" AND sequence > ")
-            .push_bind(after_sequence)
-            .push(" ORDER BY sequence LIMIT ")
-            .push(limit);
-        let rows = sql.build().fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(DecisionEvent {
-                    sequence: row.try_get("sequence")?,
-                    comment_id: CommentId::from_uuid(row.try_get("comment_id")?),
-                    article_id: row.try_get("article_id")?,
-                    author_id: row.try_get("author_id")?,
-                    from_status: super::status_column(row.try_get("from_status")?)?,
-                    to_status: super::status_column(Some(row.try_get("to_status")?))?
-                        .ok_or_else(|| StoreError::Corrupt("event without status".into()))?,
-                    queued: row.try_get("queued")?,
-                    version: row.try_get("version")?,
-                    create_time: time_column(&row, "create_time")?,
-                })
-            })
-            .collect()
-    }
-
-    #[tracing::instrument(skip_all, fields(%tenant))]
-    async fn list_audit_events(
-        &self,
-        tenant: TenantId,
-        query: &AuditQuery,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        let mut sql = QueryBuilder::new("");
-        query.build(&mut sql, tenant, to_micros);
-        let rows = sql.build().fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|row| {
-                let Json(detail): Json<serde_json::Value> = row.try_get("detail")?;
-                Ok(AuditRecord {
-                    event_id: row.try_get("event_id")?,
-                    create_time: time_column(&row, "create_time")?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    subject_type: row.try_get("subject_type")?,
-                    subject_id: row.try_get("subject_id")?,
-                    from_state: row.try_get("from_state")?,
-                    to_state: row.try_get("to_state")?,
-                    detail,
-                    comment_id: row
-                        .try_get::<Option<Uuid>, _>("comment_id")?
-                        .map(CommentId::from_uuid),
-                    author_id: row.try_get("author_id")?,
-                })
-            })
-            .collect()
-    }
-
+#[async_trait]
+impl RuleStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(%tenant))]
     async fn load_rules(&self, tenant: TenantId) -> Result<(i64, Vec<RuleRecord>), StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -1504,18 +1341,246 @@ impl Store for SqliteStore {
         Ok(Ok(written))
     }
 
-    async fn listen_decision_events(&self, _numbered: tokio::sync::mpsc::UnboundedSender<()>) {
-        // No notifications: streams in this process hear from its sequencer,
-        // other processes' events are found by polling.
-        std::future::pending::<()>().await
-    }
-
     async fn listen_rule_changes(&self, _changes: tokio::sync::mpsc::UnboundedSender<TenantId>) {
         // SQLite has no notifications: this process applies its own changes
         // at once, and replicas poll `rules_versions`.
         std::future::pending::<()>().await
     }
+}
 
+#[async_trait]
+impl ModelStore for SqliteStore {
+    async fn load_model(
+        &self,
+        tenant: TenantId,
+        kind: ModelKind,
+        after_version: i64,
+    ) -> Result<StoredModel, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let Some((version, bias, positive_examples, negative_examples)) =
+            sqlx::query_as::<_, (i64, f64, i64, i64)>(
+                "SELECT version, bias, positive_examples, negative_examples FROM models \
+                 WHERE tenant_id = ?1 AND kind = ?2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(kind.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(StoredModel::default());
+        };
+        let weights = sqlx::query_as::<_, (i64, f64)>(
+            "SELECT feature, weight FROM model_weights \
+             WHERE tenant_id = ?1 AND kind = ?2 AND version > ?3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(kind.as_str())
+        .bind(after_version)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(f, w)| (f as u32, w))
+        .collect();
+        tx.commit().await?;
+        Ok(StoredModel {
+            version,
+            bias,
+            positive_examples,
+            negative_examples,
+            weights,
+        })
+    }
+
+    async fn model_versions(&self) -> Result<Vec<(TenantId, ModelKind, i64)>, StoreError> {
+        super::model_versions(
+            sqlx::query_as("SELECT tenant_id, kind, version FROM models")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant, kind = lesson.kind.as_str()))]
+    async fn learn(
+        &self,
+        tenant: TenantId,
+        lesson: &Lesson<'_>,
+    ) -> Result<LearnOutcome, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        if let Some((comment_id, label)) = lesson.comment {
+            // Inserting or changing the label row locks it: two replicas
+            // teaching the same label for one comment teach it once. A new
+            // category for a comment already taught toxic teaches nothing.
+            let changed = sqlx::query(
+                "INSERT INTO model_labels \
+                     (tenant_id, kind, comment_id, positive, category, source, actor, create_time) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (tenant_id, kind, comment_id) DO UPDATE \
+                 SET positive = excluded.positive, category = excluded.category, source = excluded.source, \
+                     actor = excluded.actor, create_time = excluded.create_time \
+                 WHERE model_labels.positive <> excluded.positive",
+            )
+            .bind(tenant.as_uuid())
+            .bind(lesson.kind.as_str())
+            .bind(comment_id.as_uuid())
+            .bind(label.positive())
+            .bind(label.category().map(|c| c.name()))
+            .bind(lesson.source.as_str())
+            .bind(lesson.actor.as_str())
+            .bind(to_micros(lesson.now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                return Ok(LearnOutcome::AlreadyLearned);
+            }
+        }
+        // The model row's lock serialises the tenant's updates, so versions
+        // are handed out in commit order.
+        let version: i64 = sqlx::query_scalar(
+            "INSERT INTO models \
+                 (tenant_id, kind, version, bias, positive_examples, negative_examples, update_time) \
+             VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (tenant_id, kind) DO UPDATE \
+             SET version = models.version + 1, bias = models.bias + excluded.bias, \
+                 positive_examples = models.positive_examples + excluded.positive_examples, \
+                 negative_examples = models.negative_examples + excluded.negative_examples, \
+                 update_time = excluded.update_time \
+             RETURNING version",
+        )
+        .bind(tenant.as_uuid())
+        .bind(lesson.kind.as_str())
+        .bind(lesson.update.bias)
+        .bind(lesson.positive_examples)
+        .bind(lesson.negative_examples)
+        .bind(to_micros(lesson.now))
+        .fetch_one(&mut *tx)
+        .await?;
+        // One statement for any number of weights: the deltas travel as a
+        // JSON array of [feature, delta] pairs.
+        let deltas = serde_json::to_string(&lesson.update.weights)
+            .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("encoding weights: {e}")))?;
+        sqlx::query(
+            "INSERT INTO model_weights (tenant_id, kind, feature, weight, version) \
+             SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?4 \
+             FROM json_each(?3) WHERE true \
+             ON CONFLICT (tenant_id, kind, feature) DO UPDATE \
+             SET weight = model_weights.weight + excluded.weight, version = excluded.version",
+        )
+        .bind(tenant.as_uuid())
+        .bind(lesson.kind.as_str())
+        .bind(deltas)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        audit(&mut tx, tenant, lesson.now, lesson.audit_event(version)).await?;
+        tx.commit().await?;
+        Ok(LearnOutcome::Learned { version })
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn sequence_decision_events(&self) -> Result<u64, StoreError> {
+        // The write lock excludes other rounds (and other processes).
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let numbered = sqlx::query(
+            "WITH pending AS ( \
+                SELECT event_id, tenant_id FROM decision_events WHERE sequence IS NULL \
+                ORDER BY event_id LIMIT 10000), \
+             bases AS ( \
+                SELECT t.tenant_id, COALESCE((SELECT max(d.sequence) FROM decision_events d \
+                    WHERE d.tenant_id = t.tenant_id AND d.sequence IS NOT NULL), 0) AS base \
+                FROM (SELECT DISTINCT tenant_id FROM pending) t), \
+             numbered AS ( \
+                SELECT p.event_id, \
+                    b.base + row_number() OVER (PARTITION BY p.tenant_id ORDER BY p.event_id) AS seq \
+                FROM pending p JOIN bases b ON b.tenant_id = p.tenant_id) \
+             UPDATE decision_events SET sequence = numbered.seq FROM numbered \
+             WHERE decision_events.event_id = numbered.event_id",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(numbered)
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn list_decision_events(
+        &self,
+        tenant: TenantId,
+        after_sequence: i64,
+        limit: u32,
+    ) -> Result<Vec<DecisionEvent>, StoreError> {
+        // A literal LIMIT: a bound one re-prepares the statement every run.
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "SELECT sequence, comment_id, article_id, author_id, from_status, to_status, queued, \
+             version, create_time FROM decision_events WHERE tenant_id = ",
+        );
+        sql.push_bind(tenant.as_uuid())
+            .push(" AND sequence > ")
+            .push_bind(after_sequence)
+            .push(" ORDER BY sequence LIMIT ")
+            .push(limit);
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(DecisionEvent {
+                    sequence: row.try_get("sequence")?,
+                    comment_id: CommentId::from_uuid(row.try_get("comment_id")?),
+                    article_id: row.try_get("article_id")?,
+                    author_id: row.try_get("author_id")?,
+                    from_status: super::status_column(row.try_get("from_status")?)?,
+                    to_status: super::status_column(Some(row.try_get("to_status")?))?
+                        .ok_or_else(|| StoreError::Corrupt("event without status".into()))?,
+                    queued: row.try_get("queued")?,
+                    version: row.try_get("version")?,
+                    create_time: time_column(&row, "create_time")?,
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn list_audit_events(
+        &self,
+        tenant: TenantId,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut sql = QueryBuilder::new("");
+        query.build(&mut sql, tenant, to_micros);
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        rows.into_iter()
+            .map(|row| {
+                let Json(detail): Json<serde_json::Value> = row.try_get("detail")?;
+                Ok(AuditRecord {
+                    event_id: row.try_get("event_id")?,
+                    create_time: time_column(&row, "create_time")?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    subject_type: row.try_get("subject_type")?,
+                    subject_id: row.try_get("subject_id")?,
+                    from_state: row.try_get("from_state")?,
+                    to_state: row.try_get("to_state")?,
+                    detail,
+                    comment_id: row
+                        .try_get::<Option<Uuid>, _>("comment_id")?
+                        .map(CommentId::from_uuid),
+                    author_id: row.try_get("author_id")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn listen_decision_events(&self, _numbered: tokio::sync::mpsc::UnboundedSender<()>) {
+        // No notifications: streams in this process hear from its sequencer,
+        // other processes' events are found by polling.
+        std::future::pending::<()>().await
+    }
+}
+
+#[async_trait]
+impl AuthorStore for SqliteStore {
     #[tracing::instrument(skip_all, fields(lookups = lookups.len()))]
     async fn author_facts(
         &self,
@@ -1697,139 +1762,99 @@ impl Store for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(super::author_record(standing, recent, counts))
     }
+}
 
-    async fn load_model(
+#[async_trait]
+impl ReportStore for SqliteStore {
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn report_comment(
         &self,
         tenant: TenantId,
-        kind: ModelKind,
-        after_version: i64,
-    ) -> Result<StoredModel, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let Some((version, bias, positive_examples, negative_examples)) =
-            sqlx::query_as::<_, (i64, f64, i64, i64)>(
-                "SELECT version, bias, positive_examples, negative_examples FROM models \
-                 WHERE tenant_id = ?1 AND kind = ?2",
-            )
-            .bind(tenant.as_uuid())
-            .bind(kind.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(StoredModel::default());
-        };
-        let weights = sqlx::query_as::<_, (i64, f64)>(
-            "SELECT feature, weight FROM model_weights \
-             WHERE tenant_id = ?1 AND kind = ?2 AND version > ?3",
-        )
-        .bind(tenant.as_uuid())
-        .bind(kind.as_str())
-        .bind(after_version)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|(f, w)| (f as u32, w))
-        .collect();
-        tx.commit().await?;
-        Ok(StoredModel {
-            version,
-            bias,
-            positive_examples,
-            negative_examples,
-            weights,
-        })
-    }
-
-    async fn model_versions(&self) -> Result<Vec<(TenantId, ModelKind, i64)>, StoreError> {
-        super::model_versions(
-            sqlx::query_as("SELECT tenant_id, kind, version FROM models")
-                .fetch_all(&self.pool)
-                .await?,
-        )
-    }
-
-    #[tracing::instrument(skip_all, fields(%tenant, kind = lesson.kind.as_str()))]
-    async fn learn(
-        &self,
-        tenant: TenantId,
-        lesson: &Lesson<'_>,
-    ) -> Result<LearnOutcome, StoreError> {
+        report: &NewReport<'_>,
+    ) -> Result<ReportOutcome, StoreError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        if let Some((comment_id, label)) = lesson.comment {
-            // Inserting or changing the label row locks it: two replicas
-            // teaching the same label for one comment teach it once. A new
-            // category for a comment already taught toxic teaches nothing.
-            let changed = sqlx::query(
-                "INSERT INTO model_labels \
-                     (tenant_id, kind, comment_id, positive, category, source, actor, create_time) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT (tenant_id, kind, comment_id) DO UPDATE \
-                 SET positive = excluded.positive, category = excluded.category, source = excluded.source, \
-                     actor = excluded.actor, create_time = excluded.create_time \
-                 WHERE model_labels.positive <> excluded.positive",
-            )
-            .bind(tenant.as_uuid())
-            .bind(lesson.kind.as_str())
-            .bind(comment_id.as_uuid())
-            .bind(label.positive())
-            .bind(label.category().map(|c| c.name()))
-            .bind(lesson.source.as_str())
-            .bind(lesson.actor.as_str())
-            .bind(to_micros(lesson.now))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if changed == 0 {
-                return Ok(LearnOutcome::AlreadyLearned);
-            }
-        }
-        // The model row's lock serialises the tenant's updates, so versions
-        // are handed out in commit order.
-        let version: i64 = sqlx::query_scalar(
-            "INSERT INTO models \
-                 (tenant_id, kind, version, bias, positive_examples, negative_examples, update_time) \
-             VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6) \
-             ON CONFLICT (tenant_id, kind) DO UPDATE \
-             SET version = models.version + 1, bias = models.bias + excluded.bias, \
-                 positive_examples = models.positive_examples + excluded.positive_examples, \
-                 negative_examples = models.negative_examples + excluded.negative_examples, \
-                 update_time = excluded.update_time \
-             RETURNING version",
+        let Some(mut comment) = comment_for_update(&mut tx, tenant, report.comment_id).await?
+        else {
+            return Ok(ReportOutcome::NotFound);
+        };
+        let duplicate: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM comment_reports \
+             WHERE tenant_id = ?1 AND comment_id = ?2 AND reporter_id = ?3",
         )
         .bind(tenant.as_uuid())
-        .bind(lesson.kind.as_str())
-        .bind(lesson.update.bias)
-        .bind(lesson.positive_examples)
-        .bind(lesson.negative_examples)
-        .bind(to_micros(lesson.now))
+        .bind(report.comment_id.as_uuid())
+        .bind(report.reporter)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if duplicate.is_some() {
+            let reports: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM comment_reports WHERE tenant_id = ?1 AND comment_id = ?2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(report.comment_id.as_uuid())
+            .fetch_one(&mut *tx)
+            .await?;
+            return Ok(ReportOutcome::Duplicate { comment, reports });
+        }
+        let recent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM comment_reports \
+             WHERE tenant_id = ?1 AND reporter_id = ?2 AND create_time >= ?3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(report.reporter)
+        .bind(to_micros(report.recent_since))
         .fetch_one(&mut *tx)
         .await?;
-        // One statement for any number of weights: the deltas travel as a
-        // JSON array of [feature, delta] pairs.
-        let deltas = serde_json::to_string(&lesson.update.weights)
-            .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("encoding weights: {e}")))?;
+        if recent >= i64::from(report.max_recent) {
+            return Ok(ReportOutcome::RateLimited);
+        }
         sqlx::query(
-            "INSERT INTO model_weights (tenant_id, kind, feature, weight, version) \
-             SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?4 \
-             FROM json_each(?3) WHERE true \
-             ON CONFLICT (tenant_id, kind, feature) DO UPDATE \
-             SET weight = model_weights.weight + excluded.weight, version = excluded.version",
+            "INSERT INTO comment_reports \
+             (tenant_id, comment_id, reporter_id, reason, detail, create_time) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .bind(tenant.as_uuid())
-        .bind(lesson.kind.as_str())
-        .bind(deltas)
-        .bind(version)
+        .bind(report.comment_id.as_uuid())
+        .bind(report.reporter)
+        .bind(report.reason.as_str())
+        .bind(report.detail)
+        .bind(to_micros(report.now))
         .execute(&mut *tx)
         .await?;
-        audit(&mut tx, tenant, lesson.now, lesson.audit_event(version)).await?;
-        tx.commit().await?;
-        Ok(LearnOutcome::Learned { version })
-    }
-
-    async fn queue_depth(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM review_items WHERE state = 'open'")
-                .fetch_one(&self.pool)
-                .await?,
+        let counts: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT reason, count(*) FROM comment_reports \
+             WHERE tenant_id = ?1 AND comment_id = ?2 GROUP BY reason",
         )
+        .bind(tenant.as_uuid())
+        .bind(report.comment_id.as_uuid())
+        .fetch_all(&mut *tx)
+        .await?;
+        let reports: i64 = counts.iter().map(|(_, n)| n).sum();
+        let open_item = has_open_item(&mut tx, tenant, report.comment_id).await?;
+        audit(
+            &mut tx,
+            tenant,
+            report.now,
+            super::reported_event(report, reports),
+        )
+        .await?;
+        let requeue = super::report_consequence(&comment, report, &counts, open_item);
+        if let Some(requeue) = &requeue {
+            let from = comment.status;
+            requeue_in(&mut tx, tenant, &mut comment, requeue.clone(), report.now).await?;
+            audit(
+                &mut tx,
+                tenant,
+                report.now,
+                super::requeued_event(report, from, requeue, reports),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ReportOutcome::Recorded {
+            comment,
+            reports,
+            requeued: requeue.is_some(),
+        })
     }
 }

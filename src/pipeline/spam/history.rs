@@ -2,7 +2,7 @@
 //! turned into log-odds contributions.
 //!
 //! The store fetches the facts in one indexed round trip
-//! (`Store::author_facts`); this module only interprets them, so the
+//! (`AuthorStore::author_facts`); this module only interprets them, so the
 //! thresholds are unit-tested without a database. Unlike text features these
 //! weights are not learned: labelled datasets carry no posting history, so
 //! they are set by judgement and documented in the README.
