@@ -1,0 +1,201 @@
+//! Authors on SQLite. No LATERAL: correlated `rowid IN` subqueries keep the
+//! author-facts query one index search per look-up.
+
+use async_trait::async_trait;
+use sqlx::{QueryBuilder, Row as _, Sqlite};
+
+use super::{
+    BEGIN_WRITE, SqliteStore, audit, comment_from_row, from_micros, optional_time_column,
+    time_column, to_micros,
+};
+use crate::domain::{Standing, TenantId};
+use crate::pipeline::spam::history;
+use crate::storage::{
+    AuthorFacts, AuthorRecord, AuthorStore, HistoryLookup, StandingChange, StoreError,
+    standing_term,
+};
+
+#[async_trait]
+impl AuthorStore for SqliteStore {
+    #[tracing::instrument(skip_all, fields(lookups = lookups.len()))]
+    async fn author_facts(
+        &self,
+        lookups: &[HistoryLookup],
+        limit: u32,
+    ) -> Result<Vec<AuthorFacts>, StoreError> {
+        if lookups.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Per look-up: the author's rows (kind 0), then one row carrying the
+        // count (kind 1). No LATERAL in SQLite: correlated `rowid IN`
+        // subqueries keep each side an index search with its own LIMIT.
+        let mut query =
+            QueryBuilder::<Sqlite>::new("WITH q(ord, tenant_id, author_id, text_hash, since) AS (");
+        query.push_values(lookups.iter().enumerate(), |mut values, (ord, l)| {
+            values
+                .push_bind(ord as i64)
+                .push_bind(l.tenant.as_uuid())
+                .push_bind(l.author.clone())
+                .push_bind(l.exact)
+                .push_bind(to_micros(l.since));
+        });
+        query
+            .push(
+                ") SELECT q.ord, 0 AS kind, c.text_hash, c.simhash, c.create_time, c.status, \
+                    0 AS others, NULL AS standing, NULL AS standing_until \
+                 FROM q JOIN comments c ON c.rowid IN ( \
+                    SELECT rowid FROM comments \
+                    WHERE tenant_id = q.tenant_id AND author_id = q.author_id \
+                    ORDER BY create_time DESC LIMIT ",
+            )
+            .push(limit)
+            .push(
+                ") UNION ALL \
+                 SELECT q.ord, 1, NULL, NULL, NULL, NULL, ( \
+                    SELECT count(*) FROM comments WHERE rowid IN ( \
+                        SELECT rowid FROM comments \
+                        WHERE tenant_id = q.tenant_id AND text_hash = q.text_hash \
+                          AND create_time >= q.since AND author_id <> q.author_id LIMIT ",
+            )
+            .push(history::SAME_TEXT_CAP)
+            .push(
+                ")), s.standing, s.until FROM q LEFT JOIN author_standings s \
+                 ON s.tenant_id = q.tenant_id AND s.author_id = q.author_id \
+                 ORDER BY 1, 2, 5 DESC",
+            );
+        let rows = query.build().fetch_all(&self.pool).await?;
+        let rows = rows
+            .into_iter()
+            .map(|row| {
+                let count_row = row.try_get::<i64, _>("kind")? == 1;
+                Ok(crate::storage::HistoryRow {
+                    ord: row.try_get("ord")?,
+                    others: if count_row {
+                        Some(row.try_get("others")?)
+                    } else {
+                        None
+                    },
+                    text_hash: row.try_get("text_hash")?,
+                    simhash: row.try_get("simhash")?,
+                    create_time: row
+                        .try_get::<Option<i64>, _>("create_time")?
+                        .map(from_micros)
+                        .transpose()?,
+                    status: row.try_get("status")?,
+                    standing: row.try_get("standing")?,
+                    standing_until: row
+                        .try_get::<Option<i64>, _>("standing_until")?
+                        .map(from_micros)
+                        .transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        crate::storage::author_facts_from_rows(lookups.len(), rows)
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn set_author_standing(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        change: &StandingChange<'_>,
+    ) -> Result<Standing, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let before: Option<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT standing, until FROM author_standings WHERE tenant_id = ?1 AND author_id = ?2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let before = before
+            .map(|(standing, until)| {
+                Ok::<_, StoreError>((standing, until.map(from_micros).transpose()?))
+            })
+            .transpose()?;
+        let from = standing_term(before)?.at(change.now);
+        sqlx::query(
+            "INSERT INTO author_standings \
+             (tenant_id, author_id, standing, until, reason, set_by, update_time) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (tenant_id, author_id) DO UPDATE SET standing = ?3, until = ?4, \
+             reason = ?5, set_by = ?6, update_time = ?7",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .bind(change.term.standing.as_str())
+        .bind(change.term.until.map(to_micros))
+        .bind(change.reason)
+        .bind(change.actor.as_str())
+        .bind(to_micros(change.now))
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            tenant,
+            change.now,
+            crate::storage::standing_event(author, from, change),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Standing {
+            term: change.term,
+            reason: change.reason.to_owned(),
+            set_by: change.actor.as_str().to_owned(),
+            update_time: change.now,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn get_author(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        recent: u32,
+    ) -> Result<Option<AuthorRecord>, StoreError> {
+        // One read transaction: one snapshot for the three reads.
+        let mut tx = self.pool.begin().await?;
+        let standing = sqlx::query(
+            "SELECT standing, until, reason, set_by, update_time FROM author_standings \
+             WHERE tenant_id = ?1 AND author_id = ?2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| {
+            let until = optional_time_column(&row, "until")?;
+            Ok::<_, StoreError>(Standing {
+                term: standing_term(Some((row.try_get("standing")?, until)))?,
+                reason: row.try_get("reason")?,
+                set_by: row.try_get("set_by")?,
+                update_time: time_column(&row, "update_time")?,
+            })
+        })
+        .transpose()?;
+        let counts: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, count(*) FROM comments WHERE tenant_id = ?1 AND author_id = ?2 \
+             GROUP BY status",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut query = QueryBuilder::<Sqlite>::new(concat!("SELECT ", comment_columns!()));
+        query
+            .push(" FROM comments c WHERE c.tenant_id = ")
+            .push_bind(tenant.as_uuid())
+            .push(" AND c.author_id = ")
+            .push_bind(author.to_owned())
+            // A literal: a bound LIMIT re-prepares the statement every run.
+            .push(" ORDER BY c.create_time DESC, c.comment_id DESC LIMIT ")
+            .push(recent);
+        let rows = query.build().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let recent = rows
+            .iter()
+            .map(comment_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::storage::author_record(standing, recent, counts))
+    }
+}

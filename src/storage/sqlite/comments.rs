@@ -1,0 +1,261 @@
+//! Comments on SQLite. A group commit writes a whole batch with a fixed
+//! number of multi-row statements, because each statement is a hand-off to
+//! the connection's worker thread.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::{BEGIN_WRITE, SqliteStore, comment_from_row, to_micros};
+use crate::domain::{Comment, CommentId, ReviewId, TenantId};
+use crate::storage::{
+    CommentQuery, CommentRow, CommentRows, CommentStore, InsertOutcome, NewCommentRecord,
+    StoreError,
+};
+
+/// Writes comments, the queue items of the held ones and their audit rows
+/// inside `tx` with three multi-row statements, whatever the batch size: each
+/// statement is a hand-off to the connection's worker thread, which costs
+/// more than the insert itself. The rows `ON CONFLICT DO NOTHING` skipped
+/// are idempotent retries, read back after.
+async fn write_comments(
+    tx: &mut Transaction<'static, Sqlite>,
+    batch: &[(TenantId, NewCommentRecord<'_>)],
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    let rows = CommentRows::new(batch)?;
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
+         author_display_name, author_ip, parent_comment_id, language, body, status, spam_score, \
+         reasons, create_time, update_time, original_body, text_hash, simhash, toxicity_score) ",
+    );
+    insert.push_values(&rows.rows, |mut values, r| {
+        let c = &r.comment;
+        values
+            .push_bind(r.tenant.as_uuid())
+            .push_bind(c.comment_id.as_uuid())
+            .push_bind(c.client_comment_id.clone())
+            .push_bind(c.article_id.clone())
+            .push_bind(c.author_id.clone())
+            .push_bind(c.author_display_name.clone())
+            .push_bind(r.author_ip.clone())
+            .push_bind(c.parent_comment_id.map(|id| id.as_uuid()))
+            .push_bind(c.language.clone())
+            .push_bind(c.body.clone())
+            .push_bind(c.status.as_str())
+            .push_bind(c.spam_score)
+            .push_bind(r.reasons_json.clone())
+            .push_bind(to_micros(r.now))
+            .push_bind(to_micros(r.now))
+            .push_bind(c.original_body.clone())
+            .push_bind(r.fingerprint.exact)
+            .push_bind(r.fingerprint.simhash)
+            .push_bind(c.toxicity_score);
+    });
+    insert.push(
+        " ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL \
+         DO NOTHING RETURNING comment_id",
+    );
+    let created: HashSet<Uuid> = insert
+        .build_query_scalar::<Uuid>()
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect();
+    let new_rows: Vec<&CommentRow<'_>> = rows
+        .rows
+        .iter()
+        .filter(|r| created.contains(&r.comment.comment_id.as_uuid()))
+        .collect();
+    let held: Vec<(&CommentRow<'_>, ReviewId, i32)> = new_rows
+        .iter()
+        .filter_map(|r| r.review.map(|(id, priority)| (*r, id, priority)))
+        .collect();
+    if !held.is_empty() {
+        let mut queue = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
+             state, enqueue_time) ",
+        );
+        queue.push_values(&held, |mut values, (r, review_id, priority)| {
+            values
+                .push_bind(r.tenant.as_uuid())
+                .push_bind(review_id.as_uuid())
+                .push_bind(r.comment.comment_id.as_uuid())
+                .push_bind(r.comment.article_id.clone())
+                .push_bind(*priority)
+                .push_bind("open")
+                .push_bind(to_micros(r.now));
+        });
+        queue.build().execute(&mut **tx).await?;
+    }
+
+    if !new_rows.is_empty() {
+        let mut audit = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO audit_events (tenant_id, create_time, actor, action, subject_type, \
+             subject_id, from_state, to_state, detail, comment_id, author_id) ",
+        );
+        audit.push_values(&new_rows, |mut values, r| {
+            let e = &r.audit;
+            values
+                .push_bind(r.tenant.as_uuid())
+                .push_bind(to_micros(r.now))
+                .push_bind(e.actor.as_str().to_owned())
+                .push_bind(e.action)
+                .push_bind(e.subject_type)
+                .push_bind(e.subject_id.clone())
+                .push_bind(e.from_state)
+                .push_bind(e.to_state)
+                .push_bind(Json(e.detail.clone()))
+                .push_bind(r.comment.comment_id.as_uuid())
+                .push_bind(r.comment.author_id.clone());
+        });
+        audit.build().execute(&mut **tx).await?;
+    }
+
+    // Decision-stream events, numbered by the sequencer after the commit.
+    if !new_rows.is_empty() {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
+             from_status, to_status, queued, version, create_time) ",
+        );
+        insert.push_values(&new_rows, |mut values, r| {
+            values
+                .push_bind(r.tenant.as_uuid())
+                .push_bind(r.comment.comment_id.as_uuid())
+                .push_bind(r.comment.article_id.clone())
+                .push_bind(r.comment.author_id.clone())
+                .push_bind(None::<String>)
+                .push_bind(r.comment.status.as_str())
+                .push_bind(r.review.is_some())
+                .push_bind(r.comment.version)
+                .push_bind(to_micros(r.now));
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+
+    let mut existing = Vec::new();
+    for (tenant, client_id) in rows.retries(&created) {
+        // Stored by an earlier transaction or earlier in this statement.
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c WHERE c.tenant_id = ?1 AND c.client_comment_id = ?2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(client_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        existing.push(comment_from_row(&row)?);
+    }
+    Ok(rows.outcomes(&created, existing))
+}
+
+/// The comment, read inside `tx` (the write lock is the transaction's); `None` when the tenant has
+/// no such comment.
+pub(super) async fn comment_for_update(
+    tx: &mut Transaction<'static, Sqlite>,
+    tenant: TenantId,
+    comment_id: CommentId,
+) -> Result<Option<Comment>, StoreError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        comment_columns!(),
+        " FROM comments c WHERE c.tenant_id = ?1 AND c.comment_id = ?2"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(comment_id.as_uuid())
+    .fetch_optional(&mut **tx)
+    .await?
+    .as_ref()
+    .map(comment_from_row)
+    .transpose()
+}
+
+#[async_trait]
+impl CommentStore for SqliteStore {
+    fn concurrent_writers(&self) -> usize {
+        1
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn insert_comment(
+        &self,
+        tenant: TenantId,
+        record: &NewCommentRecord<'_>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut outcomes = write_comments(&mut tx, &[(tenant, *record)]).await?;
+        tx.commit().await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("no outcome for a comment".into()))
+    }
+
+    #[tracing::instrument(skip_all, fields(comments = batch.len()))]
+    async fn insert_comments(
+        &self,
+        batch: &[(TenantId, NewCommentRecord<'_>)],
+    ) -> Vec<Result<InsertOutcome, StoreError>> {
+        let attempt = async {
+            let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+            let outcomes = write_comments(&mut tx, batch).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(outcomes)
+        }
+        .await;
+        match attempt {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(err) => crate::storage::retry_alone(self, batch, err).await,
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant, %id))]
+    async fn get_comment(
+        &self,
+        tenant: TenantId,
+        id: CommentId,
+    ) -> Result<Option<Comment>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c WHERE c.tenant_id = ?1 AND c.comment_id = ?2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(comment_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn list_comments(
+        &self,
+        tenant: TenantId,
+        query: &CommentQuery,
+    ) -> Result<Vec<Comment>, StoreError> {
+        let (after_time, after_id) = match query.after {
+            Some(c) => (Some(c.create_time_micros), Some(c.comment_id)),
+            None => (None, None),
+        };
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c \
+             WHERE c.tenant_id = ?1 AND c.status = ?2 \
+               AND (?3 IS NULL OR c.article_id = ?3) \
+               AND (?4 IS NULL OR (c.create_time, c.comment_id) < (?4, ?5)) \
+             ORDER BY c.create_time DESC, c.comment_id DESC LIMIT ?6"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(query.status.as_str())
+        .bind(query.article_id.as_deref())
+        .bind(after_time)
+        .bind(after_id)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(comment_from_row).collect()
+    }
+}
