@@ -1,0 +1,196 @@
+//! Authors on Postgres. The author-facts query answers a whole batch of
+//! look-ups in one round trip, with index scans per look-up.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row as _;
+
+use super::{PostgresStore, audit, comment_from_row};
+use crate::domain::{Standing, TenantId};
+use crate::pipeline::spam::history;
+use crate::storage::{
+    AuthorFacts, AuthorRecord, AuthorStore, HistoryLookup, StandingChange, StoreError,
+    standing_term,
+};
+
+#[async_trait]
+impl AuthorStore for PostgresStore {
+    #[tracing::instrument(skip_all, fields(lookups = lookups.len()))]
+    async fn author_facts(
+        &self,
+        lookups: &[HistoryLookup],
+        limit: u32,
+    ) -> Result<Vec<AuthorFacts>, StoreError> {
+        // Per look-up: the author's rows (kind 0), then one row carrying the
+        // count and the standing (kind 1); index scans (comments_by_author,
+        // comments_by_text_hash) and a primary-key look-up.
+        let rows = sqlx::query(
+            "SELECT q.ord - 1 AS ord, h.kind, h.text_hash, h.simhash, h.create_time, h.status, \
+                h.others, h.standing, h.standing_until \
+             FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::timestamptz[]) \
+                WITH ORDINALITY AS q(tenant_id, author_id, text_hash, since, ord) \
+             CROSS JOIN LATERAL ( \
+                SELECT 0 AS kind, text_hash, simhash, create_time, status, 0::bigint AS others, \
+                    NULL::text AS standing, NULL::timestamptz AS standing_until \
+                FROM (SELECT c.text_hash, c.simhash, c.create_time, c.status FROM comments c \
+                      WHERE c.tenant_id = q.tenant_id AND c.author_id = q.author_id \
+                      ORDER BY c.create_time DESC LIMIT $5) recent \
+                UNION ALL \
+                SELECT 1, NULL, NULL, NULL, NULL, \
+                    (SELECT count(*) FROM (SELECT 1 FROM comments c \
+                        WHERE c.tenant_id = q.tenant_id AND c.text_hash = q.text_hash \
+                          AND c.create_time >= q.since AND c.author_id <> q.author_id \
+                        LIMIT $6) same_text), \
+                    s.standing, s.until \
+                FROM (SELECT 1) one \
+                LEFT JOIN author_standings s \
+                    ON s.tenant_id = q.tenant_id AND s.author_id = q.author_id) h \
+             ORDER BY q.ord, h.kind, h.create_time DESC",
+        )
+        .bind(
+            lookups
+                .iter()
+                .map(|l| l.tenant.as_uuid())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            lookups
+                .iter()
+                .map(|l| l.author.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(lookups.iter().map(|l| l.exact).collect::<Vec<_>>())
+        .bind(lookups.iter().map(|l| l.since).collect::<Vec<_>>())
+        .bind(i64::from(limit))
+        .bind(i64::from(history::SAME_TEXT_CAP))
+        .fetch_all(&self.pool)
+        .await?;
+        let rows = rows
+            .into_iter()
+            .map(|row| {
+                let count_row = row.try_get::<i32, _>("kind")? == 1;
+                Ok(crate::storage::HistoryRow {
+                    ord: row.try_get("ord")?,
+                    others: if count_row {
+                        Some(row.try_get("others")?)
+                    } else {
+                        None
+                    },
+                    text_hash: row.try_get("text_hash")?,
+                    simhash: row.try_get("simhash")?,
+                    create_time: row.try_get("create_time")?,
+                    status: row.try_get("status")?,
+                    standing: row.try_get("standing")?,
+                    standing_until: row.try_get("standing_until")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        crate::storage::author_facts_from_rows(lookups.len(), rows)
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn set_author_standing(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        change: &StandingChange<'_>,
+    ) -> Result<Standing, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The row lock orders concurrent changes of one author.
+        let before: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT standing, until FROM author_standings \
+             WHERE tenant_id = $1 AND author_id = $2 FOR UPDATE",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let from = standing_term(before)?.at(change.now);
+        sqlx::query(
+            "INSERT INTO author_standings \
+             (tenant_id, author_id, standing, until, reason, set_by, update_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (tenant_id, author_id) DO UPDATE SET standing = $3, until = $4, \
+             reason = $5, set_by = $6, update_time = $7",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .bind(change.term.standing.as_str())
+        .bind(change.term.until)
+        .bind(change.reason)
+        .bind(change.actor.as_str())
+        .bind(change.now)
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            tenant,
+            change.now,
+            crate::storage::standing_event(author, from, change),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Standing {
+            term: change.term,
+            reason: change.reason.to_owned(),
+            set_by: change.actor.as_str().to_owned(),
+            update_time: change.now,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn get_author(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        recent: u32,
+    ) -> Result<Option<AuthorRecord>, StoreError> {
+        // One snapshot for the three reads.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let standing = sqlx::query(
+            "SELECT standing, until, reason, set_by, update_time FROM author_standings \
+             WHERE tenant_id = $1 AND author_id = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| {
+            Ok::<_, StoreError>(Standing {
+                term: standing_term(Some((row.try_get("standing")?, row.try_get("until")?)))?,
+                reason: row.try_get("reason")?,
+                set_by: row.try_get("set_by")?,
+                update_time: row.try_get("update_time")?,
+            })
+        })
+        .transpose()?;
+        let counts: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, count(*) FROM comments WHERE tenant_id = $1 AND author_id = $2 \
+             GROUP BY status",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .fetch_all(&mut *tx)
+        .await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c WHERE c.tenant_id = $1 AND c.author_id = $2 \
+             ORDER BY c.create_time DESC, c.comment_id DESC LIMIT $3"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .bind(i64::from(recent))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let recent = rows
+            .iter()
+            .map(comment_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::storage::author_record(standing, recent, counts))
+    }
+}

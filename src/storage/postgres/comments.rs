@@ -1,0 +1,273 @@
+//! Comments on Postgres. A group commit is one statement over arrays
+//! (one round trip, atomic without an explicit transaction), whatever the
+//! batch size.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use sqlx::postgres::PgPool;
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use super::{PostgresStore, comment_from_row, micros};
+use crate::domain::{Comment, CommentId, TenantId};
+use crate::storage::{
+    CommentCursor, CommentQuery, CommentRows, CommentStore, InsertOutcome, NewCommentRecord,
+    StoreError,
+};
+
+/// Writes comments, the queue items of the held ones, their audit rows and
+/// their decision-stream events with one statement
+/// (one round trip, atomic without an explicit transaction): the batch is
+/// passed as arrays and unnested, and the rows `ON CONFLICT DO NOTHING`
+/// skipped are idempotent retries, read back after.
+async fn write_comments(
+    pool: &PgPool,
+    batch: &[(TenantId, NewCommentRecord<'_>)],
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    let rows = CommentRows::new(batch)?;
+    let column =
+        |f: &dyn Fn(&crate::storage::CommentRow<'_>) -> Option<String>| -> Vec<Option<String>> {
+            rows.rows.iter().map(f).collect()
+        };
+    let r = &rows.rows;
+    let created: Vec<Uuid> = sqlx::query_scalar(
+        "WITH input AS ( \
+            SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+                $6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[], \
+                $12::float8[], $13::text[], $14::timestamptz[], $15::text[], $16::int8[], \
+                $17::int8[], $18::uuid[], $19::int4[], $20::text[], $21::text[], $22::float8[]) \
+            WITH ORDINALITY AS t(tenant_id, comment_id, client_comment_id, article_id, author_id, \
+                author_display_name, author_ip, parent_comment_id, language, body, status, \
+                spam_score, reasons, create_time, original_body, text_hash, simhash, review_id, \
+                priority, actor, audit_detail, toxicity_score, ord)), \
+         inserted AS ( \
+            INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
+                author_display_name, author_ip, parent_comment_id, language, body, status, \
+                spam_score, reasons, create_time, update_time, original_body, text_hash, simhash, \
+                toxicity_score) \
+            SELECT tenant_id, comment_id, client_comment_id, article_id, author_id, \
+                author_display_name, author_ip, parent_comment_id, language, body, status, \
+                spam_score, reasons::jsonb, create_time, create_time, original_body, text_hash, \
+                simhash, toxicity_score \
+            FROM input ORDER BY ord \
+            ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL \
+            DO NOTHING \
+            RETURNING tenant_id, comment_id), \
+         queued AS ( \
+            INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, \
+                state, enqueue_time) \
+            SELECT i.tenant_id, i.review_id, i.comment_id, i.article_id, i.priority, 'open', \
+                i.create_time \
+            FROM input i JOIN inserted USING (tenant_id, comment_id) \
+            WHERE i.review_id IS NOT NULL ORDER BY i.ord), \
+         audited AS ( \
+            INSERT INTO audit_events (tenant_id, create_time, actor, action, subject_type, \
+                subject_id, from_state, to_state, detail, comment_id, author_id) \
+            SELECT i.tenant_id, i.create_time, i.actor, 'comment.created', 'comment', \
+                i.comment_id::text, NULL, i.status, i.audit_detail::jsonb, \
+                i.comment_id, i.author_id \
+            FROM input i JOIN inserted USING (tenant_id, comment_id) ORDER BY i.ord), \
+         streamed AS ( \
+            INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
+                from_status, to_status, queued, version, create_time) \
+            SELECT i.tenant_id, i.comment_id, i.article_id, i.author_id, NULL, i.status, \
+                i.review_id IS NOT NULL, 1, i.create_time \
+            FROM input i JOIN inserted USING (tenant_id, comment_id) ORDER BY i.ord) \
+         SELECT comment_id FROM inserted",
+    )
+    .bind(r.iter().map(|r| r.tenant.as_uuid()).collect::<Vec<_>>())
+    .bind(
+        r.iter()
+            .map(|r| r.comment.comment_id.as_uuid())
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(&|r| r.comment.client_comment_id.clone()))
+    .bind(
+        r.iter()
+            .map(|r| r.comment.article_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.comment.author_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.comment.author_display_name.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(&|r| r.author_ip.clone()))
+    .bind(
+        r.iter()
+            .map(|r| r.comment.parent_comment_id.map(|id| id.as_uuid()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.comment.language.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.comment.body.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.comment.status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(r.iter().map(|r| r.comment.spam_score).collect::<Vec<_>>())
+    .bind(
+        r.iter()
+            .map(|r| r.reasons_json.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(r.iter().map(|r| r.now).collect::<Vec<_>>())
+    .bind(column(&|r| r.comment.original_body.clone()))
+    .bind(r.iter().map(|r| r.fingerprint.exact).collect::<Vec<_>>())
+    .bind(r.iter().map(|r| r.fingerprint.simhash).collect::<Vec<_>>())
+    .bind(
+        r.iter()
+            .map(|r| r.review.map(|(id, _)| id.as_uuid()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.review.map_or(0, |(_, priority)| priority))
+            .collect::<Vec<_>>(),
+    )
+    .bind(r.iter().map(|r| r.audit.actor.as_str()).collect::<Vec<_>>())
+    .bind(
+        r.iter()
+            .map(|r| r.audit.detail.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        r.iter()
+            .map(|r| r.comment.toxicity_score)
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(pool)
+    .await?;
+    let created: HashSet<Uuid> = created.into_iter().collect();
+    let mut existing = Vec::new();
+    for (tenant, client_id) in rows.retries(&created) {
+        // Committed, by this statement or an earlier one.
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c WHERE c.tenant_id = $1 AND c.client_comment_id = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(client_id)
+        .fetch_one(pool)
+        .await?;
+        existing.push(comment_from_row(&row)?);
+    }
+    Ok(rows.outcomes(&created, existing))
+}
+
+/// The comment, read inside `tx` locked until `tx` ends; `None` when the tenant has
+/// no such comment.
+pub(super) async fn comment_for_update(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: TenantId,
+    comment_id: CommentId,
+) -> Result<Option<Comment>, StoreError> {
+    sqlx::query(concat!(
+        "SELECT ",
+        comment_columns!(),
+        " FROM comments c WHERE c.tenant_id = $1 AND c.comment_id = $2 FOR UPDATE"
+    ))
+    .bind(tenant.as_uuid())
+    .bind(comment_id.as_uuid())
+    .fetch_optional(&mut **tx)
+    .await?
+    .as_ref()
+    .map(comment_from_row)
+    .transpose()
+}
+
+#[async_trait]
+impl CommentStore for PostgresStore {
+    fn concurrent_writers(&self) -> usize {
+        2
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn insert_comment(
+        &self,
+        tenant: TenantId,
+        record: &NewCommentRecord<'_>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let mut outcomes = write_comments(&self.pool, &[(tenant, *record)]).await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("no outcome for a comment".into()))
+    }
+
+    #[tracing::instrument(skip_all, fields(comments = batch.len()))]
+    async fn insert_comments(
+        &self,
+        batch: &[(TenantId, NewCommentRecord<'_>)],
+    ) -> Vec<Result<InsertOutcome, StoreError>> {
+        match write_comments(&self.pool, batch).await {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(err) => crate::storage::retry_alone(self, batch, err).await,
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant, %id))]
+    async fn get_comment(
+        &self,
+        tenant: TenantId,
+        id: CommentId,
+    ) -> Result<Option<Comment>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c WHERE c.tenant_id = $1 AND c.comment_id = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(comment_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn list_comments(
+        &self,
+        tenant: TenantId,
+        query: &CommentQuery,
+    ) -> Result<Vec<Comment>, StoreError> {
+        let (after_time, after_id) = match query.after {
+            Some(CommentCursor {
+                create_time_micros,
+                comment_id,
+            }) => (Some(micros(create_time_micros)?), Some(comment_id)),
+            None => (None, None),
+        };
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c \
+             WHERE c.tenant_id = $1 AND c.status = $2 \
+               AND ($3::text IS NULL OR c.article_id = $3) \
+               AND ($4::timestamptz IS NULL OR (c.create_time, c.comment_id) < ($4, $5)) \
+             ORDER BY c.create_time DESC, c.comment_id DESC LIMIT $6"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(query.status.as_str())
+        .bind(query.article_id.as_deref())
+        .bind(after_time)
+        .bind(after_id)
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(comment_from_row).collect()
+    }
+}

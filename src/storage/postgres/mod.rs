@@ -1,0 +1,220 @@
+//! The production backend. Claims use `FOR UPDATE SKIP LOCKED`, so any number of
+//! moderators and replicas can claim from one queue without waiting on each
+//! other or ever sharing an item.
+
+use std::str::FromStr as _;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use sqlx::{Postgres, Row as _, Transaction};
+use uuid::Uuid;
+
+use crate::domain::{Comment, CommentId, CommentStatus, Reason, TenantId};
+use crate::storage::{AuditEvent, DbOptions, Store, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The columns `comment_from_row` reads, for `concat!` into static queries.
+macro_rules! comment_columns {
+    () => {
+        "c.comment_id, c.article_id, c.author_id, c.body, c.original_body, c.status, \
+         c.spam_score, c.reasons, c.create_time, c.update_time, c.client_comment_id, \
+         c.author_display_name, c.parent_comment_id, c.language, c.version, c.toxicity_score"
+    };
+}
+
+/// `SELECT … FROM` review items with their comment and the comment author's
+/// standing (`review_item_from_row` reads it), for `concat!`.
+macro_rules! review_items_from {
+    () => {
+        concat!(
+            "SELECT r.review_id, r.priority, r.enqueue_time, r.lease_expire_time, r.claimed_by, \
+             s.standing AS author_standing, s.until AS author_standing_until, ",
+            comment_columns!(),
+            " FROM review_items r \
+             JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+             LEFT JOIN author_standings s \
+                ON s.tenant_id = c.tenant_id AND s.author_id = c.author_id"
+        )
+    };
+}
+
+// Declared after the macros above, which are in scope only below their
+// definition.
+mod authors;
+mod comments;
+mod events;
+mod models;
+mod queue;
+mod reports;
+mod rules;
+mod tenants;
+
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, options: &DbOptions) -> anyhow::Result<Self> {
+        let connect = PgConnectOptions::from_str(url).context("parsing the Postgres url")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .context("connecting to Postgres")?;
+        Ok(PostgresStore { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+async fn audit(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+    event: AuditEvent<'_>,
+) -> Result<(), StoreError> {
+    // The author of the comment, unless the event names one itself.
+    sqlx::query(
+        "INSERT INTO audit_events \
+         (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, \
+          detail, comment_id, author_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, COALESCE($11, \
+            (SELECT author_id FROM comments WHERE tenant_id = $1 AND comment_id = $10)))",
+    )
+    .bind(tenant.as_uuid())
+    .bind(now)
+    .bind(event.actor.as_str())
+    .bind(event.action)
+    .bind(event.subject_type)
+    .bind(event.subject_id)
+    .bind(event.from_state)
+    .bind(event.to_state)
+    .bind(Json(event.detail))
+    .bind(event.comment_id.map(|id| id.as_uuid()))
+    .bind(event.author_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn comment_from_row(row: &PgRow) -> Result<Comment, StoreError> {
+    let status: String = row.try_get("status")?;
+    let Json(reasons): Json<Vec<Reason>> = row.try_get("reasons")?;
+    Ok(Comment {
+        comment_id: CommentId::from_uuid(row.try_get("comment_id")?),
+        article_id: row.try_get("article_id")?,
+        author_id: row.try_get("author_id")?,
+        body: row.try_get("body")?,
+        original_body: row.try_get("original_body")?,
+        status: CommentStatus::from_db(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("comment status {status:?}")))?,
+        spam_score: row.try_get("spam_score")?,
+        toxicity_score: row.try_get("toxicity_score")?,
+        reasons,
+        create_time: row.try_get("create_time")?,
+        update_time: row.try_get("update_time")?,
+        client_comment_id: row.try_get("client_comment_id")?,
+        author_display_name: row.try_get("author_display_name")?,
+        parent_comment_id: row
+            .try_get::<Option<Uuid>, _>("parent_comment_id")?
+            .map(CommentId::from_uuid),
+        language: row.try_get("language")?,
+        version: row.try_get("version")?,
+    })
+}
+
+fn micros(t: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(t).ok_or_else(|| StoreError::Corrupt(format!("timestamp {t}")))
+}
+
+/// Appends the decision-stream event of a change to `comment` (already
+/// applied) inside `tx`; the sequencer numbers it once `tx` has committed.
+async fn append_event(
+    tx: &mut Transaction<'static, Postgres>,
+    tenant: TenantId,
+    comment: &Comment,
+    from: Option<CommentStatus>,
+    queued: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
+         from_status, to_status, queued, version, create_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(comment.comment_id.as_uuid())
+    .bind(&comment.article_id)
+    .bind(&comment.author_id)
+    .bind(from.map(CommentStatus::as_str))
+    .bind(comment.status.as_str())
+    .bind(queued)
+    .bind(comment.version)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Follows `channel` for as long as `deliver` accepts payloads and the pool
+/// is open, reconnecting after a lost connection.
+async fn listen(pool: &PgPool, channel: &str, what: &str, mut deliver: impl FnMut(&str) -> bool) {
+    loop {
+        // `Ok` once `deliver` has had enough.
+        let result: Result<(), sqlx::Error> = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+            listener.listen(channel).await?;
+            loop {
+                let notification = listener.recv().await?;
+                if !deliver(notification.payload()) {
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => return,
+            Err(_) if pool.is_closed() => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "{what} listener lost its connection; retrying");
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// The `(tenant, version)` rows of a query replicas poll for changes.
+async fn versions(pool: &PgPool, sql: &'static str) -> Result<Vec<(TenantId, i64)>, StoreError> {
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(sql).fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, v)| (TenantId::from_uuid(t), v))
+        .collect())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // The migrator holds a Postgres advisory lock while it runs, so replicas
+        // starting together apply each migration once.
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
