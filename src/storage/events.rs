@@ -5,11 +5,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Decision, Lesson, NewReport, Reopen, Requeue, RuleStep, StandingChange, StoreError};
+use super::{Decision, Lesson, NewReport, Reopen, StandingChange, StoreError};
 use crate::domain::{
     Actor, AuthorStanding, Comment, CommentId, CommentStatus, ModelKind, ReviewId, TenantId,
     TenantSettings, ToxicityCategory,
 };
+use crate::domain::{Requeue, RuleStep};
 
 #[async_trait]
 pub trait EventStore: Send + Sync {

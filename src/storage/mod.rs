@@ -55,11 +55,11 @@ pub(crate) use queue::{
     reopened_reason,
 };
 pub use reports::{NewReport, ReportOutcome, ReportStore};
-pub(crate) use reports::{Requeue, report_consequence};
-pub use rules::{RULES_CHANNEL, RuleChange, RuleRecord, RuleRejection, RuleStore};
-pub(crate) use rules::{RuleStep, plan_rule_change};
+pub use rules::{RULES_CHANNEL, RuleRecord, RuleStore};
 pub use sqlite::SqliteStore;
 pub use tenants::{NewApiKey, TenantStore};
+// Rule changes are decided in the domain; storage applies them.
+pub use crate::domain::{RuleChange, RuleRejection};
 pub(crate) use tenants::{toxicity_thresholds_from_json, toxicity_thresholds_to_json};
 
 /// The traits a caller needs in scope to call any storage method on a

@@ -11,11 +11,13 @@ use uuid::Uuid;
 
 use super::comments::comment_for_update;
 use super::{PostgresStore, append_event, audit, comment_from_row, micros};
-use crate::domain::{Actor, Comment, CommentId, CommentStatus, ReviewId, ReviewItem, TenantId};
+use crate::domain::{
+    Actor, Comment, CommentId, CommentStatus, Requeue, ReviewId, ReviewItem, TenantId,
+};
 use crate::storage::{
     Claim, DecideRejection, Decision, QueueQuery, QueueStore, ReasonCodeSql, ReleaseRejection,
-    Reopen, ReopenRejection, Requeue, StoreError, decided_status, decision_reason,
-    push_queue_conditions, standing_term,
+    Reopen, ReopenRejection, StoreError, decided_status, decision_reason, push_queue_conditions,
+    standing_term,
 };
 
 /// "The comment has a reason with this code", for queue filters.

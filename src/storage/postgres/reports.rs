@@ -83,7 +83,14 @@ impl ReportStore for PostgresStore {
             crate::storage::reported_event(report, reports),
         )
         .await?;
-        let requeue = crate::storage::report_consequence(&comment, report, &counts, open_item);
+        let requeue = crate::domain::report_consequence(
+            &comment,
+            report.reason,
+            report.threshold,
+            report.hide,
+            &counts,
+            open_item,
+        );
         if let Some(requeue) = &requeue {
             let from = comment.status;
             requeue_in(&mut tx, tenant, &mut comment, requeue.clone(), report.now).await?;

@@ -14,11 +14,13 @@ use super::{
     BEGIN_WRITE, SqliteStore, append_event, audit, comment_from_row, optional_time_column,
     time_column, to_micros,
 };
-use crate::domain::{Actor, Comment, CommentId, CommentStatus, ReviewId, ReviewItem, TenantId};
+use crate::domain::{
+    Actor, Comment, CommentId, CommentStatus, Requeue, ReviewId, ReviewItem, TenantId,
+};
 use crate::storage::{
     AuditEvent, Claim, DecideRejection, Decision, QueueQuery, QueueStore, ReasonCodeSql,
-    ReleaseRejection, Reopen, ReopenRejection, Requeue, StoreError, decided_status,
-    decision_reason, push_queue_conditions, standing_term,
+    ReleaseRejection, Reopen, ReopenRejection, StoreError, decided_status, decision_reason,
+    push_queue_conditions, standing_term,
 };
 
 /// "The comment has a reason with this code", for queue filters.

@@ -11,7 +11,8 @@ use sqlx::types::Json;
 
 use super::{BEGIN_WRITE, SqliteStore, audit, from_micros, time_column, to_micros, versions};
 use crate::domain::{Actor, Rule, TenantId};
-use crate::storage::{RuleChange, RuleRecord, RuleRejection, RuleStore, StoreError};
+use crate::domain::{RuleChange, RuleRejection};
+use crate::storage::{RuleRecord, RuleStore, StoreError};
 
 fn rule_from_row(row: &SqliteRow) -> Result<RuleRecord, StoreError> {
     let Json(rule): Json<Rule> = row.try_get("definition")?;
@@ -68,14 +69,14 @@ impl RuleStore for SqliteStore {
             .into_iter()
             .map(|(id, revision, created)| Ok((id, (revision, from_micros(created)?))))
             .collect::<Result<_, StoreError>>()?;
-        let plan = match crate::storage::plan_rule_change(change, &existing) {
+        let plan = match crate::domain::plan_rule_change(change, &existing) {
             Ok(plan) => plan,
             Err(rejection) => return Ok(Err(rejection)),
         };
         let mut written = Vec::new();
         for step in &plan {
             match step {
-                crate::storage::RuleStep::Put {
+                crate::domain::RuleStep::Put {
                     rule,
                     revision,
                     create_time,
@@ -102,7 +103,7 @@ impl RuleStore for SqliteStore {
                         update_time: now,
                     });
                 }
-                crate::storage::RuleStep::Delete { rule_id, .. } => {
+                crate::domain::RuleStep::Delete { rule_id, .. } => {
                     sqlx::query("DELETE FROM rules WHERE tenant_id = ?1 AND rule_id = ?2")
                         .bind(tenant.as_uuid())
                         .bind(rule_id)
