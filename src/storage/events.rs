@@ -7,10 +7,9 @@ use uuid::Uuid;
 
 use super::{Decision, Lesson, NewReport, Reopen, StandingChange, StoreError};
 use crate::domain::{
-    Actor, AuthorStanding, Comment, CommentId, CommentStatus, ModelKind, ReviewId, TenantId,
-    TenantSettings, ToxicityCategory,
+    Actor, AuthorStanding, Comment, CommentId, CommentStatus, ModelKind, Requeue, ReviewId,
+    RuleStep, TenantId, TenantSettings, ToxicityCategory,
 };
-use crate::domain::{Requeue, RuleStep};
 
 #[async_trait]
 pub trait EventStore: Send + Sync {
@@ -38,130 +37,6 @@ pub trait EventStore: Send + Sync {
     /// long as the store lives. Backends without notifications never send
     /// (streams then poll).
     async fn listen_decision_events(&self, numbered: tokio::sync::mpsc::UnboundedSender<()>);
-}
-
-impl Lesson<'_> {
-    pub(crate) fn audit_event(&self, version: i64) -> AuditEvent<'_> {
-        let (subject_type, subject_id, to_state) = match self.comment {
-            Some((id, label)) => ("comment", id.to_string(), Some(label.as_str())),
-            None => (
-                match self.kind {
-                    ModelKind::Spam => "spam_model",
-                    ModelKind::Toxicity => "toxicity_model",
-                },
-                "import".to_owned(),
-                None,
-            ),
-        };
-        let (positive, negative) = match self.kind {
-            ModelKind::Spam => ("spam_examples", "ham_examples"),
-            ModelKind::Toxicity => ("toxic_examples", "clean_examples"),
-        };
-        AuditEvent {
-            actor: self.actor,
-            action: match self.kind {
-                ModelKind::Spam => "spam.learned",
-                ModelKind::Toxicity => "toxicity.learned",
-            },
-            subject_type,
-            subject_id,
-            from_state: None,
-            to_state,
-            detail: serde_json::json!({
-                "source": self.source.as_str(),
-                positive: self.positive_examples,
-                negative: self.negative_examples,
-                "features": self.update.weights.len(),
-                "version": version,
-            }),
-            comment_id: self.comment.map(|(id, _)| id),
-            author_id: None,
-        }
-    }
-}
-
-pub(crate) fn reopened_event<'a>(
-    reopen: &Reopen<'a>,
-    from: CommentStatus,
-    review_id: ReviewId,
-) -> AuditEvent<'a> {
-    AuditEvent {
-        actor: reopen.actor,
-        action: "comment.reopened",
-        subject_type: "comment",
-        subject_id: reopen.comment_id.to_string(),
-        from_state: Some(from.as_str()),
-        to_state: Some(CommentStatus::PendingReview.as_str()),
-        detail: serde_json::json!({
-            "review_id": review_id.to_string(),
-            "note": reopen.note,
-        }),
-        comment_id: Some(reopen.comment_id),
-        author_id: None,
-    }
-}
-
-pub(crate) fn reported_event<'a>(report: &NewReport<'a>, reports: i64) -> AuditEvent<'a> {
-    AuditEvent {
-        actor: report.actor,
-        action: "comment.reported",
-        subject_type: "comment",
-        subject_id: report.comment_id.to_string(),
-        from_state: None,
-        to_state: None,
-        detail: serde_json::json!({
-            "reporter_id": report.reporter,
-            "reason": report.reason.as_str(),
-            "reports": reports,
-        }),
-        comment_id: Some(report.comment_id),
-        author_id: None,
-    }
-}
-
-pub(crate) fn requeued_event<'a>(
-    report: &NewReport<'a>,
-    from: CommentStatus,
-    requeue: &Requeue,
-    reports: i64,
-) -> AuditEvent<'a> {
-    AuditEvent {
-        actor: report.actor,
-        action: "comment.requeued",
-        subject_type: "comment",
-        subject_id: report.comment_id.to_string(),
-        from_state: Some(from.as_str()),
-        to_state: Some(requeue.status.as_str()),
-        detail: serde_json::json!({
-            "reason": requeue.reason.code,
-            "reports": reports,
-            "hidden": requeue.status != CommentStatus::Approved,
-        }),
-        comment_id: Some(report.comment_id),
-        author_id: None,
-    }
-}
-
-/// The audit event of a standing change.
-pub(crate) fn standing_event<'a>(
-    author: &str,
-    from: AuthorStanding,
-    change: &StandingChange<'a>,
-) -> AuditEvent<'a> {
-    AuditEvent {
-        actor: change.actor,
-        action: "author.standing_changed",
-        subject_type: "author",
-        subject_id: author.to_owned(),
-        from_state: Some(from.as_str()),
-        to_state: Some(change.term.standing.as_str()),
-        detail: serde_json::json!({
-            "reason": change.reason,
-            "until": change.term.until,
-        }),
-        comment_id: None,
-        author_id: Some(author.to_owned()),
-    }
 }
 
 /// The channel on which Postgres announces newly numbered decision events.
@@ -365,6 +240,90 @@ pub(crate) fn decision_event<'a>(
     }
 }
 
+pub(crate) fn reopened_event<'a>(
+    reopen: &Reopen<'a>,
+    from: CommentStatus,
+    review_id: ReviewId,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        actor: reopen.actor,
+        action: "comment.reopened",
+        subject_type: "comment",
+        subject_id: reopen.comment_id.to_string(),
+        from_state: Some(from.as_str()),
+        to_state: Some(CommentStatus::PendingReview.as_str()),
+        detail: serde_json::json!({
+            "review_id": review_id.to_string(),
+            "note": reopen.note,
+        }),
+        comment_id: Some(reopen.comment_id),
+        author_id: None,
+    }
+}
+
+pub(crate) fn reported_event<'a>(report: &NewReport<'a>, reports: i64) -> AuditEvent<'a> {
+    AuditEvent {
+        actor: report.actor,
+        action: "comment.reported",
+        subject_type: "comment",
+        subject_id: report.comment_id.to_string(),
+        from_state: None,
+        to_state: None,
+        detail: serde_json::json!({
+            "reporter_id": report.reporter,
+            "reason": report.reason.as_str(),
+            "reports": reports,
+        }),
+        comment_id: Some(report.comment_id),
+        author_id: None,
+    }
+}
+
+pub(crate) fn requeued_event<'a>(
+    report: &NewReport<'a>,
+    from: CommentStatus,
+    requeue: &Requeue,
+    reports: i64,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        actor: report.actor,
+        action: "comment.requeued",
+        subject_type: "comment",
+        subject_id: report.comment_id.to_string(),
+        from_state: Some(from.as_str()),
+        to_state: Some(requeue.status.as_str()),
+        detail: serde_json::json!({
+            "reason": requeue.reason.code,
+            "reports": reports,
+            "hidden": requeue.status != CommentStatus::Approved,
+        }),
+        comment_id: Some(report.comment_id),
+        author_id: None,
+    }
+}
+
+/// The audit event of a standing change.
+pub(crate) fn standing_event<'a>(
+    author: &str,
+    from: AuthorStanding,
+    change: &StandingChange<'a>,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        actor: change.actor,
+        action: "author.standing_changed",
+        subject_type: "author",
+        subject_id: author.to_owned(),
+        from_state: Some(from.as_str()),
+        to_state: Some(change.term.standing.as_str()),
+        detail: serde_json::json!({
+            "reason": change.reason,
+            "until": change.term.until,
+        }),
+        comment_id: None,
+        author_id: Some(author.to_owned()),
+    }
+}
+
 pub(crate) fn settings_change_detail(
     before: &TenantSettings,
     after: &TenantSettings,
@@ -386,6 +345,48 @@ pub(crate) fn settings_change_detail(
     serde_json::json!({ "before": view(before), "after": view(after) })
 }
 
+impl Lesson<'_> {
+    pub(crate) fn audit_event(&self, version: i64) -> AuditEvent<'_> {
+        let (subject_type, subject_id, to_state) = match self.comment {
+            Some((id, label)) => ("comment", id.to_string(), Some(label.as_str())),
+            None => (
+                match self.kind {
+                    ModelKind::Spam => "spam_model",
+                    ModelKind::Toxicity => "toxicity_model",
+                },
+                "import".to_owned(),
+                None,
+            ),
+        };
+        let (positive, negative) = match self.kind {
+            ModelKind::Spam => ("spam_examples", "ham_examples"),
+            ModelKind::Toxicity => ("toxic_examples", "clean_examples"),
+        };
+        AuditEvent {
+            actor: self.actor,
+            action: match self.kind {
+                ModelKind::Spam => "spam.learned",
+                ModelKind::Toxicity => "toxicity.learned",
+            },
+            subject_type,
+            subject_id,
+            from_state: None,
+            to_state,
+            detail: serde_json::json!({
+                "source": self.source.as_str(),
+                positive: self.positive_examples,
+                negative: self.negative_examples,
+                "features": self.update.weights.len(),
+                "version": version,
+            }),
+            comment_id: self.comment.map(|(id, _)| id),
+            author_id: None,
+        }
+    }
+}
+
+// The plan of a rule change is the domain's (`plan_rule_change`); what each
+// of its writes records in the trail is said here, with the other events.
 impl RuleStep<'_> {
     pub(crate) fn audit_event<'b>(&self, actor: &'b Actor) -> AuditEvent<'b> {
         let (action, from, to) = match self {
