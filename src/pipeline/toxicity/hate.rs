@@ -381,7 +381,7 @@ impl<'a> Clause<'a> {
             matches!(
                 w,
                 ["plus" | "autant" | "pire" | "more", "que" | "qu" | "than"]
-            )
+            ) || (w[0].len() > 4 && w[0].ends_with("er") && w[1] == "than")
         });
         self.of(|c| c == Class::Negation)
             .filter(|n| {
@@ -398,8 +398,12 @@ impl<'a> Clause<'a> {
             })
             .filter(|n| {
                 !self.tags.iter().any(|other| {
+                    // A restrictive copula affirms: "are nothing but", "is
+                    // nothing more than".
+                    let restrictive = other.class == Class::Copula
+                        && matches!(t.word(other.last), "but" | "than" | "que" | "qu");
                     other.class != Class::Negation
-                        && !matches!(other.class, Class::Pronoun | Class::Copula)
+                        && (restrictive || !matches!(other.class, Class::Pronoun | Class::Copula))
                         && other.first <= n.first
                         && n.last <= other.last
                         && (other.first, other.last) != (n.first, n.last)
@@ -490,6 +494,17 @@ impl<'a> Clause<'a> {
                             | "ne"
                             | "n"
                             | "absolument"
+                            | "so"
+                            | "too"
+                            | "very"
+                            | "totally"
+                            | "completely"
+                            | "si"
+                            | "tellement"
+                            | "trop"
+                            | "tres"
+                            | "totalement"
+                            | "completement"
                     )
                 }))
     }
@@ -554,9 +569,14 @@ impl<'a> Clause<'a> {
         // A negation inside a statement of exclusion ("n'ont pas leur
         // place") is part of it, not of the clause (see `negations`).
         if !negated {
+            // "Expulsez les X", "tuons-les"; in English a verb opening
+            // the clause ("Ban X from voting", "Kill them all").
             let imperative = |tag: &&Tag| {
                 let w = self.t.word(tag.last);
-                w.ends_with("ez") || w.ends_with("ons")
+                let opens = tag.first == self.range.start
+                    && !(tag.last + 1 < self.t.words.len()
+                        && matches!(self.t.word(tag.last + 1), "on" | "of" | "against"));
+                w.ends_with("ez") || w.ends_with("ons") || opens
             };
             if let Some(tag) = self
                 .of(|c| c == Class::Violence)
@@ -584,6 +604,13 @@ impl<'a> Clause<'a> {
                     .any(|n| n.last < p.first && p.first - n.last <= 6)
                     && near(p, 8)
                     && (p.last < target.first || p.first > target.last)
+                    // "gay people", "black persons": the noun of the group's
+                    // own phrase, not a predicate.
+                    && !(p.first == target.last + 1
+                        && matches!(
+                            self.t.word(p.first),
+                            "people" | "persons" | "person" | "personnes" | "gens"
+                        ))
             }) {
                 found.push((HateKind::NegatedPositive, *tag, false));
             }

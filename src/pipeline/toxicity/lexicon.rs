@@ -270,6 +270,12 @@ fn is_glue(word: &str) -> bool {
     )
 }
 
+/// "nothing but", "all but": `but` restricts what comes before it here, it
+/// does not open a clause.
+fn restrictive_but(previous: &str, word: &str) -> bool {
+    word == "but" && matches!(previous, "nothing" | "anything" | "all")
+}
+
 /// Short words glued to the one before (`exterminerles`).
 const GLUE_AFTER: [&str; 4] = ["les", "des", "aux", "ces"];
 
@@ -638,10 +644,13 @@ impl Lexicon {
                     clause += 1;
                     sentence += 1;
                 } else if gap.contains([',', ';', ':', '(', ')', '«', '»', '"', '“', '”'])
-                    || matches!(
+                    || (matches!(
                         word,
                         "mais" | "et" | "but" | "and" | "car" | "because" | "parce"
-                    )
+                    ) && !restrictive_but(
+                        &folded.text[tagged.words[i - 1].0..tagged.words[i - 1].1],
+                        word,
+                    ))
                 {
                     clause += 1;
                 }

@@ -102,10 +102,16 @@ pub fn assess(body: &str, features: &Features, model: &Model) -> Assessment {
         scores.raise(category, confidence);
     }
     let mut abuse = Vec::new();
+    // Abusive words quoted by a comment that denounces them ("when I hear
+    // people shout 'death to X', it chills me") are not the writer's.
+    let denounced = hate.iter().any(|h| h.counter_speech);
     for tag in &t.tags {
         let Class::Abuse(Abuse { category, strength }) = tag.class else {
             continue;
         };
+        if denounced && t.quoted[tag.first] {
+            continue;
+        }
         let aimed = addressed(&t, tag.first);
         let (category, confidence) = match (category, strength) {
             (AbuseCategory::Insult, Strength::Strong) => (Category::Insult, 0.9),

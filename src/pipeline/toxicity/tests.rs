@@ -81,6 +81,21 @@ fn constructions_over_a_group_are_hate() {
         ("Chaque Noir du quartier va saigner.", "hate.threat"),
         ("Nique les Dogons.", "hate.contempt"),
         ("Muslims are vermin.", "hate.dehumanisation"),
+        (
+            "Honestly, refugees are nothing but parasites.",
+            "hate.dehumanisation",
+        ),
+        ("Look at those Jews. They're worthless.", "hate.derogation"),
+        ("Why are all Muslims so stupid?", "hate.derogation"),
+        (
+            "Personally, I find refugees to be parasites.",
+            "hate.dehumanisation",
+        ),
+        (
+            "Ban Muslims from voting, it's the only way.",
+            "hate.exclusion",
+        ),
+        ("Nothing makes me sicker than refugees.", "hate.contempt"),
         ("I hate Jews.", "hate.contempt"),
         ("We should deport all refugees.", "hate.exclusion"),
     ] {
@@ -111,6 +126,11 @@ fn neutral_negated_counter_and_untargeted_texts_are_not() {
         "Après la coupure, le quartier est resté dans le noir, il faut réparer.",
         "Le prochain Arabe élu au conseil sera le premier.",
         "Les Peuls, ces éleveurs du Sahel, vivent de leurs troupeaux.",
+        "I don't hate gay people.",
+        "I have no problem whatsoever with trans people.",
+        "Nothing justifies attacking gay people.",
+        "Kill the lights, the show is starting.",
+        "Ban on Muslims entering the country was struck down by the court.",
     ] {
         assert!(kinds(text).is_empty(), "{text}: {:?}", kinds(text));
     }
@@ -267,14 +287,15 @@ fn the_team_suite_through_the_shipped_pipeline() {
     let report = SuiteReport::compute(&cases, &flagged);
     println!("{}", report.to_text());
     // Floors a little under what the shipped lexicons and model measure
-    // (BENCHMARKS.md: French 92.6 % of hateful cases held, 4.3 % of the
-    // rest), so a change that loses ground fails here.
+    // (BENCHMARKS.md: French 92.6 % of hateful cases held, 2.4 % of the
+    // rest; English 84.1 % and 8.2 %), so a change that loses ground fails
+    // here.
     let fr = report.languages.iter().find(|l| l.lang == "fr").unwrap();
     assert!(fr.hateful_flagged >= 0.90, "{}", report.to_text());
-    assert!(fr.non_hateful_flagged <= 0.06, "{}", report.to_text());
+    assert!(fr.non_hateful_flagged <= 0.04, "{}", report.to_text());
     let en = report.languages.iter().find(|l| l.lang == "en").unwrap();
-    assert!(en.hateful_flagged >= 0.70, "{}", report.to_text());
-    assert!(en.non_hateful_flagged <= 0.15, "{}", report.to_text());
+    assert!(en.hateful_flagged >= 0.80, "{}", report.to_text());
+    assert!(en.non_hateful_flagged <= 0.10, "{}", report.to_text());
 }
 
 proptest::proptest! {
@@ -301,6 +322,16 @@ fn one_character_folding_to_two_words_is_fine() {
     ] {
         let _ = assess(text);
     }
+}
+
+#[test]
+fn abusive_words_quoted_to_be_denounced_are_not_the_writers() {
+    let quoted = assess("When I hear people shout \"death to Jews\", it chills me to the bone.");
+    assert!(quoted.abuse.is_empty(), "{:?}", quoted.abuse);
+    assert!(quoted.scores.highest().1 < 0.7, "{:?}", quoted.scores);
+    // Said, not quoted: the same words are a threat.
+    let said = assess("Death to Jews, it is time.");
+    assert!(said.scores.highest().1 >= 0.7, "{:?}", said.scores);
 }
 
 #[test]
