@@ -29,7 +29,10 @@ pub use model::{Label, ModelKind};
 pub use page::{PageSize, PageToken};
 pub use report::{ReportDetail, ReportReason, ReporterId};
 pub(crate) use report::{Requeue, report_consequence};
-pub use review::{ModeratorId, ReviewDecision, ReviewItem, SpamLabel, toxicity_lesson};
+pub use review::{
+    ModeratorId, REOPENED_PRIORITY, ReviewDecision, ReviewItem, SpamLabel, reopened_reason,
+    toxicity_lesson,
+};
 pub use rule::{Rule, RuleAction, RuleChange, RuleFile, RuleKind, RuleRejection};
 pub(crate) use rule::{RuleStep, plan_rule_change};
 pub use tenant::{ModerationMode, TenantName, TenantSettings, TenantSettingsPatch};

@@ -1,7 +1,9 @@
 use chrono::{DateTime, Utc};
 
 use super::error::check_text;
-use super::{Comment, FieldViolation, Label, ReviewId, ToxicityCategory};
+use super::{
+    Actor, Comment, CommentStatus, FieldViolation, Label, Reason, ReviewId, ToxicityCategory,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReviewDecision {
@@ -16,6 +18,41 @@ impl ReviewDecision {
             ReviewDecision::Reject => "reject",
         }
     }
+
+    /// The status a comment takes when a moderator decides it so.
+    pub fn status(self) -> CommentStatus {
+        match self {
+            ReviewDecision::Approve => CommentStatus::Approved,
+            ReviewDecision::Reject => CommentStatus::Rejected,
+        }
+    }
+
+    /// The reason appended to a comment when `actor` decides it so.
+    pub fn reason(self, actor: &Actor, reason_code: Option<&str>) -> Reason {
+        let verb = match self {
+            ReviewDecision::Approve => "approved",
+            ReviewDecision::Reject => "rejected",
+        };
+        let message = match reason_code {
+            Some(code) => format!("{verb} by {actor} ({code})"),
+            None => format!("{verb} by {actor}"),
+        };
+        Reason::new("review.decision", message)
+    }
+}
+
+/// Where a reopened comment goes in the queue: after reports, before what
+/// the pipeline holds.
+pub const REOPENED_PRIORITY: i32 = 250;
+
+/// The reason a reopened comment carries back to the queue.
+pub fn reopened_reason(actor: &Actor, note: &str) -> Reason {
+    let message = if note.is_empty() {
+        format!("reopened by {actor}")
+    } else {
+        format!("reopened by {actor}: {note}")
+    };
+    Reason::new("review.reopened", message)
 }
 
 /// What a review decision teaches the tenant's spam model.
@@ -137,6 +174,22 @@ mod tests {
             SpamLabel::Spam.teaches(Reject, Some("toxicity.insult")),
             Some(true),
             "the moderator's word wins"
+        );
+    }
+
+    #[test]
+    fn a_decision_gives_the_status_and_a_reason_naming_who_and_why() {
+        let actor = Actor::operator();
+        assert_eq!(ReviewDecision::Reject.status(), CommentStatus::Rejected);
+        assert_eq!(ReviewDecision::Approve.status(), CommentStatus::Approved);
+        let reason = ReviewDecision::Reject.reason(&actor, Some("off_topic"));
+        assert_eq!(reason.code, "review.decision");
+        assert_eq!(reason.message, format!("rejected by {actor} (off_topic)"));
+        let reopened = reopened_reason(&actor, "");
+        assert_eq!(reopened.message, format!("reopened by {actor}"));
+        assert_eq!(
+            reopened_reason(&actor, "wrong call").message,
+            format!("reopened by {actor}: wrong call")
         );
     }
 }

@@ -50,10 +50,7 @@ pub use queue::{
     Claim, DecideRejection, Decision, QueueCursor, QueueFilter, QueueOrder, QueueQuery, QueueStore,
     ReleaseRejection, Reopen, ReopenRejection,
 };
-pub(crate) use queue::{
-    REOPENED_PRIORITY, ReasonCodeSql, decided_status, decision_reason, push_queue_conditions,
-    reopened_reason,
-};
+pub(crate) use queue::{ReasonCodeSql, push_queue_conditions};
 pub use reports::{NewReport, ReportOutcome, ReportStore};
 pub use rules::{RULES_CHANNEL, RuleRecord, RuleStore};
 pub use sqlite::SqliteStore;

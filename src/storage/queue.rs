@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::domain::{
-    Actor, Comment, CommentId, CommentStatus, ReviewDecision, ReviewId, ReviewItem, TenantId,
-};
+use crate::domain::{Actor, Comment, CommentId, ReviewDecision, ReviewId, ReviewItem, TenantId};
 
 #[async_trait]
 pub trait QueueStore: Send + Sync {
@@ -293,37 +291,4 @@ pub enum ReopenRejection {
     Stale {
         current: i64,
     },
-}
-
-/// Where a reopened comment goes in the queue: after reports, before what
-/// the pipeline holds.
-pub(crate) const REOPENED_PRIORITY: i32 = 250;
-
-pub(crate) fn reopened_reason(reopen: &Reopen<'_>) -> crate::domain::Reason {
-    let message = if reopen.note.is_empty() {
-        format!("reopened by {}", reopen.actor)
-    } else {
-        format!("reopened by {}: {}", reopen.actor, reopen.note)
-    };
-    crate::domain::Reason::new("review.reopened", message)
-}
-
-/// The reason appended to a comment when a moderator decides it.
-pub(crate) fn decision_reason(decision: &Decision) -> crate::domain::Reason {
-    let verb = match decision.decision {
-        ReviewDecision::Approve => "approved",
-        ReviewDecision::Reject => "rejected",
-    };
-    let message = match &decision.reason_code {
-        Some(code) => format!("{verb} by {} ({code})", decision.actor),
-        None => format!("{verb} by {}", decision.actor),
-    };
-    crate::domain::Reason::new("review.decision", message)
-}
-
-pub(crate) fn decided_status(decision: ReviewDecision) -> CommentStatus {
-    match decision {
-        ReviewDecision::Approve => CommentStatus::Approved,
-        ReviewDecision::Reject => CommentStatus::Rejected,
-    }
 }

@@ -16,8 +16,7 @@ use crate::domain::{
 };
 use crate::storage::{
     Claim, DecideRejection, Decision, QueueQuery, QueueStore, ReasonCodeSql, ReleaseRejection,
-    Reopen, ReopenRejection, StoreError, decided_status, decision_reason, push_queue_conditions,
-    standing_term,
+    Reopen, ReopenRejection, StoreError, push_queue_conditions, standing_term,
 };
 
 /// "The comment has a reason with this code", for queue filters.
@@ -252,8 +251,12 @@ impl QueueStore for PostgresStore {
             }));
         }
         let from = comment.status;
-        comment.status = decided_status(decision.decision);
-        comment.reasons.push(decision_reason(decision));
+        comment.status = decision.decision.status();
+        comment.reasons.push(
+            decision
+                .decision
+                .reason(&decision.actor, decision.reason_code.as_deref()),
+        );
         comment.update_time = decision.now;
         comment.version += 1;
 
@@ -388,8 +391,8 @@ impl QueueStore for PostgresStore {
             &mut comment,
             Requeue {
                 status: CommentStatus::PendingReview,
-                reason: crate::storage::reopened_reason(reopen),
-                priority: crate::storage::REOPENED_PRIORITY,
+                reason: crate::domain::reopened_reason(reopen.actor, reopen.note),
+                priority: crate::domain::REOPENED_PRIORITY,
             },
             reopen.now,
         )

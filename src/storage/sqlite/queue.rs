@@ -19,8 +19,7 @@ use crate::domain::{
 };
 use crate::storage::{
     AuditEvent, Claim, DecideRejection, Decision, QueueQuery, QueueStore, ReasonCodeSql,
-    ReleaseRejection, Reopen, ReopenRejection, StoreError, decided_status, decision_reason,
-    push_queue_conditions, standing_term,
+    ReleaseRejection, Reopen, ReopenRejection, StoreError, push_queue_conditions, standing_term,
 };
 
 /// "The comment has a reason with this code", for queue filters.
@@ -250,8 +249,12 @@ impl QueueStore for SqliteStore {
             }));
         }
         let from = comment.status;
-        comment.status = decided_status(decision.decision);
-        comment.reasons.push(decision_reason(decision));
+        comment.status = decision.decision.status();
+        comment.reasons.push(
+            decision
+                .decision
+                .reason(&decision.actor, decision.reason_code.as_deref()),
+        );
         comment.update_time = decision.now;
         comment.version += 1;
 
@@ -383,8 +386,8 @@ impl QueueStore for SqliteStore {
             &mut comment,
             Requeue {
                 status: CommentStatus::PendingReview,
-                reason: crate::storage::reopened_reason(reopen),
-                priority: crate::storage::REOPENED_PRIORITY,
+                reason: crate::domain::reopened_reason(reopen.actor, reopen.note),
+                priority: crate::domain::REOPENED_PRIORITY,
             },
             reopen.now,
         )
