@@ -578,7 +578,7 @@ async fn eval_suite(
     show_errors: bool,
     database_url: &str,
 ) -> anyhow::Result<()> {
-    use crate::evaluation::suite::{SuiteReport, expand};
+    use crate::evaluation::suite::{SuiteReport, expand, wrong_cases};
     crate::pipeline::toxicity::model::init().map_err(|e| anyhow::anyhow!(e))?;
     let text =
         std::fs::read_to_string(suite).with_context(|| format!("reading {}", suite.display()))?;
@@ -600,19 +600,8 @@ async fn eval_suite(
             .map(|v| v.status != crate::domain::CommentStatus::Approved)
             .collect();
         if show_errors {
-            for ((case, verdict), &flagged) in cases.iter().zip(&verdicts).zip(&flagged) {
-                if flagged != case.hateful {
-                    let codes: Vec<&str> =
-                        verdict.reasons.iter().map(|r| r.code.as_str()).collect();
-                    eprintln!(
-                        "{} {} -> {:?} [{}] {}",
-                        case.functionality,
-                        case.lang,
-                        verdict.status,
-                        codes.join(","),
-                        case.text
-                    );
-                }
+            for line in wrong_cases(&cases, &verdicts) {
+                eprintln!("{line}");
             }
         }
         let report = SuiteReport::compute(&cases, &flagged);

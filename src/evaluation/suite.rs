@@ -7,6 +7,29 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The cases decided wrongly (held when not hateful, published when
+/// hateful), one line each: functionality, language, status, reason codes,
+/// text. `verdicts` are the cases' own, in order.
+pub fn wrong_cases<'a>(
+    cases: &'a [Case],
+    verdicts: &'a [crate::pipeline::Verdict],
+) -> impl Iterator<Item = String> + 'a {
+    cases.iter().zip(verdicts).filter_map(|(case, verdict)| {
+        let flagged = verdict.status != crate::domain::CommentStatus::Approved;
+        (flagged != case.hateful).then(|| {
+            let codes: Vec<&str> = verdict.reasons.iter().map(|r| r.code.as_str()).collect();
+            format!(
+                "{} {} -> {} [{}] {}",
+                case.functionality,
+                case.lang,
+                verdict.status.as_str(),
+                codes.join(","),
+                case.text
+            )
+        })
+    })
+}
+
 /// One expanded case.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Case {

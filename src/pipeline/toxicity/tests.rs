@@ -262,7 +262,7 @@ fn shipped_verdicts(texts: &[String]) -> Vec<crate::pipeline::Verdict> {
 #[test]
 fn the_team_suite_through_the_shipped_pipeline() {
     use crate::domain::CommentStatus;
-    use crate::evaluation::suite::{SuiteReport, expand};
+    use crate::evaluation::suite::{SuiteReport, expand, wrong_cases};
     let cases = expand(include_str!("../../../tests/functional/hate.toml")).unwrap();
     let texts: Vec<String> = cases.iter().map(|c| c.text.clone()).collect();
     let verdicts = shipped_verdicts(&texts);
@@ -271,17 +271,8 @@ fn the_team_suite_through_the_shipped_pipeline() {
         .map(|v| v.status != CommentStatus::Approved)
         .collect();
     if std::env::var_os("MODERATO_SHOW_SUITE").is_some() {
-        for ((case, verdict), flag) in cases.iter().zip(&verdicts).zip(&flagged) {
-            if *flag != case.hateful {
-                let codes: Vec<&str> = verdict.reasons.iter().map(|r| r.code.as_str()).collect();
-                eprintln!(
-                    "{} {} [{}] {}",
-                    case.functionality,
-                    verdict.status.as_str(),
-                    codes.join(","),
-                    case.text
-                );
-            }
+        for line in wrong_cases(&cases, &verdicts) {
+            eprintln!("{line}");
         }
     }
     let report = SuiteReport::compute(&cases, &flagged);
