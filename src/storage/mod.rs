@@ -59,15 +59,6 @@ pub use tenants::{NewApiKey, TenantStore};
 pub use crate::domain::{RuleChange, RuleRejection};
 pub(crate) use tenants::{toxicity_thresholds_from_json, toxicity_thresholds_to_json};
 
-/// The traits a caller needs in scope to call any storage method on a
-/// `dyn Store`.
-pub mod prelude {
-    pub use super::{
-        AuthorStore, CommentStore, EventStore, ModelStore, QueueStore, ReportStore, RuleStore,
-        Store, TenantStore,
-    };
-}
-
 /// Connection settings shared by both backends.
 #[derive(Debug, Clone)]
 pub struct DbOptions {

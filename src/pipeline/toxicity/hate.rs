@@ -121,15 +121,10 @@ const BEFORE_WEAK_GROUP: [&str; 12] = [
 /// Whether the weak group name at word `at` follows a determiner (perhaps
 /// through one of [`BEFORE_WEAK_GROUP`]): `les noirs`, not `des nuages noirs`.
 fn determined(t: &Tagged, at: usize) -> bool {
-    match at {
-        0 => false,
-        1 => DETERMINERS.contains(&t.word(0)),
-        _ => {
-            DETERMINERS.contains(&t.word(at - 1))
-                || (BEFORE_WEAK_GROUP.contains(&t.word(at - 1))
-                    && DETERMINERS.contains(&t.word(at - 2)))
-        }
-    }
+    let before = |k: usize| at.checked_sub(k).map(|i| t.word(i));
+    before(1).is_some_and(|w| DETERMINERS.contains(&w))
+        || (before(1).is_some_and(|w| BEFORE_WEAK_GROUP.contains(&w))
+            && before(2).is_some_and(|w| DETERMINERS.contains(&w)))
 }
 
 /// How far (in words) a hate verb or a death wish reaches its group.
