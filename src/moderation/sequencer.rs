@@ -66,7 +66,7 @@ impl Sequencer {
                         Ok(numbered) => {
                             announce.send_modify(|n| *n += 1);
                             // A full round: more may be waiting.
-                            if numbered < 10_000 {
+                            if numbered < u64::from(crate::storage::NUMBERING_ROUND) {
                                 break;
                             }
                         }

@@ -39,6 +39,10 @@ pub trait EventStore: Send + Sync {
     async fn listen_decision_events(&self, numbered: tokio::sync::mpsc::UnboundedSender<()>);
 }
 
+/// The most events one numbering round looks at; a round that looked at
+/// this many is followed by another at once.
+pub const NUMBERING_ROUND: u32 = 1000;
+
 /// The channel on which Postgres announces newly numbered decision events.
 pub const DECISIONS_CHANNEL: &str = "moderato_decisions";
 

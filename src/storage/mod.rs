@@ -42,7 +42,9 @@ pub(crate) use events::{
     AuditEvent, comment_created_event, decision_event, reopened_event, reported_event,
     requeued_event, settings_change_detail, standing_event, status_column,
 };
-pub use events::{AuditQuery, AuditRecord, DECISIONS_CHANNEL, DecisionEvent, EventStore};
+pub use events::{
+    AuditQuery, AuditRecord, DECISIONS_CHANNEL, DecisionEvent, EventStore, NUMBERING_ROUND,
+};
 pub(crate) use models::model_versions;
 pub use models::{LabelSource, LearnOutcome, Lesson, ModelStore, StoredModel};
 pub use postgres::PostgresStore;

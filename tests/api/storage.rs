@@ -2141,3 +2141,112 @@ async fn decision_events_are_numbered_per_tenant_without_gaps(backend: Backend) 
         []
     );
 }
+
+/// Postgres alone: several writers commit at once there (SQLite has one
+/// writer at a time, so an event cannot commit behind a later one).
+mod postgres_numbering {
+    use super::*;
+
+    /// A round never moves its watermark past an event whose transaction is
+    /// still open: it waits for it, then numbers it first (it drew the lower
+    /// id). Without the numbering lock the round would number the later
+    /// event alone and never see the earlier one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_event_committed_late_is_numbered_not_skipped() {
+        let f = fixture(Backend::Postgres).await;
+        let early = uuid::Uuid::new_v4();
+        let mut open = sqlx::PgConnection::connect(&f.url).await.unwrap();
+        open.execute("BEGIN").await.unwrap();
+        // As an older release or another tool would write it: the trigger
+        // takes the numbering lock.
+        sqlx::query(
+            "INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
+             to_status, queued, version, create_time) \
+             VALUES ($1, $2, 'a1', 'ama', 'approved', false, 1, now())",
+        )
+        .bind(f.tenant.as_uuid())
+        .bind(early)
+        .execute(&mut open)
+        .await
+        .unwrap();
+
+        let comment = new_comment("a1", "Un avis sur le budget", None);
+        let (approved, actor) = (verdict(CommentStatus::Approved, 0), Actor::system());
+        let Ok(InsertOutcome::Created(later)) = f
+            .store
+            .insert_comments(&[(f.tenant, record_of(&comment, &approved, &actor, now()))])
+            .await
+            .pop()
+            .unwrap()
+        else {
+            panic!("a new comment is created")
+        };
+        let store = f.store.clone();
+        let mut round = tokio::spawn(async move { store.sequence_decision_events().await });
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(300), &mut round)
+                .await
+                .is_err(),
+            "the round waits for the open transaction"
+        );
+        open.execute("COMMIT").await.unwrap();
+        assert_eq!(round.await.unwrap().unwrap(), 2);
+
+        let events = f.store.list_decision_events(f.tenant, 0, 10).await.unwrap();
+        let order: Vec<_> = events
+            .iter()
+            .map(|e| (e.sequence, e.comment_id.as_uuid()))
+            .collect();
+        assert_eq!(order, [(1, early), (2, later.comment_id.as_uuid())]);
+    }
+
+    /// Migration 12 numbers by a watermark. Events a release before it had
+    /// not numbered yet (one of them behind a numbered one, as its rounds
+    /// allowed) are numbered by the first round after it, continuing the
+    /// tenant's sequence; numbered ones keep their numbers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_left_unnumbered_before_the_watermark_are_numbered_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = database_url_for(Backend::Postgres, &dir).await;
+        let tenant = uuid::Uuid::new_v4();
+        let comments: Vec<uuid::Uuid> = (0..4).map(|_| uuid::Uuid::new_v4()).collect();
+        let OldPool::Postgres(pool) = migrated_to(Backend::Postgres, &url, 11).await else {
+            unreachable!()
+        };
+        for (comment, sequence) in comments.iter().zip([Some(1i64), None, Some(2), None]) {
+            sqlx::query(
+                "INSERT INTO decision_events (tenant_id, sequence, comment_id, article_id, \
+                 author_id, to_status, queued, version, create_time) \
+                 VALUES ($1, $2, $3, 'a1', 'ama', 'approved', false, 1, now())",
+            )
+            .bind(tenant)
+            .bind(sequence)
+            .bind(comment)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+
+        let store = moderato::storage::connect(&url, &DbOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(store.sequence_decision_events().await.unwrap(), 2);
+        assert_eq!(store.sequence_decision_events().await.unwrap(), 0, "once");
+        let tenant = TenantId::from_uuid(tenant);
+        let events = store.list_decision_events(tenant, 0, 10).await.unwrap();
+        let order: Vec<_> = events
+            .iter()
+            .map(|e| (e.sequence, e.comment_id.as_uuid()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (1, comments[0]),
+                (2, comments[2]),
+                (3, comments[1]),
+                (4, comments[3])
+            ]
+        );
+    }
+}

@@ -20,7 +20,9 @@ use crate::storage::{
 /// their decision-stream events with one statement
 /// (one round trip, atomic without an explicit transaction): the batch is
 /// passed as arrays and unnested, and the rows `ON CONFLICT DO NOTHING`
-/// skipped are idempotent retries, read back after.
+/// skipped are idempotent retries, read back after. The input takes the
+/// numbering lock shared before any row is written (see
+/// [`super::begin_appending`]).
 async fn write_comments(
     pool: &PgPool,
     batch: &[(TenantId, NewCommentRecord<'_>)],
@@ -33,14 +35,15 @@ async fn write_comments(
     let r = &rows.rows;
     let created: Vec<Uuid> = sqlx::query_scalar(
         "WITH input AS ( \
-            SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
+            SELECT t.* FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
                 $6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[], \
                 $12::float8[], $13::text[], $14::timestamptz[], $15::text[], $16::int8[], \
                 $17::int8[], $18::uuid[], $19::int4[], $20::text[], $21::text[], $22::float8[]) \
             WITH ORDINALITY AS t(tenant_id, comment_id, client_comment_id, article_id, author_id, \
                 author_display_name, author_ip, parent_comment_id, language, body, status, \
                 spam_score, reasons, create_time, original_body, text_hash, simhash, review_id, \
-                priority, actor, audit_detail, toxicity_score, ord)), \
+                priority, actor, audit_detail, toxicity_score, ord) \
+            CROSS JOIN (SELECT pg_advisory_xact_lock_shared($23)) AS numbering_lock), \
          inserted AS ( \
             INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
                 author_display_name, author_ip, parent_comment_id, language, body, status, \
@@ -150,6 +153,7 @@ async fn write_comments(
             .map(|r| r.comment.toxicity_score)
             .collect::<Vec<_>>(),
     )
+    .bind(super::events::NUMBERING_LOCK)
     .fetch_all(pool)
     .await?;
     let created: HashSet<Uuid> = created.into_iter().collect();

@@ -135,6 +135,19 @@ fn micros(t: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(t).ok_or_else(|| StoreError::Corrupt(format!("timestamp {t}")))
 }
 
+/// Begins a transaction that may append decision events. It first takes
+/// the numbering lock shared, before any row lock: a writer that waited for
+/// it while holding a row another writer needs could deadlock with a round
+/// (the migration's trigger would take it at the insert otherwise).
+async fn begin_appending(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+        .bind(events::NUMBERING_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// Appends the decision-stream event of a change to `comment` (already
 /// applied) inside `tx`; the sequencer numbers it once `tx` has committed.
 async fn append_event(

@@ -211,7 +211,7 @@ impl QueueStore for PostgresStore {
         tenant: TenantId,
         decision: &Decision,
     ) -> Result<Result<Comment, DecideRejection>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_appending(&self.pool).await?;
         let item = sqlx::query(
             "SELECT comment_id, state, claimed_by FROM review_items \
              WHERE tenant_id = $1 AND review_id = $2 FOR UPDATE",
@@ -366,7 +366,7 @@ impl QueueStore for PostgresStore {
         tenant: TenantId,
         reopen: &Reopen<'_>,
     ) -> Result<Result<Comment, ReopenRejection>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_appending(&self.pool).await?;
         let Some(mut comment) = comment_for_update(&mut tx, tenant, reopen.comment_id).await?
         else {
             return Ok(Err(ReopenRejection::NotFound));

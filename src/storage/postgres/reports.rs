@@ -17,7 +17,7 @@ impl ReportStore for PostgresStore {
         tenant: TenantId,
         report: &NewReport<'_>,
     ) -> Result<ReportOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_appending(&self.pool).await?;
         let Some(mut comment) = comment_for_update(&mut tx, tenant, report.comment_id).await?
         else {
             return Ok(ReportOutcome::NotFound);

@@ -13,12 +13,14 @@ use crate::storage::{AuditQuery, AuditRecord, DecisionEvent, EventStore, StoreEr
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn sequence_decision_events(&self) -> Result<u64, StoreError> {
-        // The write lock excludes other rounds (and other processes).
+        // The write lock excludes other rounds (and other processes). The
+        // LIMIT is `NUMBERING_ROUND`, written out (SQLite re-prepares a
+        // statement whose LIMIT is bound).
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let numbered = sqlx::query(
             "WITH pending AS ( \
                 SELECT event_id, tenant_id FROM decision_events WHERE sequence IS NULL \
-                ORDER BY event_id LIMIT 10000), \
+                ORDER BY event_id LIMIT 1000), \
              bases AS ( \
                 SELECT t.tenant_id, COALESCE((SELECT max(d.sequence) FROM decision_events d \
                     WHERE d.tenant_id = t.tenant_id AND d.sequence IS NOT NULL), 0) AS base \
