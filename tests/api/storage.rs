@@ -47,6 +47,7 @@ backend_tests!(
     each_kind_of_model_learns_apart,
     author_histories_are_one_scoped_query,
     a_group_commit_stores_each_comment_as_alone,
+    a_tenant_or_comment_with_rows_is_never_deleted,
 );
 
 struct Fixture {
@@ -2140,6 +2141,63 @@ async fn decision_events_are_numbered_per_tenant_without_gaps(backend: Backend) 
         f.store.list_decision_events(other, 20, 10).await.unwrap(),
         []
     );
+}
+
+/// Postgres checks no foreign key when a comment or its review item is
+/// written (migration 13; the rows' parents are guaranteed by the code that
+/// writes them), SQLite still does; on both, a parent that still has rows
+/// cannot be deleted, whoever connects.
+async fn a_tenant_or_comment_with_rows_is_never_deleted(backend: Backend) {
+    let f = fixture(backend).await;
+    let comment = new_comment("a1", "Un avis sur le budget", None);
+    let (held, actor) = (verdict(CommentStatus::PendingReview, 0), Actor::system());
+    let Ok(InsertOutcome::Created(stored)) = f
+        .store
+        .insert_comments(&[(f.tenant, record_of(&comment, &held, &actor, now()))])
+        .await
+        .pop()
+        .unwrap()
+    else {
+        panic!("a new comment is created")
+    };
+    let (tenant, comment_id) = (f.tenant.as_uuid(), stored.comment_id.as_uuid());
+    let deletes = [
+        "DELETE FROM tenants WHERE tenant_id = $1",
+        "DELETE FROM comments WHERE tenant_id = $1 AND comment_id = $2",
+    ];
+    for sql in deletes {
+        let refused = match backend {
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&f.url).await.unwrap();
+                let query = sqlx::query(sql).bind(tenant);
+                let query = if sql.contains("$2") {
+                    query.bind(comment_id)
+                } else {
+                    query
+                };
+                query.execute(&mut conn).await.map(drop)
+            }
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&f.url).await.unwrap();
+                let query = sqlx::query(sqlx::AssertSqlSafe(sql.replace('$', "?"))).bind(tenant);
+                let query = if sql.contains("$2") {
+                    query.bind(comment_id)
+                } else {
+                    query
+                };
+                query.execute(&mut conn).await.map(drop)
+            }
+        };
+        // Refused as a broken reference, not for any other reason.
+        let err = refused.expect_err(sql);
+        let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+        assert!(
+            matches!(code.as_deref(), Some("23503" | "787")),
+            "{sql}: {err}"
+        );
+    }
+    let kept = f.store.get_comment(f.tenant, stored.comment_id).await.unwrap();
+    assert_eq!(kept, Some(stored));
 }
 
 /// Postgres alone: several writers commit at once there (SQLite has one
