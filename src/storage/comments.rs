@@ -134,8 +134,7 @@ impl<'a> CommentRows<'a> {
                 let review = (comment.status == CommentStatus::PendingReview)
                     .then(|| (ReviewId::generate(), record.verdict.review_priority));
                 let audit = comment_created_event(record.actor, &comment);
-                let reasons_json = serde_json::to_string(&comment.reasons)
-                    .map_err(|err| StoreError::Unexpected(err.into()))?;
+                let reasons_json = super::reasons::encode(&comment.reasons);
                 Ok(CommentRow {
                     tenant: *tenant,
                     author_ip: record.comment.author_ip.map(|ip| ip.to_string()),

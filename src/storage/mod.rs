@@ -22,6 +22,7 @@ mod events;
 mod models;
 mod postgres;
 mod queue;
+mod reasons;
 mod reports;
 mod rules;
 mod sqlite;

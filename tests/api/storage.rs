@@ -48,6 +48,7 @@ backend_tests!(
     author_histories_are_one_scoped_query,
     a_group_commit_stores_each_comment_as_alone,
     a_tenant_or_comment_with_rows_is_never_deleted,
+    reasons_stored_as_sentences_read_as_before,
 );
 
 struct Fixture {
@@ -2141,6 +2142,142 @@ async fn decision_events_are_numbered_per_tenant_without_gaps(backend: Backend) 
         f.store.list_decision_events(other, 20, 10).await.unwrap(),
         []
     );
+}
+
+/// Reasons are stored as codes, spans, scores and the numbers their
+/// messages print (`storage::reasons`); rows an earlier release wrote, with
+/// the rendered sentences, read as they did, the queue's filter by reason
+/// code finds them, and a decision appends to them in the new form.
+async fn reasons_stored_as_sentences_read_as_before(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url_for(backend, &dir).await;
+    let (tenant, comment, review) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    let old_reasons = r#"[{"code": "rule.words", "span": {"end": 11, "start": 6},
+        "action": "review", "message": "Insultes: matched the word list entry \"con\"",
+        "rule_id": "insults", "rule_name": "Insultes"},
+        {"code": "spam.word", "span": {"end": 4, "start": 0}, "score": 0.0014,
+        "message": "this word points to spam (+0.80 log-odds)"}]"#;
+    let old_rows = [
+        "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
+         reject_threshold, max_body_chars, create_time, update_time) \
+         VALUES ($1, 'old', 'post', 0.5, 0.9, 5000, $4, $4)",
+        "INSERT INTO comments (tenant_id, comment_id, article_id, author_id, \
+         author_display_name, language, body, status, spam_score, reasons, create_time, \
+         update_time) VALUES ($1, $2, 'a1', 'ama', '', 'fr', 'Quel con ce type', \
+         'pending_review', 0.1, $5, $4, $4)",
+        "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, state, \
+         enqueue_time) VALUES ($1, $3, $2, 'a1', 0, 'open', $4)",
+    ];
+    match migrated_to(backend, &url, 11).await {
+        OldPool::Postgres(pool) => {
+            for sql in old_rows {
+                sqlx::query(sqlx::AssertSqlSafe(sql.replace("$5", "$5::jsonb")))
+                    .bind(tenant)
+                    .bind(comment)
+                    .bind(review)
+                    .bind(now())
+                    .bind(old_reasons)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+        OldPool::Sqlite(pool) => {
+            for sql in old_rows {
+                sqlx::query(sqlx::AssertSqlSafe(sql.replace('$', "?")))
+                    .bind(tenant)
+                    .bind(comment)
+                    .bind(review)
+                    .bind(now().timestamp_micros())
+                    .bind(old_reasons)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        }
+    }
+
+    let store = moderato::storage::connect(&url, &DbOptions::default())
+        .await
+        .unwrap();
+    let tenant = TenantId::from_uuid(tenant);
+    let stored = store
+        .get_comment(tenant, CommentId::from_uuid(comment))
+        .await
+        .unwrap()
+        .unwrap();
+    let read: Vec<_> = stored
+        .reasons
+        .iter()
+        .map(|r| (r.code.as_str(), r.message.as_str(), r.span, r.rule_name.as_str()))
+        .collect();
+    let insult = Span { start: 6, end: 11 };
+    assert_eq!(
+        read,
+        [
+            (
+                "rule.words",
+                r#"Insultes: matched the word list entry "con""#,
+                Some(insult),
+                "Insultes"
+            ),
+            (
+                "spam.word",
+                "this word points to spam (+0.80 log-odds)",
+                Some(Span { start: 0, end: 4 }),
+                ""
+            ),
+        ]
+    );
+    let filtered = store
+        .list_review_queue(
+            tenant,
+            &QueueQuery {
+                filter: QueueFilter {
+                    reason_code: Some("rule.words".into()),
+                    ..QueueFilter::default()
+                },
+                ..queue_query()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(filtered.len(), 1, "the reason filter reads old rows");
+
+    let items = store
+        .claim_reviews(tenant, &claim("awa", 1, now(), 60))
+        .await
+        .unwrap();
+    let decided = store
+        .decide_review(
+            tenant,
+            &Decision {
+                review_id: items[0].review_id,
+                decision: ReviewDecision::Reject,
+                reason_code: Some("insult".into()),
+                expected_version: None,
+                note: String::new(),
+                actor: claim("awa", 1, now(), 60).actor,
+                now: now(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let again = store
+        .get_comment(tenant, decided.comment_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.reasons, decided.reasons, "old and new forms side by side");
+    assert_eq!(again.reasons[..2], stored.reasons[..]);
+    assert_eq!(again.reasons.len(), 3);
 }
 
 /// Postgres checks no foreign key when a comment or its review item is

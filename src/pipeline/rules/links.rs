@@ -141,17 +141,17 @@ impl LinksCheck {
             if let Some(domain) = self.deny.iter().find(|d| within(&link.host, d)) {
                 hit(
                     Some(link.span),
-                    format!("link to {} (denied domain {domain})", link.host),
+                    format!("link to \"{}\" (denied domain \"{domain}\")", link.host),
                 );
             } else if !self.allow.is_empty() && !self.allow.iter().any(|d| within(&link.host, d)) {
                 hit(
                     Some(link.span),
-                    format!("link to {}, which is not an allowed domain", link.host),
+                    format!("link to \"{}\", which is not an allowed domain", link.host),
                 );
             } else if self.shorteners && is_shortener(&link.host) {
                 hit(
                     Some(link.span),
-                    format!("link through the URL shortener {}", link.host),
+                    format!("link through the URL shortener \"{}\"", link.host),
                 );
             }
         }

@@ -51,7 +51,7 @@ async fn write_comments(
                 toxicity_score) \
             SELECT tenant_id, comment_id, client_comment_id, article_id, author_id, \
                 author_display_name, author_ip, parent_comment_id, language, body, status, \
-                spam_score, reasons::jsonb, create_time, create_time, original_body, text_hash, \
+                spam_score, reasons, create_time, create_time, original_body, text_hash, \
                 simhash, toxicity_score \
             FROM input ORDER BY ord \
             ON CONFLICT (tenant_id, client_comment_id) WHERE client_comment_id IS NOT NULL \

@@ -21,7 +21,7 @@ use crate::storage::{
 
 /// "The comment has a reason with this code", for queue filters.
 const REASON_CODE_SQL: ReasonCodeSql = ReasonCodeSql {
-    before: " AND c.reasons @> jsonb_build_array(jsonb_build_object('code', ",
+    before: " AND c.reasons::jsonb @> jsonb_build_array(jsonb_build_object('code', ",
     after: "::text))",
 };
 
@@ -93,7 +93,7 @@ pub(super) async fn requeue_in(
     .bind(tenant.as_uuid())
     .bind(comment.comment_id.as_uuid())
     .bind(comment.status.as_str())
-    .bind(Json(&comment.reasons))
+    .bind(crate::storage::reasons::encode(&comment.reasons))
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -267,7 +267,7 @@ impl QueueStore for PostgresStore {
         .bind(tenant.as_uuid())
         .bind(comment_id)
         .bind(comment.status.as_str())
-        .bind(Json(&comment.reasons))
+        .bind(crate::storage::reasons::encode(&comment.reasons))
         .bind(decision.now)
         .execute(&mut *tx)
         .await?;

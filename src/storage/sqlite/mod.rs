@@ -18,7 +18,7 @@ use sqlx::types::Json;
 use sqlx::{Row as _, Sqlite, Transaction};
 use uuid::Uuid;
 
-use crate::domain::{Comment, CommentId, CommentStatus, Reason, TenantId};
+use crate::domain::{Comment, CommentId, CommentStatus, TenantId};
 use crate::storage::{AuditEvent, DbOptions, Store, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -181,7 +181,7 @@ async fn audit(
 
 fn comment_from_row(row: &SqliteRow) -> Result<Comment, StoreError> {
     let status: String = row.try_get("status")?;
-    let Json(reasons): Json<Vec<Reason>> = row.try_get("reasons")?;
+    let reasons = crate::storage::reasons::decode(row.try_get("reasons")?)?;
     Ok(Comment {
         comment_id: CommentId::from_uuid(row.try_get("comment_id")?),
         article_id: row.try_get("article_id")?,

@@ -5,7 +5,6 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
-use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row as _, Sqlite, Transaction};
 use uuid::Uuid;
 
@@ -100,7 +99,7 @@ pub(super) async fn requeue_in(
     .bind(tenant.as_uuid())
     .bind(comment.comment_id.as_uuid())
     .bind(comment.status.as_str())
-    .bind(Json(&comment.reasons))
+    .bind(crate::storage::reasons::encode(&comment.reasons))
     .bind(to_micros(now))
     .execute(&mut **tx)
     .await?;
@@ -265,7 +264,7 @@ impl QueueStore for SqliteStore {
         .bind(tenant.as_uuid())
         .bind(comment_id)
         .bind(comment.status.as_str())
-        .bind(Json(&comment.reasons))
+        .bind(crate::storage::reasons::encode(&comment.reasons))
         .bind(to_micros(decision.now))
         .execute(&mut *tx)
         .await?;
