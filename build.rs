@@ -17,6 +17,10 @@ const BENCH_PROTOS: &[&str] = &["proto/moderato/bench/v1/echo_service.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
+    // `sqlx::migrate!` embeds `migrations/` at compile time but cannot tell
+    // cargo it read them: without this a new migration file alone would not
+    // rebuild the crate, and the binary would run without it.
+    println!("cargo:rerun-if-changed=migrations");
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     let api = protox::compile(PROTOS, ["proto"])?;
     fs::write(out_dir.join("moderato_descriptor.bin"), api.encode_to_vec())?;

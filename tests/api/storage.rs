@@ -2338,9 +2338,28 @@ async fn a_tenant_or_comment_with_rows_is_never_deleted(backend: Backend) {
 }
 
 /// Postgres alone: several writers commit at once there (SQLite has one
-/// writer at a time, so an event cannot commit behind a later one).
-mod postgres_numbering {
+/// writer at a time, so an event cannot commit behind a later one), and its
+/// catalog holds what each index is for.
+mod postgres_only {
     use super::*;
+
+    /// Every index of a table each submission writes says which query it
+    /// serves (migration 15): a new one without a purpose fails here.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_index_on_a_hot_table_names_its_query() {
+        let f = fixture(Backend::Postgres).await;
+        let mut conn = sqlx::PgConnection::connect(&f.url).await.unwrap();
+        let unexplained: Vec<String> = sqlx::query_scalar(
+            "SELECT i.indexrelid::regclass::text FROM pg_index i \
+             WHERE i.indrelid IN ('comments'::regclass, 'review_items'::regclass, \
+                'audit_events'::regclass, 'decision_events'::regclass) \
+               AND obj_description(i.indexrelid, 'pg_class') IS NULL",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(unexplained, Vec::<String>::new());
+    }
 
     /// A round never moves its watermark past an event whose transaction is
     /// still open: it waits for it, then numbers it first (it drew the lower
