@@ -138,7 +138,11 @@ fn expand(stored: Stored<'_>) -> Result<Reason, StoreError> {
     let body = match (stored.g, stored.m) {
         (Some((index, numbers)), None) => render(index, &numbers)?,
         (None, Some(message)) => message.into_owned(),
-        _ => return Err(StoreError::Corrupt("a stored reason without its message".into())),
+        _ => {
+            return Err(StoreError::Corrupt(
+                "a stored reason without its message".into(),
+            ));
+        }
     };
     let message = if stored.h {
         format!("{}: {body}", stored.n)
@@ -219,7 +223,10 @@ fn split(message: &str) -> Option<(String, Vec<&str>)> {
 fn render(index: u32, numbers: &[std::borrow::Cow<'_, str>]) -> Result<String, StoreError> {
     let Some(template) = CATALOG.templates.get(index as usize) else {
         // Written by a newer release: its numbers are all this one knows.
-        return Ok(format!("(message {index} of a newer release: {})", numbers.join(", ")));
+        return Ok(format!(
+            "(message {index} of a newer release: {})",
+            numbers.join(", ")
+        ));
     };
     let mut parts = template.split("{}");
     let mut out = String::with_capacity(template.len() + 8 * numbers.len());
@@ -292,7 +299,10 @@ mod tests {
             },
             reason("spam.word", "this word points to spam (+0.80 log-odds)"),
             reason("review.decision", "rejected by key:ab12 (off_topic)"),
-            reason("pipeline.clean", "no filter objected; published under post-moderation"),
+            reason(
+                "pipeline.clean",
+                "no filter objected; published under post-moderation",
+            ),
             reason("x", ""),
             reason("x", "{}"),
             rule,
@@ -313,7 +323,10 @@ mod tests {
             {"code": "rule.regex", "action": "score", "message": "Liens: matched the pattern",
              "rule_id": "links", "rule_name": "Liens"}]"#;
         let reasons = decode(old).unwrap();
-        assert_eq!(reasons[0].message, "this word points to spam (+0.80 log-odds)");
+        assert_eq!(
+            reasons[0].message,
+            "this word points to spam (+0.80 log-odds)"
+        );
         assert_eq!(reasons[0].span, Some(Span { start: 0, end: 6 }));
         assert_eq!(reasons[1].rule_name, "Liens");
         assert_eq!(decode(&encode(&reasons)).unwrap(), reasons);
@@ -329,7 +342,9 @@ mod tests {
             .expect("templates print numbers");
         let short = format!(r#"[{{"code": "x", "g": [{with_numbers}, []]}}]"#);
         assert!(decode(&short).is_err(), "too few numbers");
-        let long = format!(r#"[{{"code": "x", "g": [{with_numbers}, ["1", "2", "3", "4", "5", "6", "7"]]}}]"#);
+        let long = format!(
+            r#"[{{"code": "x", "g": [{with_numbers}, ["1", "2", "3", "4", "5", "6", "7"]]}}]"#
+        );
         assert!(decode(&long).is_err(), "too many numbers");
         assert!(decode("not json").is_err());
     }
@@ -372,7 +387,12 @@ mod tests {
             serde_json::from_str(include_str!("../../bench/ghz/submit_comment.json"))
                 .expect("the mix parses");
         for d in mix["d"].as_array().expect("a list of requests") {
-            texts.push(d["body"].as_str().expect("a body").replace("{{randomString 6}}", "x7Yb2Q"));
+            texts.push(
+                d["body"]
+                    .as_str()
+                    .expect("a body")
+                    .replace("{{randomString 6}}", "x7Yb2Q"),
+            );
         }
         let now = chrono::Utc::now();
         let mut history = spam::AuthorHistory {
@@ -380,7 +400,14 @@ mod tests {
             ..spam::AuthorHistory::default()
         };
         history.same_text_by_others = 3;
-        let histories = [spam::AuthorHistory::unknown(), spam::AuthorHistory { known: true, ..Default::default() }, history];
+        let histories = [
+            spam::AuthorHistory::unknown(),
+            spam::AuthorHistory {
+                known: true,
+                ..Default::default()
+            },
+            history,
+        ];
         let mut missing = std::collections::BTreeSet::new();
         let settings = TenantSettings::defaults(&TenantName::parse("t").expect("a valid name"));
         for (i, text) in texts.iter().enumerate() {
@@ -425,7 +452,11 @@ mod tests {
             );
             // Hate findings name the group: stored as written (they are
             // only on the comments held for them).
-            for reason in verdict.reasons.iter().filter(|r| !r.code.starts_with("hate.")) {
+            for reason in verdict
+                .reasons
+                .iter()
+                .filter(|r| !r.code.starts_with("hate."))
+            {
                 let stored = compact(reason);
                 if let Some(message) = stored.m {
                     missing.insert(split(&message).map_or_else(|| message.to_string(), |(t, _)| t));

@@ -2215,7 +2215,14 @@ async fn reasons_stored_as_sentences_read_as_before(backend: Backend) {
     let read: Vec<_> = stored
         .reasons
         .iter()
-        .map(|r| (r.code.as_str(), r.message.as_str(), r.span, r.rule_name.as_str()))
+        .map(|r| {
+            (
+                r.code.as_str(),
+                r.message.as_str(),
+                r.span,
+                r.rule_name.as_str(),
+            )
+        })
         .collect();
     let insult = Span { start: 6, end: 11 };
     assert_eq!(
@@ -2275,7 +2282,10 @@ async fn reasons_stored_as_sentences_read_as_before(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(again.reasons, decided.reasons, "old and new forms side by side");
+    assert_eq!(
+        again.reasons, decided.reasons,
+        "old and new forms side by side"
+    );
     assert_eq!(again.reasons[..2], stored.reasons[..]);
     assert_eq!(again.reasons.len(), 3);
 }
@@ -2327,13 +2337,20 @@ async fn a_tenant_or_comment_with_rows_is_never_deleted(backend: Backend) {
         };
         // Refused as a broken reference, not for any other reason.
         let err = refused.expect_err(sql);
-        let code = err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+        let code = err
+            .as_database_error()
+            .and_then(|e| e.code())
+            .map(|c| c.into_owned());
         assert!(
             matches!(code.as_deref(), Some("23503" | "787")),
             "{sql}: {err}"
         );
     }
-    let kept = f.store.get_comment(f.tenant, stored.comment_id).await.unwrap();
+    let kept = f
+        .store
+        .get_comment(f.tenant, stored.comment_id)
+        .await
+        .unwrap();
     assert_eq!(kept, Some(stored));
 }
 
