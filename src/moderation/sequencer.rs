@@ -60,6 +60,7 @@ impl Sequencer {
                 if let Ok(None) = tokio::time::timeout(POLL, kicked.recv()).await {
                     return; // The service is gone.
                 }
+                let mut pause = GAP;
                 loop {
                     match store.sequence_decision_events().await {
                         Ok(0) => break,
@@ -71,12 +72,16 @@ impl Sequencer {
                             }
                         }
                         Err(err) => {
+                            // The database is down, or (Postgres) a writer
+                            // held the round out: back off, so retries do not
+                            // keep pausing the other writers.
                             tracing::warn!(error = %err, "numbering decision events failed; will retry");
+                            pause = POLL;
                             break;
                         }
                     }
                 }
-                tokio::time::sleep(GAP).await;
+                tokio::time::sleep(pause).await;
             }
         });
         Sequencer { kicks, numbered }

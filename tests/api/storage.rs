@@ -2379,9 +2379,10 @@ mod postgres_only {
     }
 
     /// A round never moves its watermark past an event whose transaction is
-    /// still open: it waits for it, then numbers it first (it drew the lower
-    /// id). Without the numbering lock the round would number the later
-    /// event alone and never see the earlier one.
+    /// still open: it waits for it (and gives up), and once it has committed
+    /// numbers it first (it drew the lower id). Without the numbering lock
+    /// the round would number the later event alone and never see the
+    /// earlier one.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_event_committed_late_is_numbered_not_skipped() {
         let f = fixture(Backend::Postgres).await;
@@ -2412,16 +2413,15 @@ mod postgres_only {
         else {
             panic!("a new comment is created")
         };
-        let store = f.store.clone();
-        let mut round = tokio::spawn(async move { store.sequence_decision_events().await });
-        assert!(
-            tokio::time::timeout(std::time::Duration::from_millis(300), &mut round)
-                .await
-                .is_err(),
-            "the round waits for the open transaction"
+        // A round while the transaction is open waits for it, gives up after
+        // its bounded wait, and numbers nothing.
+        assert!(f.store.sequence_decision_events().await.is_err());
+        assert_eq!(
+            f.store.list_decision_events(f.tenant, 0, 10).await.unwrap(),
+            []
         );
         open.execute("COMMIT").await.unwrap();
-        assert_eq!(round.await.unwrap().unwrap(), 2);
+        assert_eq!(f.store.sequence_decision_events().await.unwrap(), 2);
 
         let events = f.store.list_decision_events(f.tenant, 0, 10).await.unwrap();
         let order: Vec<_> = events
@@ -2429,6 +2429,42 @@ mod postgres_only {
             .map(|e| (e.sequence, e.comment_id.as_uuid()))
             .collect();
         assert_eq!(order, [(1, early), (2, later.comment_id.as_uuid())]);
+    }
+
+    /// A writer stuck inside its transaction holds the numbering lock
+    /// shared: a round gives up after a bounded wait instead of queueing
+    /// every other writer behind it, writes go on meanwhile, and the next
+    /// round after the stuck transaction ends numbers everything.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stuck_writer_delays_numbering_not_writes() {
+        let f = fixture(Backend::Postgres).await;
+        let mut stuck = sqlx::PgConnection::connect(&f.url).await.unwrap();
+        stuck.execute("BEGIN").await.unwrap();
+        sqlx::query("SELECT pg_advisory_xact_lock_shared(7885631859422491759)")
+            .execute(&mut stuck)
+            .await
+            .unwrap();
+
+        let comment = new_comment("a1", "Un avis sur le budget", None);
+        let (approved, actor) = (verdict(CommentStatus::Approved, 0), Actor::system());
+        let store = f.store.clone();
+        let round = tokio::spawn(async move { store.sequence_decision_events().await });
+        let written = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            f.store
+                .insert_comments(&[(f.tenant, record_of(&comment, &approved, &actor, now()))]),
+        )
+        .await
+        .expect("a write is not held behind the waiting round");
+        assert!(matches!(written[..], [Ok(InsertOutcome::Created(_))]));
+        let gave_up = tokio::time::timeout(std::time::Duration::from_secs(5), round)
+            .await
+            .expect("the round gives up")
+            .unwrap();
+        assert!(gave_up.is_err(), "no round while a writer holds the lock");
+
+        stuck.execute("COMMIT").await.unwrap();
+        assert_eq!(f.store.sequence_decision_events().await.unwrap(), 1);
     }
 
     /// Migration 12 numbers by a watermark. Events a release before it had

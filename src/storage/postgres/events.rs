@@ -19,6 +19,14 @@ use crate::storage::{AuditQuery, AuditRecord, DecisionEvent, EventStore, StoreEr
 /// spells it in decimal.
 pub(super) const NUMBERING_LOCK: i64 = 0x6d6f_6465_7261_746f;
 
+/// The longest a numbering round waits for writers to finish, in
+/// milliseconds (a macro so the statement is a literal).
+macro_rules! ROUND_LOCK_WAIT_MS {
+    () => {
+        "200"
+    };
+}
+
 #[async_trait]
 impl EventStore for PostgresStore {
     async fn sequence_decision_events(&self) -> Result<u64, StoreError> {
@@ -28,6 +36,16 @@ impl EventStore for PostgresStore {
         // so no event id after the watermark can still commit later; and
         // one round at a time across replicas. The statements below take
         // their snapshots after the lock.
+        //
+        // Bounded: while the round waits, new writers queue behind it, so a
+        // writer stuck inside its transaction (a hung client of the pool, a
+        // lost connection Postgres has not noticed yet) must not hold every
+        // other writer for as long as it is stuck. After `ROUND_LOCK_WAIT`
+        // the round fails (`lock_not_available`), the queued writers go on,
+        // and the sequencer tries again later.
+        sqlx::query(concat!("SET LOCAL lock_timeout = '", ROUND_LOCK_WAIT_MS!(), "ms'"))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(NUMBERING_LOCK)
             .execute(&mut *tx)
