@@ -119,11 +119,15 @@ impl Application {
         let rule_watcher = tokio::spawn(m.clone().watch_rule_changes());
         let model_watcher = tokio::spawn(m.clone().watch_model_changes());
         let metrics = crate::telemetry::metrics().clone();
+        let store = self.moderation.store().clone();
         let upkeep = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             loop {
                 tick.tick().await;
                 metrics.run_upkeep();
+                if let Err(err) = store.analyze_new_tables().await {
+                    tracing::warn!(error = %err, "analysing new tables failed; will retry");
+                }
             }
         });
 

@@ -114,4 +114,11 @@ pub trait Store:
     async fn ping(&self) -> Result<(), StoreError>;
     /// Closes the pool, waiting for connections in use to come back.
     async fn close(&self);
+    /// Gathers planner statistics for the hot tables that have grown but
+    /// were never analysed; returns how many it analysed. Called
+    /// periodically (see the Postgres backend for why); a no-op where the
+    /// planner needs none.
+    async fn analyze_new_tables(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
 }

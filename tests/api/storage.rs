@@ -2467,6 +2467,46 @@ mod postgres_only {
         assert_eq!(f.store.sequence_decision_events().await.unwrap(), 1);
     }
 
+    /// A hot table that grew without statistics is analysed once by the
+    /// service (not only by autovacuum's first pass, up to a minute or two
+    /// later), and only once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hot_tables_that_grew_without_statistics_are_analysed_once() {
+        let f = fixture(Backend::Postgres).await;
+        let comments: Vec<NewComment> = (0..1100)
+            .map(|i| new_comment("a1", &format!("Avis numéro {i} sur le budget"), None))
+            .collect();
+        let (approved, actor) = (verdict(CommentStatus::Approved, 0), Actor::system());
+        for chunk in comments.chunks(128) {
+            let batch: Vec<_> = chunk
+                .iter()
+                .map(|c| (f.tenant, record_of(c, &approved, &actor, now())))
+                .collect();
+            for outcome in f.store.insert_comments(&batch).await {
+                outcome.unwrap();
+            }
+        }
+        // Statistics reach pg_stat_user_tables within about a second.
+        let mut analysed = 0;
+        for _ in 0..50 {
+            analysed += f.store.analyze_new_tables().await.unwrap();
+            if analysed > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(analysed >= 2, "comments and their events: {analysed}");
+        let mut conn = sqlx::PgConnection::connect(&f.url).await.unwrap();
+        let analysed_at: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'comments'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert!(analysed_at.is_some());
+        assert_eq!(f.store.analyze_new_tables().await.unwrap(), 0, "once");
+    }
+
     /// Migration 12 numbers by a watermark. Events a release before it had
     /// not numbered yet (one of them behind a numbered one, as its rounds
     /// allowed) are numbered by the first round after it, continuing the

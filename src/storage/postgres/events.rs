@@ -43,9 +43,13 @@ impl EventStore for PostgresStore {
         // other writer for as long as it is stuck. After `ROUND_LOCK_WAIT`
         // the round fails (`lock_not_available`), the queued writers go on,
         // and the sequencer tries again later.
-        sqlx::query(concat!("SET LOCAL lock_timeout = '", ROUND_LOCK_WAIT_MS!(), "ms'"))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(concat!(
+            "SET LOCAL lock_timeout = '",
+            ROUND_LOCK_WAIT_MS!(),
+            "ms'"
+        ))
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(NUMBERING_LOCK)
             .execute(&mut *tx)
