@@ -15,6 +15,7 @@
 //!
 //! `TEMPLATES` only grows: stored rows refer to its indexes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -50,7 +51,7 @@ impl Catalog {
 /// One stored reason.
 #[derive(Serialize, Deserialize)]
 struct Stored<'a> {
-    code: std::borrow::Cow<'a, str>,
+    code: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     s: Option<[u32; 2]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,20 +59,20 @@ struct Stored<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     p: Option<f64>,
     #[serde(default, skip_serializing_if = "str::is_empty")]
-    a: std::borrow::Cow<'a, str>,
+    a: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "str::is_empty")]
-    r: std::borrow::Cow<'a, str>,
+    r: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "str::is_empty")]
-    n: std::borrow::Cow<'a, str>,
+    n: Cow<'a, str>,
     /// The message begins with the rule's name and `": "` (rules' reasons).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     h: bool,
     /// A template's index followed by its numbers, as printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    g: Option<(u32, Vec<std::borrow::Cow<'a, str>>)>,
+    g: Option<(u32, Vec<Cow<'a, str>>)>,
     /// The message, when it has no template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    m: Option<std::borrow::Cow<'a, str>>,
+    m: Option<Cow<'a, str>>,
 }
 
 /// An element as stored before this format, or as it is now.
@@ -103,16 +104,13 @@ pub fn decode(json: &str) -> Result<Vec<Reason>, StoreError> {
 }
 
 fn compact(reason: &Reason) -> Stored<'_> {
-    let prefix_len = reason.rule_name.len() + 2;
-    let h = !reason.rule_name.is_empty()
-        && reason.message.len() >= prefix_len
-        && reason.message.starts_with(reason.rule_name.as_str())
-        && reason.message[reason.rule_name.len()..].starts_with(": ");
-    let message = if h {
-        &reason.message[prefix_len..]
-    } else {
-        reason.message.as_str()
-    };
+    // Rules' messages begin with the rule's name, stored beside them.
+    let after_name = (!reason.rule_name.is_empty())
+        .then(|| reason.message.strip_prefix(reason.rule_name.as_str()))
+        .flatten()
+        .and_then(|rest| rest.strip_prefix(": "));
+    let h = after_name.is_some();
+    let message = after_name.unwrap_or(&reason.message);
     let (g, m) = match template_of(message) {
         Some((index, numbers)) => (
             Some((index, numbers.into_iter().map(Into::into).collect())),
@@ -220,7 +218,7 @@ fn split(message: &str) -> Option<(String, Vec<&str>)> {
     Some((template, numbers))
 }
 
-fn render(index: u32, numbers: &[std::borrow::Cow<'_, str>]) -> Result<String, StoreError> {
+fn render(index: u32, numbers: &[Cow<'_, str>]) -> Result<String, StoreError> {
     let Some(template) = CATALOG.templates.get(index as usize) else {
         // Written by a newer release: its numbers are all this one knows.
         return Ok(format!(
