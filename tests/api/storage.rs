@@ -1431,14 +1431,62 @@ async fn a_group_commit_stores_each_comment_as_alone(backend: Backend) {
     );
 }
 
-/// Migration 4 adds `comment_id` and `author_id` to audit events; events
-/// written by an older version get them from their comment or review item,
-/// and the trail stays append-only.
 /// A database with only its first `count` migrations applied, to write
 /// rows as an older release did.
 enum OldPool {
     Postgres(sqlx::PgPool),
     Sqlite(sqlx::SqlitePool),
+}
+
+/// A value of an old row, bound as that backend stores it.
+enum Old<'a> {
+    Id(uuid::Uuid),
+    Time(DateTime<Utc>),
+    Text(&'a str),
+}
+
+impl OldPool {
+    /// Writes `rows` (written with Postgres placeholders; `postgres` and
+    /// `sqlite` adapt each statement to its backend) with `values` bound in
+    /// order, then closes the pool.
+    async fn write(
+        self,
+        rows: &[&str],
+        postgres: impl Fn(&str) -> String,
+        sqlite: impl Fn(&str) -> String,
+        values: &[Old<'_>],
+    ) {
+        match self {
+            OldPool::Postgres(pool) => {
+                for sql in rows {
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(postgres(sql)));
+                    for value in values {
+                        query = match value {
+                            Old::Id(id) => query.bind(*id),
+                            Old::Time(t) => query.bind(*t),
+                            Old::Text(text) => query.bind(*text),
+                        };
+                    }
+                    query.execute(&pool).await.unwrap();
+                }
+                pool.close().await;
+            }
+            OldPool::Sqlite(pool) => {
+                for sql in rows {
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sqlite(sql)));
+                    for value in values {
+                        query = match value {
+                            Old::Id(id) => query.bind(*id),
+                            Old::Time(t) => query.bind(t.timestamp_micros()),
+                            Old::Text(text) => query.bind(*text),
+                        };
+                    }
+                    query.execute(&pool).await.unwrap();
+                }
+                pool.close().await;
+            }
+        }
+    }
 }
 
 async fn migrated_to(backend: Backend, url: &str, count: usize) -> OldPool {
@@ -1484,34 +1532,15 @@ async fn spam_models_learned_before_model_kinds_are_kept(backend: Backend) {
         "INSERT INTO spam_labels (tenant_id, comment_id, spam, source, actor, create_time) \
          VALUES ($1, $2, true, 'mark', 'key:k', $3)",
     ];
-    match migrated_to(backend, &url, 9).await {
-        OldPool::Postgres(pool) => {
-            for sql in old_rows {
-                sqlx::query(sqlx::AssertSqlSafe(sql.replace("'[]'", "'[]'::jsonb")))
-                    .bind(tenant)
-                    .bind(comment)
-                    .bind(now())
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-            pool.close().await;
-        }
-        OldPool::Sqlite(pool) => {
-            for sql in old_rows {
-                sqlx::query(sqlx::AssertSqlSafe(
-                    sql.replace('$', "?").replace("true", "1"),
-                ))
-                .bind(tenant)
-                .bind(comment)
-                .bind(now().timestamp_micros())
-                .execute(&pool)
-                .await
-                .unwrap();
-            }
-            pool.close().await;
-        }
-    }
+    migrated_to(backend, &url, 9)
+        .await
+        .write(
+            &old_rows,
+            |sql| sql.replace("'[]'", "'[]'::jsonb"),
+            |sql| sql.replace('$', "?").replace("true", "1"),
+            &[Old::Id(tenant), Old::Id(comment), Old::Time(now())],
+        )
+        .await;
 
     let store = moderato::storage::connect(&url, &DbOptions::default())
         .await
@@ -1567,6 +1596,9 @@ async fn spam_models_learned_before_model_kinds_are_kept(backend: Backend) {
     );
 }
 
+/// Migration 4 adds `comment_id` and `author_id` to audit events; events
+/// written by an older version get them from their comment or review item,
+/// and the trail stays append-only.
 async fn audit_links_are_filled_in_for_rows_written_before_them(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let url = database_url_for(backend, &dir).await;
@@ -1591,46 +1623,33 @@ async fn audit_links_are_filled_in_for_rows_written_before_them(backend: Backend
          ($1, $4, 'system', 'comment.created', 'comment', $2::text, '{}'), \
          ($1, $4, 'key:k', 'review.claimed', 'review', $3::text, '{}')",
     ];
-    match migrated_to(backend, &url, 3).await {
-        OldPool::Postgres(pool) => {
-            for sql in old_rows {
-                let sql = sql
-                    .replace("'{}'", "'{}'::jsonb")
-                    .replace("'[]'", "'[]'::jsonb");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(tenant)
-                    .bind(comment)
-                    .bind(review)
-                    .bind(now())
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-            pool.close().await;
-        }
-        OldPool::Sqlite(pool) => {
-            for sql in old_rows {
-                // Ids are blobs, written in events as hyphenated text.
-                let sql = sql
-                    .replace("$1::text", "?5")
+    let ids = [tenant.to_string(), comment.to_string(), review.to_string()];
+    migrated_to(backend, &url, 3)
+        .await
+        .write(
+            &old_rows,
+            |sql| {
+                sql.replace("'{}'", "'{}'::jsonb")
+                    .replace("'[]'", "'[]'::jsonb")
+            },
+            // Ids are blobs, written in events as hyphenated text.
+            |sql| {
+                sql.replace("$1::text", "?5")
                     .replace("$2::text", "?6")
                     .replace("$3::text", "?7")
-                    .replace('$', "?");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(tenant)
-                    .bind(comment)
-                    .bind(review)
-                    .bind(now().timestamp_micros())
-                    .bind(tenant.to_string())
-                    .bind(comment.to_string())
-                    .bind(review.to_string())
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-            pool.close().await;
-        }
-    }
+                    .replace('$', "?")
+            },
+            &[
+                Old::Id(tenant),
+                Old::Id(comment),
+                Old::Id(review),
+                Old::Time(now()),
+                Old::Text(&ids[0]),
+                Old::Text(&ids[1]),
+                Old::Text(&ids[2]),
+            ],
+        )
+        .await;
 
     let store = moderato::storage::connect(&url, &DbOptions::default())
         .await
@@ -2172,36 +2191,21 @@ async fn reasons_stored_as_sentences_read_as_before(backend: Backend) {
         "INSERT INTO review_items (tenant_id, review_id, comment_id, article_id, priority, state, \
          enqueue_time) VALUES ($1, $3, $2, 'a1', 0, 'open', $4)",
     ];
-    match migrated_to(backend, &url, 11).await {
-        OldPool::Postgres(pool) => {
-            for sql in old_rows {
-                sqlx::query(sqlx::AssertSqlSafe(sql.replace("$5", "$5::jsonb")))
-                    .bind(tenant)
-                    .bind(comment)
-                    .bind(review)
-                    .bind(now())
-                    .bind(old_reasons)
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-            pool.close().await;
-        }
-        OldPool::Sqlite(pool) => {
-            for sql in old_rows {
-                sqlx::query(sqlx::AssertSqlSafe(sql.replace('$', "?")))
-                    .bind(tenant)
-                    .bind(comment)
-                    .bind(review)
-                    .bind(now().timestamp_micros())
-                    .bind(old_reasons)
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-            pool.close().await;
-        }
-    }
+    migrated_to(backend, &url, 11)
+        .await
+        .write(
+            &old_rows,
+            |sql| sql.replace("$5", "$5::jsonb"),
+            |sql| sql.replace('$', "?"),
+            &[
+                Old::Id(tenant),
+                Old::Id(comment),
+                Old::Id(review),
+                Old::Time(now()),
+                Old::Text(old_reasons),
+            ],
+        )
+        .await;
 
     let store = moderato::storage::connect(&url, &DbOptions::default())
         .await
