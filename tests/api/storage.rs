@@ -2320,23 +2320,21 @@ async fn a_tenant_or_comment_with_rows_is_never_deleted(backend: Backend) {
         let refused = match backend {
             Backend::Postgres => {
                 let mut conn = sqlx::PgConnection::connect(&f.url).await.unwrap();
-                let query = sqlx::query(sql).bind(tenant);
-                let query = if sql.contains("$2") {
-                    query.bind(comment_id)
-                } else {
-                    query
-                };
-                query.execute(&mut conn).await.map(drop)
+                sqlx::query(sql)
+                    .bind(tenant)
+                    .bind(comment_id)
+                    .execute(&mut conn)
+                    .await
+                    .map(drop)
             }
             Backend::Sqlite => {
                 let mut conn = sqlx::SqliteConnection::connect(&f.url).await.unwrap();
-                let query = sqlx::query(sqlx::AssertSqlSafe(sql.replace('$', "?"))).bind(tenant);
-                let query = if sql.contains("$2") {
-                    query.bind(comment_id)
-                } else {
-                    query
-                };
-                query.execute(&mut conn).await.map(drop)
+                sqlx::query(sqlx::AssertSqlSafe(sql.replace('$', "?")))
+                    .bind(tenant)
+                    .bind(comment_id)
+                    .execute(&mut conn)
+                    .await
+                    .map(drop)
             }
         };
         // Refused as a broken reference, not for any other reason.
