@@ -133,7 +133,7 @@ impl<'a> CommentRows<'a> {
                 let comment = record.to_comment();
                 let review = (comment.status == CommentStatus::PendingReview)
                     .then(|| (ReviewId::generate(), record.verdict.review_priority));
-                let audit = comment_created_event(record.actor, &comment);
+                let audit = comment_created_event(record.actor, &comment, review.is_some());
                 let reasons_json = super::reasons::encode(&comment.reasons);
                 Ok(CommentRow {
                     tenant: *tenant,

@@ -201,9 +201,37 @@ pub(crate) struct AuditEvent<'a> {
     pub comment_id: Option<CommentId>,
     /// The author the event is about when no comment is (standing changes).
     pub author_id: Option<String>,
+    /// Set when the event changes the comment's status or queue membership:
+    /// the row is then also the comment's decision-stream event, with the
+    /// statuses in `from_state` and `to_state` (one event log).
+    pub stream: Option<StreamFacts>,
 }
 
-pub(crate) fn comment_created_event<'a>(actor: &'a Actor, comment: &Comment) -> AuditEvent<'a> {
+/// What a decision-stream event says beyond its audit row.
+pub(crate) struct StreamFacts {
+    pub article_id: String,
+    /// Whether the comment has an open review item after the change.
+    pub queued: bool,
+    /// The comment's version after the change.
+    pub version: i64,
+}
+
+impl StreamFacts {
+    /// The stream facts of a change already applied to `comment`.
+    fn of(comment: &Comment, queued: bool) -> Option<Self> {
+        Some(StreamFacts {
+            article_id: comment.article_id.clone(),
+            queued,
+            version: comment.version,
+        })
+    }
+}
+
+pub(crate) fn comment_created_event<'a>(
+    actor: &'a Actor,
+    comment: &Comment,
+    queued: bool,
+) -> AuditEvent<'a> {
     AuditEvent {
         actor,
         action: "comment.created",
@@ -218,6 +246,7 @@ pub(crate) fn comment_created_event<'a>(actor: &'a Actor, comment: &Comment) -> 
         }),
         comment_id: Some(comment.comment_id),
         author_id: None,
+        stream: StreamFacts::of(comment, queued),
     }
 }
 
@@ -241,11 +270,14 @@ pub(crate) fn decision_event<'a>(
         }),
         comment_id: Some(comment.comment_id),
         author_id: None,
+        stream: StreamFacts::of(comment, false),
     }
 }
 
+/// `comment` as reopened.
 pub(crate) fn reopened_event<'a>(
     reopen: &Reopen<'a>,
+    comment: &Comment,
     from: CommentStatus,
     review_id: ReviewId,
 ) -> AuditEvent<'a> {
@@ -262,6 +294,7 @@ pub(crate) fn reopened_event<'a>(
         }),
         comment_id: Some(reopen.comment_id),
         author_id: None,
+        stream: StreamFacts::of(comment, true),
     }
 }
 
@@ -280,11 +313,14 @@ pub(crate) fn reported_event<'a>(report: &NewReport<'a>, reports: i64) -> AuditE
         }),
         comment_id: Some(report.comment_id),
         author_id: None,
+        stream: None,
     }
 }
 
+/// `comment` as requeued.
 pub(crate) fn requeued_event<'a>(
     report: &NewReport<'a>,
+    comment: &Comment,
     from: CommentStatus,
     requeue: &Requeue,
     reports: i64,
@@ -303,6 +339,7 @@ pub(crate) fn requeued_event<'a>(
         }),
         comment_id: Some(report.comment_id),
         author_id: None,
+        stream: StreamFacts::of(comment, true),
     }
 }
 
@@ -325,6 +362,7 @@ pub(crate) fn standing_event<'a>(
         }),
         comment_id: None,
         author_id: Some(author.to_owned()),
+        stream: None,
     }
 }
 
@@ -385,6 +423,7 @@ impl Lesson<'_> {
             }),
             comment_id: self.comment.map(|(id, _)| id),
             author_id: None,
+            stream: None,
         }
     }
 }
@@ -411,6 +450,7 @@ impl RuleStep<'_> {
             detail: serde_json::json!({ "revision": revision, "rule": definition }),
             comment_id: None,
             author_id: None,
+            stream: None,
         }
     }
 }

@@ -49,6 +49,7 @@ backend_tests!(
     a_group_commit_stores_each_comment_as_alone,
     a_tenant_or_comment_with_rows_is_never_deleted,
     reasons_stored_as_sentences_read_as_before,
+    the_stream_and_the_trail_carry_over_to_one_event_log,
 );
 
 struct Fixture {
@@ -2294,6 +2295,197 @@ async fn reasons_stored_as_sentences_read_as_before(backend: Backend) {
     assert_eq!(again.reasons.len(), 3);
 }
 
+/// The migrations of `backend` before `version`.
+fn migrations_before(backend: Backend, version: i64) -> usize {
+    let migrator = match backend {
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+    };
+    migrator
+        .migrations
+        .iter()
+        .take_while(|m| m.version < version)
+        .count()
+}
+
+/// Migration 16 makes the audit row of a change its stream event. Events
+/// written before it (one numbered, one not yet) stay readable, numbered,
+/// in order and before the new ones, whose numbers continue the tenant's
+/// sequence; the old audit rows read as before and are not stream events.
+async fn the_stream_and_the_trail_carry_over_to_one_event_log(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url_for(backend, &dir).await;
+    let (tenant, first, second) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    let old_rows = [
+        "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
+         reject_threshold, max_body_chars, create_time, update_time) \
+         VALUES ($1, 'old', 'post', 0.5, 0.9, 5000, $4, $4)",
+        "INSERT INTO comments (tenant_id, comment_id, article_id, author_id, \
+         author_display_name, language, body, status, spam_score, reasons, create_time, \
+         update_time) VALUES ($1, $2, 'a1', 'ama', '', 'fr', 'Bonne analyse', 'approved', \
+         0.1, '[]', $4, $4)",
+        "INSERT INTO comments (tenant_id, comment_id, article_id, author_id, \
+         author_display_name, language, body, status, spam_score, reasons, create_time, \
+         update_time) VALUES ($1, $3, 'a1', 'ama', '', 'fr', 'Merci pour cet article', \
+         'approved', 0.1, '[]', $4, $4)",
+        "INSERT INTO audit_events (tenant_id, create_time, actor, action, subject_type, \
+         subject_id, to_state, detail, comment_id, author_id) \
+         VALUES ($1, $4, 'system', 'comment.created', 'comment', $5, 'approved', '{}', $2, 'ama')",
+        "INSERT INTO decision_events (tenant_id, sequence, comment_id, article_id, author_id, \
+         to_status, queued, version, create_time) \
+         VALUES ($1, 1, $2, 'a1', 'ama', 'approved', false, 1, $4)",
+        "INSERT INTO decision_events (tenant_id, sequence, comment_id, article_id, author_id, \
+         to_status, queued, version, create_time) \
+         VALUES ($1, NULL, $3, 'a1', 'ama', 'approved', false, 1, $4)",
+    ];
+    let first_text = first.to_string();
+    migrated_to(backend, &url, migrations_before(backend, 20261201000016))
+        .await
+        .write(
+            &old_rows,
+            |sql| sql.to_owned(),
+            |sql| sql.replace('$', "?"),
+            &[
+                Old::Id(tenant),
+                Old::Id(first),
+                Old::Id(second),
+                Old::Time(now()),
+                Old::Text(&first_text),
+            ],
+        )
+        .await;
+
+    let store = moderato::storage::connect(&url, &DbOptions::default())
+        .await
+        .unwrap();
+    let tenant = TenantId::from_uuid(tenant);
+    let order = |events: Vec<moderato::storage::DecisionEvent>| -> Vec<(i64, uuid::Uuid)> {
+        events
+            .iter()
+            .map(|e| (e.sequence, e.comment_id.as_uuid()))
+            .collect()
+    };
+    assert_eq!(
+        store.sequence_decision_events().await.unwrap(),
+        0,
+        "the migration numbered what was left"
+    );
+    assert_eq!(
+        order(store.list_decision_events(tenant, 0, 10).await.unwrap()),
+        [(1, first), (2, second)]
+    );
+
+    let comment = new_comment("a1", "Un avis sur le budget", None);
+    let (held, actor) = (verdict(CommentStatus::PendingReview, 0), Actor::system());
+    let Ok(InsertOutcome::Created(third)) = store
+        .insert_comments(&[(tenant, record_of(&comment, &held, &actor, now()))])
+        .await
+        .pop()
+        .unwrap()
+    else {
+        panic!("a new comment is created")
+    };
+    assert_eq!(store.sequence_decision_events().await.unwrap(), 1);
+    let after_old = store.list_decision_events(tenant, 2, 10).await.unwrap();
+    assert_eq!(after_old.len(), 1, "a cursor among the old events");
+    let created = &after_old[0];
+    assert_eq!(
+        (
+            created.sequence,
+            created.comment_id,
+            created.article_id.as_str(),
+            created.author_id.as_str(),
+            created.from_status,
+            created.to_status,
+            created.queued,
+            created.version,
+            created.create_time,
+        ),
+        (
+            3,
+            third.comment_id,
+            "a1",
+            "author-1",
+            None,
+            CommentStatus::PendingReview,
+            true,
+            1,
+            third.create_time,
+        )
+    );
+
+    let items = store
+        .claim_reviews(tenant, &claim("awa", 1, now(), 60))
+        .await
+        .unwrap();
+    store
+        .decide_review(
+            tenant,
+            &Decision {
+                review_id: items[0].review_id,
+                decision: ReviewDecision::Reject,
+                reason_code: None,
+                expected_version: None,
+                note: String::new(),
+                actor: claim("awa", 1, now(), 60).actor,
+                now: now(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.sequence_decision_events().await.unwrap(), 1);
+    let all = store.list_decision_events(tenant, 0, 10).await.unwrap();
+    let decided = all.last().unwrap();
+    assert_eq!(
+        (
+            decided.sequence,
+            decided.from_status,
+            decided.to_status,
+            decided.queued,
+            decided.version
+        ),
+        (
+            4,
+            Some(CommentStatus::PendingReview),
+            CommentStatus::Rejected,
+            false,
+            2
+        )
+    );
+    assert_eq!(
+        order(all)[..3],
+        [(1, first), (2, second), (3, third.comment_id.as_uuid())]
+    );
+    assert_eq!(
+        order(store.list_decision_events(tenant, 1, 2).await.unwrap()),
+        [(2, second), (3, third.comment_id.as_uuid())],
+        "a page across the migration"
+    );
+
+    let trail: Vec<(String, Option<uuid::Uuid>)> = store
+        .list_audit_events(tenant, &AuditQuery::all())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.action, e.comment_id.map(|id| id.as_uuid())))
+        .collect();
+    let third = Some(third.comment_id.as_uuid());
+    assert_eq!(
+        trail,
+        [
+            ("comment.created".to_owned(), Some(first)),
+            ("comment.created".to_owned(), third),
+            ("review.claimed".to_owned(), third),
+            ("comment.reviewed".to_owned(), third),
+        ]
+    );
+}
+
 /// Postgres checks no foreign key when a comment or its review item is
 /// written (migration 13; the rows' parents are guaranteed by the code that
 /// writes them), SQLite still does; on both, a parent that still has rows
@@ -2371,7 +2563,7 @@ mod postgres_only {
         let unexplained: Vec<String> = sqlx::query_scalar(
             "SELECT i.indexrelid::regclass::text FROM pg_index i \
              WHERE i.indrelid IN ('comments'::regclass, 'review_items'::regclass, \
-                'audit_events'::regclass, 'decision_events'::regclass) \
+                'audit_events'::regclass, 'decision_sequence'::regclass) \
                AND obj_description(i.indexrelid, 'pg_class') IS NULL",
         )
         .fetch_all(&mut conn)
@@ -2391,12 +2583,13 @@ mod postgres_only {
         let early = uuid::Uuid::new_v4();
         let mut open = sqlx::PgConnection::connect(&f.url).await.unwrap();
         open.execute("BEGIN").await.unwrap();
-        // As an older release or another tool would write it: the trigger
-        // takes the numbering lock.
+        // A stream event, as another tool might write it: the trigger takes
+        // the numbering lock.
         sqlx::query(
-            "INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
-             to_status, queued, version, create_time) \
-             VALUES ($1, $2, 'a1', 'ama', 'approved', false, 1, now())",
+            "INSERT INTO audit_events (tenant_id, create_time, actor, action, subject_type, \
+             subject_id, to_state, detail, comment_id, author_id, article_id, queued, version) \
+             VALUES ($1, now(), 'system', 'comment.created', 'comment', $2::text, 'approved', \
+             '{}', $2, 'ama', 'a1', false, 1)",
         )
         .bind(f.tenant.as_uuid())
         .bind(early)
@@ -2511,8 +2704,9 @@ mod postgres_only {
 
     /// Migration 12 numbers by a watermark. Events a release before it had
     /// not numbered yet (one of them behind a numbered one, as its rounds
-    /// allowed) are numbered by the first round after it, continuing the
-    /// tenant's sequence; numbered ones keep their numbers.
+    /// allowed) are numbered by the time the service runs (by migration 16,
+    /// which numbers what is left before moving to one event log),
+    /// continuing the tenant's sequence; numbered ones keep their numbers.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn events_left_unnumbered_before_the_watermark_are_numbered_after_it() {
         let dir = tempfile::tempdir().unwrap();
@@ -2540,8 +2734,7 @@ mod postgres_only {
         let store = moderato::storage::connect(&url, &DbOptions::default())
             .await
             .unwrap();
-        assert_eq!(store.sequence_decision_events().await.unwrap(), 2);
-        assert_eq!(store.sequence_decision_events().await.unwrap(), 0, "once");
+        assert_eq!(store.sequence_decision_events().await.unwrap(), 0);
         let tenant = TenantId::from_uuid(tenant);
         let events = store.list_decision_events(tenant, 0, 10).await.unwrap();
         let order: Vec<_> = events

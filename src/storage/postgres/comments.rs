@@ -16,8 +16,8 @@ use crate::storage::{
     StoreError,
 };
 
-/// Writes comments, the queue items of the held ones, their audit rows and
-/// their decision-stream events with one statement
+/// Writes comments, the queue items of the held ones and their audit rows
+/// (which are also their decision-stream events) with one statement
 /// (one round trip, atomic without an explicit transaction): the batch is
 /// passed as arrays and unnested, and the rows `ON CONFLICT DO NOTHING`
 /// skipped are idempotent retries, read back after. The input takes the
@@ -66,16 +66,11 @@ async fn write_comments(
             WHERE i.review_id IS NOT NULL ORDER BY i.ord), \
          audited AS ( \
             INSERT INTO audit_events (tenant_id, create_time, actor, action, subject_type, \
-                subject_id, from_state, to_state, detail, comment_id, author_id) \
+                subject_id, from_state, to_state, detail, comment_id, author_id, article_id, \
+                queued, version) \
             SELECT i.tenant_id, i.create_time, i.actor, 'comment.created', 'comment', \
                 i.comment_id::text, NULL, i.status, i.audit_detail::jsonb, \
-                i.comment_id, i.author_id \
-            FROM input i JOIN inserted USING (tenant_id, comment_id) ORDER BY i.ord), \
-         streamed AS ( \
-            INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
-                from_status, to_status, queued, version, create_time) \
-            SELECT i.tenant_id, i.comment_id, i.article_id, i.author_id, NULL, i.status, \
-                i.review_id IS NOT NULL, 1, i.create_time \
+                i.comment_id, i.author_id, i.article_id, i.review_id IS NOT NULL, 1 \
             FROM input i JOIN inserted USING (tenant_id, comment_id) ORDER BY i.ord) \
          SELECT comment_id FROM inserted",
     )

@@ -1,8 +1,10 @@
-//! The decision stream and the audit trail on Postgres. Numbering rounds
-//! hold an advisory lock exclusively and every transaction appending events
-//! holds it shared, so a round sees every event it will ever see below its
-//! watermark: numbers have no gaps, and a round reads only what is new
-//! (migration `20261201000012_decision_numbering`).
+//! The decision stream and the audit trail on Postgres: one event log, in
+//! which an audit row with stream facts is also a stream event, numbered
+//! in `decision_sequence` (migration `20261201000016_one_event_log`).
+//! Numbering rounds hold an advisory lock exclusively and every transaction
+//! appending events holds it shared, so a round sees every event it will
+//! ever see below its watermark: numbers have no gaps, and a round reads
+//! only what is new (migration `20261201000012_decision_numbering`).
 
 use async_trait::async_trait;
 use sqlx::types::Json;
@@ -59,60 +61,58 @@ impl EventStore for PostgresStore {
         // small LIMIT, one index probe per tenant, updates by key. One
         // statement joining them took sequential scans of the whole table
         // before the first autoanalyze (700 in a 20 s benchmark).
-        let pending: Vec<(i64, Uuid, bool)> = sqlx::query_as(
-            "SELECT event_id, tenant_id, sequence IS NULL FROM decision_events \
-             WHERE event_id > (SELECT event_id FROM decision_numbering) \
+        let pending: Vec<(i64, Uuid)> = sqlx::query_as(
+            "SELECT event_id, tenant_id FROM audit_events \
+             WHERE event_id > (SELECT event_id FROM decision_numbering) AND queued IS NOT NULL \
              ORDER BY event_id LIMIT $1",
         )
         .bind(i64::from(crate::storage::NUMBERING_ROUND))
         .fetch_all(&mut *tx)
         .await?;
-        let Some(&(watermark, _, _)) = pending.last() else {
+        let Some(&(watermark, _)) = pending.last() else {
             return Ok(0);
         };
-        let mut tenants: Vec<Uuid> = pending
-            .iter()
-            .filter(|(_, _, unnumbered)| *unnumbered)
-            .map(|(_, tenant, _)| *tenant)
-            .collect();
+        let mut tenants: Vec<Uuid> = pending.iter().map(|(_, tenant)| *tenant).collect();
         tenants.sort_unstable();
         tenants.dedup();
+        // A tenant's numbers continue those of the events written before
+        // the one event log (migration 16).
         let bases: Vec<(Uuid, i64)> = sqlx::query_as(
-            "SELECT t, COALESCE((SELECT max(d.sequence) FROM decision_events d \
-                WHERE d.tenant_id = t AND d.sequence IS NOT NULL), 0) \
+            "SELECT t, COALESCE( \
+                (SELECT max(n.sequence) FROM decision_sequence n WHERE n.tenant_id = t), \
+                (SELECT max(d.sequence) FROM decision_events_before_16 d \
+                    WHERE d.tenant_id = t AND d.sequence IS NOT NULL), \
+                0) \
              FROM UNNEST($1::uuid[]) AS t",
         )
         .bind(&tenants)
         .fetch_all(&mut *tx)
         .await?;
         let mut next: std::collections::HashMap<Uuid, i64> = bases.into_iter().collect();
-        let (mut ids, mut sequences) = (Vec::new(), Vec::new());
-        for (event_id, tenant, unnumbered) in &pending {
-            if *unnumbered {
-                let sequence = next.entry(*tenant).or_insert(0);
-                *sequence += 1;
-                ids.push(*event_id);
-                sequences.push(*sequence);
-            }
+        let (mut ids, mut owners, mut sequences) = (Vec::new(), Vec::new(), Vec::new());
+        for (event_id, tenant) in &pending {
+            let sequence = next.entry(*tenant).or_insert(0);
+            *sequence += 1;
+            ids.push(*event_id);
+            owners.push(*tenant);
+            sequences.push(*sequence);
         }
         sqlx::query(
-            "WITH marked AS (UPDATE decision_numbering SET event_id = $3) \
-             UPDATE decision_events d SET sequence = u.sequence \
-             FROM UNNEST($1::int8[], $2::int8[]) AS u(event_id, sequence) \
-             WHERE d.event_id = u.event_id",
+            "WITH marked AS (UPDATE decision_numbering SET event_id = $4) \
+             INSERT INTO decision_sequence (tenant_id, sequence, event_id) \
+             SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::int8[])",
         )
-        .bind(&ids)
+        .bind(&owners)
         .bind(&sequences)
+        .bind(&ids)
         .bind(watermark)
         .execute(&mut *tx)
         .await?;
-        if !ids.is_empty() {
-            // Delivered at commit, to every replica's streams.
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(crate::storage::DECISIONS_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
-        }
+        // Delivered at commit, to every replica's streams.
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(crate::storage::DECISIONS_CHANNEL)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(ids.len() as u64)
     }
@@ -124,10 +124,20 @@ impl EventStore for PostgresStore {
         after_sequence: i64,
         limit: u32,
     ) -> Result<Vec<DecisionEvent>, StoreError> {
+        // The events written before the one event log first (migration
+        // 16; their numbers are all below the new ones), then the audit
+        // rows the sequence points at, by key.
         let rows = sqlx::query(
-            "SELECT sequence, comment_id, article_id, author_id, from_status, to_status, queued, \
-             version, create_time FROM decision_events \
-             WHERE tenant_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
+            "(SELECT sequence, comment_id, article_id, author_id, from_status, to_status, queued, \
+                version, create_time FROM decision_events_before_16 \
+              WHERE tenant_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3) \
+             UNION ALL \
+             (SELECT n.sequence, a.comment_id, a.article_id, a.author_id, a.from_state, \
+                a.to_state, a.queued, a.version, a.create_time \
+              FROM decision_sequence n \
+              JOIN audit_events a ON a.tenant_id = n.tenant_id AND a.event_id = n.event_id \
+              WHERE n.tenant_id = $1 AND n.sequence > $2 ORDER BY n.sequence LIMIT $3) \
+             ORDER BY sequence LIMIT $3",
         )
         .bind(tenant.as_uuid())
         .bind(after_sequence)

@@ -85,9 +85,10 @@ async fn audit(
     sqlx::query(
         "INSERT INTO audit_events \
          (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, \
-          detail, comment_id, author_id) \
+          detail, comment_id, author_id, article_id, queued, version) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, COALESCE($11, \
-            (SELECT author_id FROM comments WHERE tenant_id = $1 AND comment_id = $10)))",
+            (SELECT author_id FROM comments WHERE tenant_id = $1 AND comment_id = $10)), \
+            $12, $13, $14)",
     )
     .bind(tenant.as_uuid())
     .bind(now)
@@ -100,6 +101,9 @@ async fn audit(
     .bind(Json(event.detail))
     .bind(event.comment_id.map(|id| id.as_uuid()))
     .bind(event.author_id)
+    .bind(event.stream.as_ref().map(|s| s.article_id.as_str()))
+    .bind(event.stream.as_ref().map(|s| s.queued))
+    .bind(event.stream.as_ref().map(|s| s.version))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -135,7 +139,8 @@ fn micros(t: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(t).ok_or_else(|| StoreError::Corrupt(format!("timestamp {t}")))
 }
 
-/// Begins a transaction that may append decision events. It first takes
+/// Begins a transaction that may append decision-stream events (audit
+/// rows with stream facts). It first takes
 /// the numbering lock shared, before any row lock: a writer that waited for
 /// it while holding a row another writer needs could deadlock with a round
 /// (the migration's trigger would take it at the insert otherwise).
@@ -146,35 +151,6 @@ async fn begin_appending(pool: &PgPool) -> Result<Transaction<'static, Postgres>
         .execute(&mut *tx)
         .await?;
     Ok(tx)
-}
-
-/// Appends the decision-stream event of a change to `comment` (already
-/// applied) inside `tx`; the sequencer numbers it once `tx` has committed.
-async fn append_event(
-    tx: &mut Transaction<'static, Postgres>,
-    tenant: TenantId,
-    comment: &Comment,
-    from: Option<CommentStatus>,
-    queued: bool,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
-         from_status, to_status, queued, version, create_time) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(tenant.as_uuid())
-    .bind(comment.comment_id.as_uuid())
-    .bind(&comment.article_id)
-    .bind(&comment.author_id)
-    .bind(from.map(CommentStatus::as_str))
-    .bind(comment.status.as_str())
-    .bind(queued)
-    .bind(comment.version)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Follows `channel` for as long as `deliver` accepts payloads and the pool
@@ -242,7 +218,7 @@ impl Store for PostgresStore {
     async fn analyze_new_tables(&self) -> Result<usize, StoreError> {
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT relname::text FROM pg_stat_user_tables \
-             WHERE relname IN ('comments', 'review_items', 'audit_events', 'decision_events') \
+             WHERE relname IN ('comments', 'review_items', 'audit_events', 'decision_sequence') \
                AND schemaname = current_schema() \
                AND last_analyze IS NULL AND last_autoanalyze IS NULL \
                AND n_mod_since_analyze >= $1",

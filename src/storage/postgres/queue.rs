@@ -10,7 +10,7 @@ use sqlx::{Postgres, QueryBuilder, Row as _, Transaction};
 use uuid::Uuid;
 
 use super::comments::comment_for_update;
-use super::{PostgresStore, append_event, audit, comment_from_row, micros};
+use super::{PostgresStore, audit, comment_from_row, micros};
 use crate::domain::{
     Actor, Comment, CommentId, CommentStatus, Requeue, ReviewId, ReviewItem, TenantId,
 };
@@ -60,7 +60,8 @@ pub(super) async fn has_open_item(
 
 /// Queues `comment` again inside `tx`: a new open review item, the new
 /// status, the reason appended and the version bumped, stored and applied
-/// to `comment`. Returns the new item's id.
+/// to `comment`. Returns the new item's id. The caller audits the change,
+/// with its stream facts.
 pub(super) async fn requeue_in(
     tx: &mut Transaction<'static, Postgres>,
     tenant: TenantId,
@@ -81,7 +82,6 @@ pub(super) async fn requeue_in(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    let from = comment.status;
     comment.status = requeue.status;
     comment.reasons.push(requeue.reason);
     comment.update_time = now;
@@ -97,7 +97,6 @@ pub(super) async fn requeue_in(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    append_event(tx, tenant, comment, Some(from), true, now).await?;
     Ok(review_id)
 }
 
@@ -285,7 +284,6 @@ impl QueueStore for PostgresStore {
         .bind(decision.reason_code.as_deref())
         .execute(&mut *tx)
         .await?;
-        append_event(&mut tx, tenant, &comment, Some(from), false, decision.now).await?;
         audit(
             &mut tx,
             tenant,
@@ -401,7 +399,7 @@ impl QueueStore for PostgresStore {
             &mut tx,
             tenant,
             reopen.now,
-            crate::storage::reopened_event(reopen, from, review_id),
+            crate::storage::reopened_event(reopen, &comment, from, review_id),
         )
         .await?;
         tx.commit().await?;

@@ -94,6 +94,7 @@ impl TenantStore for PostgresStore {
                         detail: serde_json::json!({ "name": name.as_str() }),
                         comment_id: None,
                         author_id: None,
+                        stream: None,
                     },
                 )
                 .await?;
@@ -194,6 +195,7 @@ impl TenantStore for PostgresStore {
                 detail: crate::storage::settings_change_detail(&current, &next),
                 comment_id: None,
                 author_id: None,
+                stream: None,
             },
         )
         .await?;
@@ -236,6 +238,7 @@ impl TenantStore for PostgresStore {
                 detail: serde_json::json!({ "role": key.role.as_str() }),
                 comment_id: None,
                 author_id: None,
+                stream: None,
             },
         )
         .await?;
@@ -314,6 +317,7 @@ impl TenantStore for PostgresStore {
                     detail: serde_json::json!({}),
                     comment_id: None,
                     author_id: None,
+                    stream: None,
                 },
             )
             .await?;

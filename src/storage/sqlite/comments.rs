@@ -94,10 +94,14 @@ async fn write_comments(
     if !new_rows.is_empty() {
         let mut audit = QueryBuilder::<Sqlite>::new(
             "INSERT INTO audit_events (tenant_id, create_time, actor, action, subject_type, \
-             subject_id, from_state, to_state, detail, comment_id, author_id) ",
+             subject_id, from_state, to_state, detail, comment_id, author_id, article_id, queued, \
+             version) ",
         );
+        // Each row is also the comment's decision-stream event, numbered by
+        // the sequencer after the commit.
         audit.push_values(&new_rows, |mut values, r| {
             let e = &r.audit;
+            let stream = e.stream.as_ref();
             values
                 .push_bind(r.tenant.as_uuid())
                 .push_bind(to_micros(r.now))
@@ -109,30 +113,12 @@ async fn write_comments(
                 .push_bind(e.to_state)
                 .push_bind(Json(e.detail.clone()))
                 .push_bind(r.comment.comment_id.as_uuid())
-                .push_bind(r.comment.author_id.clone());
+                .push_bind(r.comment.author_id.clone())
+                .push_bind(stream.map(|s| s.article_id.clone()))
+                .push_bind(stream.map(|s| s.queued))
+                .push_bind(stream.map(|s| s.version));
         });
         audit.build().execute(&mut **tx).await?;
-    }
-
-    // Decision-stream events, numbered by the sequencer after the commit.
-    if !new_rows.is_empty() {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
-             from_status, to_status, queued, version, create_time) ",
-        );
-        insert.push_values(&new_rows, |mut values, r| {
-            values
-                .push_bind(r.tenant.as_uuid())
-                .push_bind(r.comment.comment_id.as_uuid())
-                .push_bind(r.comment.article_id.clone())
-                .push_bind(r.comment.author_id.clone())
-                .push_bind(None::<String>)
-                .push_bind(r.comment.status.as_str())
-                .push_bind(r.review.is_some())
-                .push_bind(r.comment.version)
-                .push_bind(to_micros(r.now));
-        });
-        insert.build().execute(&mut **tx).await?;
     }
 
     let mut existing = Vec::new();

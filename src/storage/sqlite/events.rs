@@ -1,5 +1,8 @@
-//! The decision stream and the audit trail on SQLite. The write lock makes
-//! numbering rounds exclusive, so sequence numbers have no gaps.
+//! The decision stream and the audit trail on SQLite: one event log, in
+//! which an audit row with stream facts is also a stream event, numbered
+//! in `decision_sequence`. The write lock makes numbering rounds exclusive
+//! and every write is committed when a round runs, so sequence numbers have
+//! no gaps.
 
 use async_trait::async_trait;
 use sqlx::types::Json;
@@ -19,24 +22,35 @@ impl EventStore for SqliteStore {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let numbered = sqlx::query(
             "WITH pending AS ( \
-                SELECT event_id, tenant_id FROM decision_events WHERE sequence IS NULL \
+                SELECT event_id, tenant_id FROM audit_events \
+                WHERE event_id > (SELECT event_id FROM decision_numbering) AND queued IS NOT NULL \
                 ORDER BY event_id LIMIT 1000), \
              bases AS ( \
-                SELECT t.tenant_id, COALESCE((SELECT max(d.sequence) FROM decision_events d \
-                    WHERE d.tenant_id = t.tenant_id AND d.sequence IS NOT NULL), 0) AS base \
-                FROM (SELECT DISTINCT tenant_id FROM pending) t), \
-             numbered AS ( \
-                SELECT p.event_id, \
-                    b.base + row_number() OVER (PARTITION BY p.tenant_id ORDER BY p.event_id) AS seq \
-                FROM pending p JOIN bases b ON b.tenant_id = p.tenant_id) \
-             UPDATE decision_events SET sequence = numbered.seq FROM numbered \
-             WHERE decision_events.event_id = numbered.event_id",
+                SELECT t.tenant_id, COALESCE( \
+                    (SELECT max(n.sequence) FROM decision_sequence n \
+                        WHERE n.tenant_id = t.tenant_id), \
+                    (SELECT max(d.sequence) FROM decision_events_before_16 d \
+                        WHERE d.tenant_id = t.tenant_id AND d.sequence IS NOT NULL), \
+                    0) AS base \
+                FROM (SELECT DISTINCT tenant_id FROM pending) t) \
+             INSERT INTO decision_sequence (tenant_id, sequence, event_id) \
+             SELECT p.tenant_id, \
+                b.base + row_number() OVER (PARTITION BY p.tenant_id ORDER BY p.event_id), \
+                p.event_id \
+             FROM pending p JOIN bases b ON b.tenant_id = p.tenant_id \
+             RETURNING event_id",
         )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(watermark) = numbered.iter().map(|row| row.get::<i64, _>(0)).max() else {
+            return Ok(0);
+        };
+        sqlx::query("UPDATE decision_numbering SET event_id = ?1")
+            .bind(watermark)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(numbered)
+        Ok(numbered.len() as u64)
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]
@@ -47,14 +61,31 @@ impl EventStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<DecisionEvent>, StoreError> {
         // A literal LIMIT: a bound one re-prepares the statement every run.
+        // The events written before the one event log first (migration
+        // 16; their numbers are all below the new ones), then the audit
+        // rows the sequence points at, by key.
         let mut sql = QueryBuilder::<Sqlite>::new(
-            "SELECT sequence, comment_id, article_id, author_id, from_status, to_status, queued, \
-             version, create_time FROM decision_events WHERE tenant_id = ",
+            "SELECT * FROM (SELECT sequence, comment_id, article_id, author_id, from_status, \
+                to_status, queued, version, create_time FROM decision_events_before_16 \
+              WHERE tenant_id = ",
         );
         sql.push_bind(tenant.as_uuid())
             .push(" AND sequence > ")
             .push_bind(after_sequence)
             .push(" ORDER BY sequence LIMIT ")
+            .push(limit)
+            .push(
+                ") UNION ALL SELECT * FROM (SELECT n.sequence, a.comment_id, a.article_id, \
+                a.author_id, a.from_state, a.to_state, a.queued, a.version, a.create_time \
+                FROM decision_sequence n JOIN audit_events a ON a.event_id = n.event_id \
+                WHERE n.tenant_id = ",
+            )
+            .push_bind(tenant.as_uuid())
+            .push(" AND n.sequence > ")
+            .push_bind(after_sequence)
+            .push(" ORDER BY n.sequence LIMIT ")
+            .push(limit)
+            .push(") ORDER BY sequence LIMIT ")
             .push(limit);
         let rows = sql.build().fetch_all(&self.pool).await?;
         rows.into_iter()

@@ -159,9 +159,10 @@ async fn audit(
     sqlx::query(
         "INSERT INTO audit_events \
          (tenant_id, create_time, actor, action, subject_type, subject_id, from_state, to_state, \
-          detail, comment_id, author_id) \
+          detail, comment_id, author_id, article_id, queued, version) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, COALESCE(?11, \
-            (SELECT author_id FROM comments WHERE tenant_id = ?1 AND comment_id = ?10)))",
+            (SELECT author_id FROM comments WHERE tenant_id = ?1 AND comment_id = ?10)), \
+            ?12, ?13, ?14)",
     )
     .bind(tenant.as_uuid())
     .bind(to_micros(now))
@@ -174,6 +175,9 @@ async fn audit(
     .bind(Json(event.detail))
     .bind(event.comment_id.map(|id| id.as_uuid()))
     .bind(event.author_id)
+    .bind(event.stream.as_ref().map(|s| s.article_id.as_str()))
+    .bind(event.stream.as_ref().map(|s| s.queued))
+    .bind(event.stream.as_ref().map(|s| s.version))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -203,35 +207,6 @@ fn comment_from_row(row: &SqliteRow) -> Result<Comment, StoreError> {
         language: row.try_get("language")?,
         version: row.try_get("version")?,
     })
-}
-
-/// Appends the decision-stream event of a change to `comment` (already
-/// applied) inside `tx`; the sequencer numbers it once `tx` has committed.
-async fn append_event(
-    tx: &mut Transaction<'static, Sqlite>,
-    tenant: TenantId,
-    comment: &Comment,
-    from: Option<CommentStatus>,
-    queued: bool,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO decision_events (tenant_id, comment_id, article_id, author_id, \
-         from_status, to_status, queued, version, create_time) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )
-    .bind(tenant.as_uuid())
-    .bind(comment.comment_id.as_uuid())
-    .bind(&comment.article_id)
-    .bind(&comment.author_id)
-    .bind(from.map(CommentStatus::as_str))
-    .bind(comment.status.as_str())
-    .bind(queued)
-    .bind(comment.version)
-    .bind(to_micros(now))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// The `(tenant, version)` rows of a query replicas poll for changes.

@@ -10,8 +10,7 @@ use uuid::Uuid;
 
 use super::comments::comment_for_update;
 use super::{
-    BEGIN_WRITE, SqliteStore, append_event, audit, comment_from_row, optional_time_column,
-    time_column, to_micros,
+    BEGIN_WRITE, SqliteStore, audit, comment_from_row, optional_time_column, time_column, to_micros,
 };
 use crate::domain::{
     Actor, Comment, CommentId, CommentStatus, Requeue, ReviewId, ReviewItem, TenantId,
@@ -66,7 +65,8 @@ pub(super) async fn has_open_item(
 
 /// Queues `comment` again inside `tx`: a new open review item, the new
 /// status, the reason appended and the version bumped, stored and applied
-/// to `comment`. Returns the new item's id.
+/// to `comment`. Returns the new item's id. The caller audits the change,
+/// with its stream facts.
 pub(super) async fn requeue_in(
     tx: &mut Transaction<'static, Sqlite>,
     tenant: TenantId,
@@ -87,7 +87,6 @@ pub(super) async fn requeue_in(
     .bind(to_micros(now))
     .execute(&mut **tx)
     .await?;
-    let from = comment.status;
     comment.status = requeue.status;
     comment.reasons.push(requeue.reason);
     comment.update_time = now;
@@ -103,7 +102,6 @@ pub(super) async fn requeue_in(
     .bind(to_micros(now))
     .execute(&mut **tx)
     .await?;
-    append_event(tx, tenant, comment, Some(from), true, now).await?;
     Ok(review_id)
 }
 
@@ -193,6 +191,7 @@ impl QueueStore for SqliteStore {
                     detail: serde_json::json!({ "lease_expire_time": claim.lease_until }),
                     comment_id: Some(item.comment.comment_id),
                     author_id: None,
+                    stream: None,
                 },
             )
             .await?;
@@ -282,7 +281,6 @@ impl QueueStore for SqliteStore {
         .bind(decision.reason_code.as_deref())
         .execute(&mut *tx)
         .await?;
-        append_event(&mut tx, tenant, &comment, Some(from), false, decision.now).await?;
         audit(
             &mut tx,
             tenant,
@@ -346,6 +344,7 @@ impl QueueStore for SqliteStore {
                     detail: serde_json::json!({}),
                     comment_id: Some(comment_id),
                     author_id: None,
+                    stream: None,
                 },
             )
             .await?;
@@ -395,7 +394,7 @@ impl QueueStore for SqliteStore {
             &mut tx,
             tenant,
             reopen.now,
-            crate::storage::reopened_event(reopen, from, review_id),
+            crate::storage::reopened_event(reopen, &comment, from, review_id),
         )
         .await?;
         tx.commit().await?;

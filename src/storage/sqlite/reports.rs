@@ -98,7 +98,7 @@ impl ReportStore for SqliteStore {
                 &mut tx,
                 tenant,
                 report.now,
-                crate::storage::requeued_event(report, from, requeue, reports),
+                crate::storage::requeued_event(report, &comment, from, requeue, reports),
             )
             .await?;
         }

@@ -95,6 +95,7 @@ impl TenantStore for SqliteStore {
                         detail: serde_json::json!({ "name": name.as_str() }),
                         comment_id: None,
                         author_id: None,
+                        stream: None,
                     },
                 )
                 .await?;
@@ -195,6 +196,7 @@ impl TenantStore for SqliteStore {
                 detail: crate::storage::settings_change_detail(&current, &next),
                 comment_id: None,
                 author_id: None,
+                stream: None,
             },
         )
         .await?;
@@ -237,6 +239,7 @@ impl TenantStore for SqliteStore {
                 detail: serde_json::json!({ "role": key.role.as_str() }),
                 comment_id: None,
                 author_id: None,
+                stream: None,
             },
         )
         .await?;
@@ -315,6 +318,7 @@ impl TenantStore for SqliteStore {
                     detail: serde_json::json!({}),
                     comment_id: None,
                     author_id: None,
+                    stream: None,
                 },
             )
             .await?;
