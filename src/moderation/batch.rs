@@ -26,7 +26,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use super::sequencer::Sequencer;
 use crate::domain::{Actor, CommentId, NewComment, TenantId};
 use crate::pipeline::Verdict;
-use crate::pipeline::spam::{Fingerprint, history};
+use crate::pipeline::spam::Fingerprint;
 use crate::storage::{
     AuthorFacts, HistoryLookup, InsertOutcome, NewCommentRecord, Store, StoreError,
 };
@@ -99,7 +99,11 @@ pub(crate) struct PendingComment {
     pub now: DateTime<Utc>,
 }
 
-/// Group commit of new comments (`CommentStore::insert_comments`).
+/// Group commit of new comments (`CommentStore::insert_comments`). The
+/// writers share one queue: two batches holding comments of one author
+/// then update its facts row one after the other (the second waits for the
+/// first's commit), which measured better than giving each writer its own
+/// authors (smaller batches, unevenly filled; BENCHMARKS.md, issue #12).
 pub(crate) struct CommentWriter(Batcher<PendingComment, Result<InsertOutcome, StoreError>>);
 
 impl CommentWriter {
@@ -155,7 +159,7 @@ async fn one_by_one(
     let mut results = Vec::with_capacity(lookups.len());
     for lookup in lookups {
         let one = store
-            .author_facts(std::slice::from_ref(lookup), history::RECENT_LIMIT)
+            .author_facts(std::slice::from_ref(lookup))
             .await
             .and_then(|mut one| {
                 one.pop()
@@ -177,7 +181,7 @@ impl HistoryReader {
                 let store = store.clone();
                 async move {
                     metrics::histogram!("moderato_history_batch_size").record(lookups.len() as f64);
-                    match store.author_facts(&lookups, history::RECENT_LIMIT).await {
+                    match store.author_facts(&lookups).await {
                         Ok(facts) => facts.into_iter().map(Ok).collect(),
                         Err(err) if lookups.len() == 1 => vec![Err(err)],
                         Err(err) => match err.unavailable_for_each(lookups.len()) {

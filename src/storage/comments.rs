@@ -122,6 +122,8 @@ pub(crate) struct CommentRow<'a> {
     pub audit: AuditEvent<'a>,
     /// `reasons` as stored (JSON).
     pub reasons_json: String,
+    /// The comment's entry in its author's facts row.
+    pub recent_entry: Vec<u8>,
     pub now: DateTime<Utc>,
 }
 
@@ -135,6 +137,14 @@ impl<'a> CommentRows<'a> {
                     .then(|| (ReviewId::generate(), record.verdict.review_priority));
                 let audit = comment_created_event(record.actor, &comment, review.is_some());
                 let reasons_json = super::reasons::encode(&comment.reasons);
+                let recent_entry = super::authors::RecentEntry::of(
+                    comment.comment_id,
+                    record.fingerprint.exact,
+                    record.fingerprint.simhash,
+                    comment.create_time,
+                    comment.status,
+                )
+                .encode();
                 Ok(CommentRow {
                     tenant: *tenant,
                     author_ip: record.comment.author_ip.map(|ip| ip.to_string()),
@@ -142,6 +152,7 @@ impl<'a> CommentRows<'a> {
                     review,
                     audit,
                     reasons_json,
+                    recent_entry,
                     now: record.now,
                     comment,
                 })

@@ -35,7 +35,9 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 
 pub use authors::{AuthorFacts, AuthorRecord, AuthorStore, HistoryLookup, StandingChange};
-pub(crate) use authors::{HistoryRow, author_facts_from_rows, author_record, standing_term};
+pub(crate) use authors::{
+    HistoryRow, RecentEntry, author_facts_from_rows, author_record, standing_term,
+};
 pub use comments::{CommentCursor, CommentQuery, CommentStore, InsertOutcome, NewCommentRecord};
 pub(crate) use comments::{CommentRow, CommentRows, retry_alone};
 pub use error::StoreError;

@@ -50,6 +50,8 @@ backend_tests!(
     a_tenant_or_comment_with_rows_is_never_deleted,
     reasons_stored_as_sentences_read_as_before,
     the_stream_and_the_trail_carry_over_to_one_event_log,
+    author_facts_follow_every_change_and_keep_the_latest,
+    author_facts_are_carried_over_from_comments_written_before_them,
 );
 
 struct Fixture {
@@ -1280,16 +1282,16 @@ async fn author_histories_are_one_scoped_query(backend: Backend) {
         exact: fingerprint.exact,
         since,
     };
-    let one = |tenant, author: &str, limit| {
+    let one = |tenant, author: &str| {
         let (f, lookup) = (&f, lookup(tenant, author));
         async move {
-            let mut facts = f.store.author_facts(&[lookup], limit).await.unwrap();
+            let mut facts = f.store.author_facts(&[lookup]).await.unwrap();
             assert_eq!(facts.len(), 1);
             facts.pop().unwrap().history
         }
     };
 
-    let history = one(f.tenant, "spammer", 50).await;
+    let history = one(f.tenant, "spammer").await;
     assert!(history.known);
     let times: Vec<_> = history.recent.iter().map(|c| c.create_time).collect();
     assert_eq!(
@@ -1305,17 +1307,14 @@ async fn author_histories_are_one_scoped_query(backend: Backend) {
         "other authors, within the window"
     );
 
-    let limited = one(f.tenant, "spammer", 2).await;
-    assert_eq!(limited.recent.len(), 2);
-
-    let newcomer = one(f.tenant, "nobody", 50).await;
+    let newcomer = one(f.tenant, "nobody").await;
     assert!(newcomer.known && newcomer.recent.is_empty());
     assert_eq!(
         newcomer.same_text_by_others, 3,
         "everyone else's (4) within the window, counted up to the cap"
     );
 
-    let elsewhere = one(other, "spammer", 50).await;
+    let elsewhere = one(other, "spammer").await;
     assert!(elsewhere.recent.is_empty() && elsewhere.same_text_by_others == 0);
 
     // One query for many look-ups, across tenants and with repeats: each
@@ -1329,7 +1328,7 @@ async fn author_histories_are_one_scoped_query(backend: Backend) {
     ];
     let together: Vec<_> = f
         .store
-        .author_facts(&batch, 50)
+        .author_facts(&batch)
         .await
         .unwrap()
         .into_iter()
@@ -1337,13 +1336,13 @@ async fn author_histories_are_one_scoped_query(backend: Backend) {
         .collect();
     let mut alone = Vec::new();
     for l in &batch {
-        alone.push(one(l.tenant, &l.author, 50).await);
+        alone.push(one(l.tenant, &l.author).await);
     }
     assert_eq!(together, alone);
     assert_eq!(together[2], history);
     assert_eq!(together[3].recent.len(), 2);
     assert!(
-        f.store.author_facts(&[], 50).await.unwrap().is_empty(),
+        f.store.author_facts(&[]).await.unwrap().is_empty(),
         "nothing asked, nothing read"
     );
 }
@@ -1444,6 +1443,7 @@ enum Old<'a> {
     Id(uuid::Uuid),
     Time(DateTime<Utc>),
     Text(&'a str),
+    Int(i64),
 }
 
 impl OldPool {
@@ -1466,6 +1466,7 @@ impl OldPool {
                             Old::Id(id) => query.bind(*id),
                             Old::Time(t) => query.bind(*t),
                             Old::Text(text) => query.bind(*text),
+                            Old::Int(n) => query.bind(*n),
                         };
                     }
                     query.execute(&pool).await.unwrap();
@@ -1480,6 +1481,7 @@ impl OldPool {
                             Old::Id(id) => query.bind(*id),
                             Old::Time(t) => query.bind(t.timestamp_micros()),
                             Old::Text(text) => query.bind(*text),
+                            Old::Int(n) => query.bind(*n),
                         };
                     }
                     query.execute(&pool).await.unwrap();
@@ -1729,7 +1731,7 @@ async fn author_standing_is_stored_read_with_the_facts_and_audited(backend: Back
         );
         async move {
             f.store
-                .author_facts(&[lookup], 50)
+                .author_facts(&[lookup])
                 .await
                 .unwrap()
                 .pop()
@@ -2486,6 +2488,301 @@ async fn the_stream_and_the_trail_carry_over_to_one_event_log(backend: Backend) 
     );
 }
 
+/// The author's facts as a submission reads them.
+async fn recent_of(
+    store: &Arc<dyn Store>,
+    tenant: TenantId,
+    author: &str,
+) -> Vec<moderato::pipeline::spam::RecentComment> {
+    let lookup = HistoryLookup {
+        tenant,
+        author: author.into(),
+        exact: 0,
+        since: now(),
+    };
+    let mut facts = store.author_facts(&[lookup]).await.unwrap();
+    facts.pop().unwrap().history.recent
+}
+
+/// An author's facts row holds the latest 50 comments, newest first, with
+/// the fingerprints and times they were stored with and the status they
+/// have now: group commits of any size (several comments of the author in
+/// one) prepend, and decisions and reopens change the status; a decision on
+/// a comment older than the latest 50 leaves the row as it was.
+async fn author_facts_follow_every_change_and_keep_the_latest(backend: Backend) {
+    let f = fixture(backend).await;
+    let t0 = now() - Duration::hours(3);
+    let author = "author-1"; // new_comment's
+    let actor = Actor::system();
+    let comments: Vec<NewComment> = (0..55)
+        .map(|i| {
+            new_comment(
+                "a1",
+                &format!("Avis numéro {i} sur le budget de l'État"),
+                None,
+            )
+        })
+        .collect();
+    let (held, approved) = (
+        verdict(CommentStatus::PendingReview, 0),
+        verdict(CommentStatus::Approved, 0),
+    );
+    let mut ids = Vec::new();
+    let mut at = 0;
+    for size in [1, 7, 20, 3, 24] {
+        let batch: Vec<_> = comments[at..at + size]
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let i = at + k;
+                let verdict = if i == 0 || i == 54 { &held } else { &approved };
+                (
+                    f.tenant,
+                    record_of(c, verdict, &actor, t0 + Duration::seconds(i as i64)),
+                )
+            })
+            .collect();
+        for outcome in f.store.insert_comments(&batch).await {
+            let Ok(InsertOutcome::Created(c)) = outcome else {
+                panic!("created")
+            };
+            ids.push(c.comment_id);
+        }
+        at += size;
+    }
+    let expected = |statuses: &dyn Fn(usize) -> CommentStatus| {
+        (5..55)
+            .rev()
+            .map(|i| {
+                let fingerprint = Features::extract(comments[i].body.as_str()).fingerprint;
+                moderato::pipeline::spam::RecentComment {
+                    exact: fingerprint.exact,
+                    simhash: fingerprint.simhash,
+                    create_time: t0 + Duration::seconds(i as i64),
+                    status: statuses(i),
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let as_stored = |i: usize| {
+        if i == 54 {
+            CommentStatus::PendingReview
+        } else {
+            CommentStatus::Approved
+        }
+    };
+    let before = recent_of(&f.store, f.tenant, author).await;
+    assert_eq!(before, expected(&as_stored), "the latest 50, newest first");
+
+    let moderator = claim("awa", 1, now(), 60).actor;
+    let decide = |decision: ReviewDecision| {
+        let (f, moderator) = (&f, moderator.clone());
+        async move {
+            let items = f
+                .store
+                .claim_reviews(f.tenant, &claim("awa", 1, now(), 60))
+                .await
+                .unwrap();
+            f.store
+                .decide_review(
+                    f.tenant,
+                    &Decision {
+                        review_id: items[0].review_id,
+                        decision,
+                        reason_code: None,
+                        expected_version: None,
+                        note: String::new(),
+                        actor: moderator,
+                        now: now(),
+                    },
+                )
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    // The oldest item first: comment 0, no longer among the latest 50.
+    let oldest = decide(ReviewDecision::Reject).await;
+    assert_eq!(oldest.comment_id, ids[0]);
+    assert_eq!(recent_of(&f.store, f.tenant, author).await, before);
+
+    let newest = decide(ReviewDecision::Reject).await;
+    assert_eq!(newest.comment_id, ids[54]);
+    let rejected = |i: usize| {
+        if i == 54 {
+            CommentStatus::Rejected
+        } else {
+            CommentStatus::Approved
+        }
+    };
+    assert_eq!(
+        recent_of(&f.store, f.tenant, author).await,
+        expected(&rejected)
+    );
+
+    f.store
+        .reopen_comment(
+            f.tenant,
+            &moderato::storage::Reopen {
+                comment_id: ids[54],
+                expected_version: None,
+                note: "",
+                actor: &moderator,
+                now: now(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        recent_of(&f.store, f.tenant, author).await,
+        expected(&as_stored)
+    );
+    let mut counted = [0; 3];
+    for (i, id) in ids.iter().enumerate() {
+        let stored = f.store.get_comment(f.tenant, *id).await.unwrap().unwrap();
+        if i >= 5 {
+            assert_eq!(
+                stored.status,
+                as_stored(i),
+                "the facts agree with the comments"
+            );
+        }
+        counted[match stored.status {
+            CommentStatus::Approved => 0,
+            CommentStatus::PendingReview => 1,
+            CommentStatus::Rejected => 2,
+        }] += 1;
+    }
+    assert_eq!(counted, [53, 1, 1], "comment 0 rejected, 54 reopened");
+    let record = f
+        .store
+        .get_author(f.tenant, author, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        [record.approved, record.pending_review, record.rejected],
+        counted,
+        "the counts follow every change, also of comments older than the latest 50"
+    );
+}
+
+/// Migration 17 builds each author's facts row from the comments already
+/// stored (the latest 50, newest first, fingerprints of either sign, a
+/// comment stored before fingerprints as 0); the next comment is prepended.
+async fn author_facts_are_carried_over_from_comments_written_before_them(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url_for(backend, &dir).await;
+    let tenant = uuid::Uuid::new_v4();
+    let ids: Vec<uuid::Uuid> = (0..4).map(|_| uuid::Uuid::now_v7()).collect();
+    let t0 = now() - Duration::hours(2);
+    let times: Vec<DateTime<Utc>> = (0..4).map(|i| t0 + Duration::seconds(i)).collect();
+    let (hash_a, sim_a, hash_b, sim_b) = (
+        -7_425_123_456_789_012_345_i64,
+        42_i64,
+        9_000_000_000_000_000_001_i64,
+        -1_i64,
+    );
+    let comment = |id: &str, author: &str, time: &str, status: &str, hashes: &str| {
+        format!(
+            "INSERT INTO comments (tenant_id, comment_id, article_id, author_id, \
+             author_display_name, language, body, status, spam_score, reasons, create_time, \
+             update_time, text_hash, simhash) VALUES ($1, {id}, 'a1', '{author}', '', 'fr', \
+             'Un avis', '{status}', 0.1, '[]', {time}, {time}, {hashes})"
+        )
+    };
+    let old_rows = [
+        "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
+         reject_threshold, max_body_chars, create_time, update_time) \
+         VALUES ($1, 'old', 'post', 0.5, 0.9, 5000, $6, $6)"
+            .to_owned(),
+        comment("$2", "ama", "$6", "approved", "$10, $11"),
+        comment("$3", "ama", "$7", "pending_review", "$12, $13"),
+        comment("$4", "ama", "$8", "rejected", "$10, $13"),
+        comment("$5", "kofi", "$9", "approved", "NULL, NULL"),
+    ];
+    let old_rows: Vec<&str> = old_rows.iter().map(String::as_str).collect();
+    migrated_to(backend, &url, migrations_before(backend, 20261201000017))
+        .await
+        .write(
+            &old_rows,
+            |sql| sql.to_owned(),
+            |sql| sql.replace('$', "?"),
+            &[
+                Old::Id(tenant),
+                Old::Id(ids[0]),
+                Old::Id(ids[1]),
+                Old::Id(ids[2]),
+                Old::Id(ids[3]),
+                Old::Time(times[0]),
+                Old::Time(times[1]),
+                Old::Time(times[2]),
+                Old::Time(times[3]),
+                Old::Int(hash_a),
+                Old::Int(sim_a),
+                Old::Int(hash_b),
+                Old::Int(sim_b),
+            ],
+        )
+        .await;
+
+    let store = moderato::storage::connect(&url, &DbOptions::default())
+        .await
+        .unwrap();
+    let tenant = TenantId::from_uuid(tenant);
+    let entry = |exact, simhash, create_time, status| moderato::pipeline::spam::RecentComment {
+        exact,
+        simhash,
+        create_time,
+        status,
+    };
+    let carried = [
+        entry(hash_a, sim_b, times[2], CommentStatus::Rejected),
+        entry(hash_b, sim_b, times[1], CommentStatus::PendingReview),
+        entry(hash_a, sim_a, times[0], CommentStatus::Approved),
+    ];
+    assert_eq!(recent_of(&store, tenant, "ama").await, carried);
+    assert_eq!(
+        recent_of(&store, tenant, "kofi").await,
+        [entry(0, 0, times[3], CommentStatus::Approved)]
+    );
+
+    let next = NewComment {
+        author_id: AuthorId::parse("a", "ama".into()).unwrap(),
+        ..new_comment("a1", "Un autre avis sur le budget", None)
+    };
+    let approved = verdict(CommentStatus::Approved, 0);
+    let at = now();
+    store
+        .insert_comments(&[(tenant, record_of(&next, &approved, &Actor::system(), at))])
+        .await
+        .pop()
+        .unwrap()
+        .unwrap();
+    let fingerprint = Features::extract(next.body.as_str()).fingerprint;
+    let recent = recent_of(&store, tenant, "ama").await;
+    assert_eq!(
+        recent[0],
+        entry(
+            fingerprint.exact,
+            fingerprint.simhash,
+            at,
+            CommentStatus::Approved
+        )
+    );
+    assert_eq!(recent[1..], carried);
+    let counts = |author: &'static str| {
+        let store = &store;
+        async move {
+            let r = store.get_author(tenant, author, 1).await.unwrap().unwrap();
+            [r.approved, r.pending_review, r.rejected]
+        }
+    };
+    assert_eq!(counts("ama").await, [2, 1, 1]);
+    assert_eq!(counts("kofi").await, [1, 0, 0]);
+}
+
 /// Postgres checks no foreign key when a comment or its review item is
 /// written (migration 13; the rows' parents are guaranteed by the code that
 /// writes them), SQLite still does; on both, a parent that still has rows
@@ -2563,7 +2860,8 @@ mod postgres_only {
         let unexplained: Vec<String> = sqlx::query_scalar(
             "SELECT i.indexrelid::regclass::text FROM pg_index i \
              WHERE i.indrelid IN ('comments'::regclass, 'review_items'::regclass, \
-                'audit_events'::regclass, 'decision_sequence'::regclass) \
+                'audit_events'::regclass, 'decision_sequence'::regclass, \
+                'author_facts'::regclass) \
                AND obj_description(i.indexrelid, 'pg_class') IS NULL",
         )
         .fetch_all(&mut conn)

@@ -1,5 +1,6 @@
 //! Authors on Postgres. The author-facts query answers a whole batch of
-//! look-ups in one round trip, with index scans per look-up.
+//! look-ups in one round trip: two key look-ups and one short index scan
+//! per look-up.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -19,33 +20,22 @@ impl AuthorStore for PostgresStore {
     async fn author_facts(
         &self,
         lookups: &[HistoryLookup],
-        limit: u32,
     ) -> Result<Vec<AuthorFacts>, StoreError> {
-        // Per look-up: the author's rows (kind 0), then one row carrying the
-        // count and the standing (kind 1); index scans (comments_by_author,
-        // comments_by_text_hash) and a primary-key look-up.
+        // Per look-up, one row: the facts row and the standing by key, and
+        // the count of the same text by others (comments_by_text_hash).
         let rows = sqlx::query(
-            "SELECT q.ord - 1 AS ord, h.kind, h.text_hash, h.simhash, h.create_time, h.status, \
-                h.others, h.standing, h.standing_until \
+            "SELECT q.ord - 1 AS ord, f.recent, \
+                (SELECT count(*) FROM (SELECT 1 FROM comments c \
+                    WHERE c.tenant_id = q.tenant_id AND c.text_hash = q.text_hash \
+                      AND c.create_time >= q.since AND c.author_id <> q.author_id \
+                    LIMIT $5) same_text) AS others, \
+                s.standing, s.until AS standing_until \
              FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::timestamptz[]) \
                 WITH ORDINALITY AS q(tenant_id, author_id, text_hash, since, ord) \
-             CROSS JOIN LATERAL ( \
-                SELECT 0 AS kind, text_hash, simhash, create_time, status, 0::bigint AS others, \
-                    NULL::text AS standing, NULL::timestamptz AS standing_until \
-                FROM (SELECT c.text_hash, c.simhash, c.create_time, c.status FROM comments c \
-                      WHERE c.tenant_id = q.tenant_id AND c.author_id = q.author_id \
-                      ORDER BY c.create_time DESC LIMIT $5) recent \
-                UNION ALL \
-                SELECT 1, NULL, NULL, NULL, NULL, \
-                    (SELECT count(*) FROM (SELECT 1 FROM comments c \
-                        WHERE c.tenant_id = q.tenant_id AND c.text_hash = q.text_hash \
-                          AND c.create_time >= q.since AND c.author_id <> q.author_id \
-                        LIMIT $6) same_text), \
-                    s.standing, s.until \
-                FROM (SELECT 1) one \
-                LEFT JOIN author_standings s \
-                    ON s.tenant_id = q.tenant_id AND s.author_id = q.author_id) h \
-             ORDER BY q.ord, h.kind, h.create_time DESC",
+             LEFT JOIN author_facts f ON f.tenant_id = q.tenant_id AND f.author_id = q.author_id \
+             LEFT JOIN author_standings s \
+                ON s.tenant_id = q.tenant_id AND s.author_id = q.author_id \
+             ORDER BY q.ord",
         )
         .bind(
             lookups
@@ -61,25 +51,16 @@ impl AuthorStore for PostgresStore {
         )
         .bind(lookups.iter().map(|l| l.exact).collect::<Vec<_>>())
         .bind(lookups.iter().map(|l| l.since).collect::<Vec<_>>())
-        .bind(i64::from(limit))
         .bind(i64::from(history::SAME_TEXT_CAP))
         .fetch_all(&self.pool)
         .await?;
         let rows = rows
             .into_iter()
             .map(|row| {
-                let count_row = row.try_get::<i32, _>("kind")? == 1;
                 Ok(crate::storage::HistoryRow {
                     ord: row.try_get("ord")?,
-                    others: if count_row {
-                        Some(row.try_get("others")?)
-                    } else {
-                        None
-                    },
-                    text_hash: row.try_get("text_hash")?,
-                    simhash: row.try_get("simhash")?,
-                    create_time: row.try_get("create_time")?,
-                    status: row.try_get("status")?,
+                    recent: row.try_get("recent")?,
+                    others: row.try_get("others")?,
                     standing: row.try_get("standing")?,
                     standing_until: row.try_get("standing_until")?,
                 })
@@ -167,13 +148,13 @@ impl AuthorStore for PostgresStore {
             })
         })
         .transpose()?;
-        let counts: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, count(*) FROM comments WHERE tenant_id = $1 AND author_id = $2 \
-             GROUP BY status",
+        let counts: Option<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT approved, pending_review, rejected FROM author_facts \
+             WHERE tenant_id = $1 AND author_id = $2",
         )
         .bind(tenant.as_uuid())
         .bind(author)
-        .fetch_all(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
         let rows = sqlx::query(concat!(
             "SELECT ",
@@ -193,4 +174,40 @@ impl AuthorStore for PostgresStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(crate::storage::author_record(standing, recent, counts))
     }
+}
+
+/// Records in its author's facts row that `comment` went from status
+/// `from` to its current one, inside the transaction that changes it (the
+/// comment's row lock is held; the facts row is locked here): the counts
+/// by status, and the status byte of its entry when it is among the
+/// author's latest.
+pub(super) async fn restatus(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    tenant: TenantId,
+    comment: &crate::domain::Comment,
+    from: crate::domain::CommentStatus,
+) -> Result<(), StoreError> {
+    // Entries are 33 bytes (`RecentEntry`): the id tag at 0, the status
+    // at 32; only entry starts are compared.
+    sqlx::query(
+        "UPDATE author_facts SET recent = COALESCE(set_byte(recent, \
+            (SELECT i * 33 + 32 FROM generate_series(0, length(recent) / 33 - 1) AS i \
+             WHERE substring(recent FROM i * 33 + 1 FOR 8) = $3 LIMIT 1), $4), recent), \
+            approved = approved + ($5 = 'approved')::int - ($6 = 'approved')::int, \
+            pending_review = pending_review + ($5 = 'pending_review')::int \
+                - ($6 = 'pending_review')::int, \
+            rejected = rejected + ($5 = 'rejected')::int - ($6 = 'rejected')::int \
+         WHERE tenant_id = $1 AND author_id = $2",
+    )
+    .bind(tenant.as_uuid())
+    .bind(&comment.author_id)
+    .bind(&crate::storage::RecentEntry::id_tag(comment.comment_id)[..])
+    .bind(i32::from(crate::storage::RecentEntry::status_byte(
+        comment.status,
+    )))
+    .bind(comment.status.as_str())
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -16,13 +16,15 @@ use crate::storage::{
     StoreError,
 };
 
-/// Writes comments, the queue items of the held ones and their audit rows
-/// (which are also their decision-stream events) with one statement
+/// Writes comments, the queue items of the held ones, their audit rows
+/// (which are also their decision-stream events) and their entries in
+/// their authors' facts rows with one statement
 /// (one round trip, atomic without an explicit transaction): the batch is
 /// passed as arrays and unnested, and the rows `ON CONFLICT DO NOTHING`
-/// skipped are idempotent retries, read back after. The input takes the
-/// numbering lock shared before any row is written (see
-/// [`super::begin_appending`]).
+/// skipped are idempotent retries, read back after. Facts rows are locked
+/// in (tenant, author) order, so two batches never wait for each other's
+/// facts rows in a cycle. The input takes the numbering lock shared before
+/// any row is written (see [`super::begin_appending`]).
 async fn write_comments(
     pool: &PgPool,
     batch: &[(TenantId, NewCommentRecord<'_>)],
@@ -38,11 +40,12 @@ async fn write_comments(
             SELECT t.* FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], \
                 $6::text[], $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[], \
                 $12::float8[], $13::text[], $14::timestamptz[], $15::text[], $16::int8[], \
-                $17::int8[], $18::uuid[], $19::int4[], $20::text[], $21::text[], $22::float8[]) \
+                $17::int8[], $18::uuid[], $19::int4[], $20::text[], $21::text[], $22::float8[], \
+                $24::bytea[]) \
             WITH ORDINALITY AS t(tenant_id, comment_id, client_comment_id, article_id, author_id, \
                 author_display_name, author_ip, parent_comment_id, language, body, status, \
                 spam_score, reasons, create_time, original_body, text_hash, simhash, review_id, \
-                priority, actor, audit_detail, toxicity_score, ord) \
+                priority, actor, audit_detail, toxicity_score, recent_entry, ord) \
             CROSS JOIN (SELECT pg_advisory_xact_lock_shared($23)) AS numbering_lock), \
          inserted AS ( \
             INSERT INTO comments (tenant_id, comment_id, client_comment_id, article_id, author_id, \
@@ -71,7 +74,22 @@ async fn write_comments(
             SELECT i.tenant_id, i.create_time, i.actor, 'comment.created', 'comment', \
                 i.comment_id::text, NULL, i.status, i.audit_detail::jsonb, \
                 i.comment_id, i.author_id, i.article_id, i.review_id IS NOT NULL, 1 \
-            FROM input i JOIN inserted USING (tenant_id, comment_id) ORDER BY i.ord) \
+            FROM input i JOIN inserted USING (tenant_id, comment_id) ORDER BY i.ord), \
+         facts AS ( \
+            INSERT INTO author_facts (tenant_id, author_id, recent, approved, pending_review, \
+                rejected) \
+            SELECT i.tenant_id, i.author_id, substring(string_agg(i.recent_entry, ''::bytea \
+                ORDER BY i.create_time DESC, i.ord DESC) FROM 1 FOR $25), \
+                count(*) FILTER (WHERE i.status = 'approved'), \
+                count(*) FILTER (WHERE i.status = 'pending_review'), \
+                count(*) FILTER (WHERE i.status = 'rejected') \
+            FROM input i JOIN inserted USING (tenant_id, comment_id) \
+            GROUP BY i.tenant_id, i.author_id ORDER BY i.tenant_id, i.author_id \
+            ON CONFLICT (tenant_id, author_id) DO UPDATE \
+            SET recent = substring(EXCLUDED.recent || author_facts.recent FROM 1 FOR $25), \
+                approved = author_facts.approved + EXCLUDED.approved, \
+                pending_review = author_facts.pending_review + EXCLUDED.pending_review, \
+                rejected = author_facts.rejected + EXCLUDED.rejected) \
          SELECT comment_id FROM inserted",
     )
     .bind(r.iter().map(|r| r.tenant.as_uuid()).collect::<Vec<_>>())
@@ -149,6 +167,12 @@ async fn write_comments(
             .collect::<Vec<_>>(),
     )
     .bind(super::events::NUMBERING_LOCK)
+    .bind(
+        r.iter()
+            .map(|r| r.recent_entry.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(crate::storage::RecentEntry::ALL_BYTES as i32)
     .fetch_all(pool)
     .await?;
     let created: HashSet<Uuid> = created.into_iter().collect();

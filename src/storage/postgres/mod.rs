@@ -218,7 +218,8 @@ impl Store for PostgresStore {
     async fn analyze_new_tables(&self) -> Result<usize, StoreError> {
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT relname::text FROM pg_stat_user_tables \
-             WHERE relname IN ('comments', 'review_items', 'audit_events', 'decision_sequence') \
+             WHERE relname IN ('comments', 'review_items', 'audit_events', 'decision_sequence', \
+                'author_facts') \
                AND schemaname = current_schema() \
                AND last_analyze IS NULL AND last_autoanalyze IS NULL \
                AND n_mod_since_analyze >= $1",

@@ -1,5 +1,5 @@
-//! Authors on SQLite. No LATERAL: correlated `rowid IN` subqueries keep the
-//! author-facts query one index search per look-up.
+//! Authors on SQLite. The author-facts query is two key look-ups and one
+//! short index search per look-up.
 
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row as _, Sqlite};
@@ -21,14 +21,14 @@ impl AuthorStore for SqliteStore {
     async fn author_facts(
         &self,
         lookups: &[HistoryLookup],
-        limit: u32,
     ) -> Result<Vec<AuthorFacts>, StoreError> {
         if lookups.is_empty() {
             return Ok(Vec::new());
         }
-        // Per look-up: the author's rows (kind 0), then one row carrying the
-        // count (kind 1). No LATERAL in SQLite: correlated `rowid IN`
-        // subqueries keep each side an index search with its own LIMIT.
+        // Per look-up, one row: the facts row and the standing by key, and
+        // the count of the same text by others. No LATERAL in SQLite: a
+        // correlated `rowid IN` subquery keeps the count an index search
+        // with its own LIMIT.
         let mut query =
             QueryBuilder::<Sqlite>::new("WITH q(ord, tenant_id, author_id, text_hash, since) AS (");
         query.push_values(lookups.iter().enumerate(), |mut values, (ord, l)| {
@@ -41,17 +41,7 @@ impl AuthorStore for SqliteStore {
         });
         query
             .push(
-                ") SELECT q.ord, 0 AS kind, c.text_hash, c.simhash, c.create_time, c.status, \
-                    0 AS others, NULL AS standing, NULL AS standing_until \
-                 FROM q JOIN comments c ON c.rowid IN ( \
-                    SELECT rowid FROM comments \
-                    WHERE tenant_id = q.tenant_id AND author_id = q.author_id \
-                    ORDER BY create_time DESC LIMIT ",
-            )
-            .push(limit)
-            .push(
-                ") UNION ALL \
-                 SELECT q.ord, 1, NULL, NULL, NULL, NULL, ( \
+                ") SELECT q.ord, f.recent, ( \
                     SELECT count(*) FROM comments WHERE rowid IN ( \
                         SELECT rowid FROM comments \
                         WHERE tenant_id = q.tenant_id AND text_hash = q.text_hash \
@@ -59,29 +49,20 @@ impl AuthorStore for SqliteStore {
             )
             .push(history::SAME_TEXT_CAP)
             .push(
-                ")), s.standing, s.until FROM q LEFT JOIN author_standings s \
-                 ON s.tenant_id = q.tenant_id AND s.author_id = q.author_id \
-                 ORDER BY 1, 2, 5 DESC",
+                ")) AS others, s.standing, s.until AS standing_until FROM q \
+                 LEFT JOIN author_facts f ON f.tenant_id = q.tenant_id AND f.author_id = q.author_id \
+                 LEFT JOIN author_standings s \
+                    ON s.tenant_id = q.tenant_id AND s.author_id = q.author_id \
+                 ORDER BY q.ord",
             );
         let rows = query.build().fetch_all(&self.pool).await?;
         let rows = rows
             .into_iter()
             .map(|row| {
-                let count_row = row.try_get::<i64, _>("kind")? == 1;
                 Ok(crate::storage::HistoryRow {
                     ord: row.try_get("ord")?,
-                    others: if count_row {
-                        Some(row.try_get("others")?)
-                    } else {
-                        None
-                    },
-                    text_hash: row.try_get("text_hash")?,
-                    simhash: row.try_get("simhash")?,
-                    create_time: row
-                        .try_get::<Option<i64>, _>("create_time")?
-                        .map(from_micros)
-                        .transpose()?,
-                    status: row.try_get("status")?,
+                    recent: row.try_get("recent")?,
+                    others: row.try_get("others")?,
                     standing: row.try_get("standing")?,
                     standing_until: row
                         .try_get::<Option<i64>, _>("standing_until")?
@@ -173,13 +154,13 @@ impl AuthorStore for SqliteStore {
             })
         })
         .transpose()?;
-        let counts: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, count(*) FROM comments WHERE tenant_id = ?1 AND author_id = ?2 \
-             GROUP BY status",
+        let counts: Option<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT approved, pending_review, rejected FROM author_facts \
+             WHERE tenant_id = ?1 AND author_id = ?2",
         )
         .bind(tenant.as_uuid())
         .bind(author)
-        .fetch_all(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
         let mut query = QueryBuilder::<Sqlite>::new(concat!("SELECT ", comment_columns!()));
         query
@@ -198,4 +179,43 @@ impl AuthorStore for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(crate::storage::author_record(standing, recent, counts))
     }
+}
+
+/// Records in its author's facts row that `comment` went from status
+/// `from` to its current one, inside the write transaction that changes
+/// it: the counts by status, and the status byte of its entry when it is
+/// among the author's latest.
+pub(super) async fn restatus(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    tenant: TenantId,
+    comment: &crate::domain::Comment,
+    from: crate::domain::CommentStatus,
+) -> Result<(), StoreError> {
+    let recent: Option<Vec<u8>> = sqlx::query_scalar(
+        "SELECT recent FROM author_facts WHERE tenant_id = ?1 AND author_id = ?2",
+    )
+    .bind(tenant.as_uuid())
+    .bind(&comment.author_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(recent) = recent else {
+        return Ok(());
+    };
+    let recent = crate::storage::RecentEntry::restatus(&recent, comment.comment_id, comment.status)
+        .unwrap_or(recent);
+    sqlx::query(
+        "UPDATE author_facts SET recent = ?3, \
+            approved = approved + (?4 = 'approved') - (?5 = 'approved'), \
+            pending_review = pending_review + (?4 = 'pending_review') - (?5 = 'pending_review'), \
+            rejected = rejected + (?4 = 'rejected') - (?5 = 'rejected') \
+         WHERE tenant_id = ?1 AND author_id = ?2",
+    )
+    .bind(tenant.as_uuid())
+    .bind(&comment.author_id)
+    .bind(recent)
+    .bind(comment.status.as_str())
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

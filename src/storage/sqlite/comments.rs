@@ -10,14 +10,25 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::{BEGIN_WRITE, SqliteStore, comment_from_row, to_micros};
-use crate::domain::{Comment, CommentId, ReviewId, TenantId};
+use crate::domain::{Comment, CommentId, CommentStatus, ReviewId, TenantId};
 use crate::storage::{
     CommentQuery, CommentRow, CommentRows, CommentStore, InsertOutcome, NewCommentRecord,
-    StoreError,
+    RecentEntry, StoreError,
 };
 
-/// Writes comments, the queue items of the held ones and their audit rows
-/// inside `tx` with three multi-row statements, whatever the batch size: each
+/// What one group commit adds to an author's facts row: the new entries,
+/// newest first, and the new comments by status.
+struct AuthorDelta<'a> {
+    tenant: TenantId,
+    author: &'a str,
+    recent: Vec<u8>,
+    /// Approved, pending review, rejected.
+    counts: [i64; 3],
+}
+
+/// Writes comments, the queue items of the held ones, their audit rows and
+/// their authors' facts rows inside `tx` with four multi-row statements,
+/// whatever the batch size: each
 /// statement is a hand-off to the connection's worker thread, which costs
 /// more than the insert itself. The rows `ON CONFLICT DO NOTHING` skipped
 /// are idempotent retries, read back after.
@@ -119,6 +130,68 @@ async fn write_comments(
                 .push_bind(stream.map(|s| s.version));
         });
         audit.build().execute(&mut **tx).await?;
+    }
+
+    // Each author's new entries, newest first, prepended to the facts row.
+    let mut authors: Vec<(&CommentRow<'_>, usize)> =
+        new_rows.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+    authors.sort_by(|(a, i), (b, j)| {
+        (a.tenant, &a.comment.author_id)
+            .cmp(&(b.tenant, &b.comment.author_id))
+            .then_with(|| b.comment.create_time.cmp(&a.comment.create_time))
+            .then_with(|| j.cmp(i))
+    });
+    let mut facts: Vec<AuthorDelta<'_>> = Vec::new();
+    for (r, _) in authors {
+        let same = facts
+            .last()
+            .is_some_and(|d| d.tenant == r.tenant && d.author == r.comment.author_id);
+        if !same {
+            facts.push(AuthorDelta {
+                tenant: r.tenant,
+                author: &r.comment.author_id,
+                recent: Vec::new(),
+                counts: [0; 3],
+            });
+        }
+        let delta = facts.last_mut().expect("pushed above");
+        if delta.recent.len() < RecentEntry::ALL_BYTES {
+            delta.recent.extend_from_slice(&r.recent_entry);
+        }
+        delta.counts[match r.comment.status {
+            CommentStatus::Approved => 0,
+            CommentStatus::PendingReview => 1,
+            CommentStatus::Rejected => 2,
+        }] += 1;
+    }
+    if !facts.is_empty() {
+        let mut upsert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO author_facts (tenant_id, author_id, recent, approved, pending_review, \
+             rejected) ",
+        );
+        upsert.push_values(&facts, |mut values, d| {
+            values
+                .push_bind(d.tenant.as_uuid())
+                .push_bind(d.author.to_string())
+                .push_bind(d.recent.clone())
+                .push_bind(d.counts[0])
+                .push_bind(d.counts[1])
+                .push_bind(d.counts[2]);
+        });
+        // `||` makes text of blobs; the cast makes it bytes again, and
+        // `substr` of a blob counts bytes.
+        upsert
+            .push(
+                " ON CONFLICT (tenant_id, author_id) DO UPDATE SET recent = \
+                 substr(CAST(excluded.recent || author_facts.recent AS BLOB), 1, ",
+            )
+            .push(RecentEntry::ALL_BYTES)
+            .push(
+                "), approved = author_facts.approved + excluded.approved, \
+                 pending_review = author_facts.pending_review + excluded.pending_review, \
+                 rejected = author_facts.rejected + excluded.rejected",
+            );
+        upsert.build().execute(&mut **tx).await?;
     }
 
     let mut existing = Vec::new();

@@ -87,6 +87,7 @@ pub(super) async fn requeue_in(
     .bind(to_micros(now))
     .execute(&mut **tx)
     .await?;
+    let from = comment.status;
     comment.status = requeue.status;
     comment.reasons.push(requeue.reason);
     comment.update_time = now;
@@ -102,6 +103,9 @@ pub(super) async fn requeue_in(
     .bind(to_micros(now))
     .execute(&mut **tx)
     .await?;
+    if comment.status != from {
+        super::authors::restatus(tx, tenant, comment, from).await?;
+    }
     Ok(review_id)
 }
 
@@ -267,6 +271,9 @@ impl QueueStore for SqliteStore {
         .bind(to_micros(decision.now))
         .execute(&mut *tx)
         .await?;
+        if comment.status != from {
+            super::authors::restatus(&mut tx, tenant, &comment, from).await?;
+        }
         sqlx::query(
             "UPDATE review_items SET state = 'decided', decided_by = ?3, decision = ?4, note = ?5, \
              decide_time = ?6, lease_expire_time = NULL, decision_code = ?7 \
