@@ -1431,6 +1431,16 @@ async fn a_group_commit_stores_each_comment_as_alone(backend: Backend) {
     );
 }
 
+/// The tenant row of an older release (tenant `$1`, created at `time`, a
+/// placeholder).
+fn old_tenant_row(time: &str) -> String {
+    format!(
+        "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
+         reject_threshold, max_body_chars, create_time, update_time) \
+         VALUES ($1, 'old', 'post', 0.5, 0.9, 5000, {time}, {time})"
+    )
+}
+
 /// A database with only its first `count` migrations applied, to write
 /// rows as an older release did.
 enum OldPool {
@@ -1521,9 +1531,7 @@ async fn spam_models_learned_before_model_kinds_are_kept(backend: Backend) {
     let url = database_url_for(backend, &dir).await;
     let (tenant, comment) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
     let old_rows = [
-        "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
-         reject_threshold, max_body_chars, create_time, update_time) \
-         VALUES ($1, 'old', 'post', 0.5, 0.9, 5000, $3, $3)",
+        &old_tenant_row("$3"),
         "INSERT INTO comments (tenant_id, comment_id, article_id, author_id, \
          author_display_name, language, body, status, spam_score, reasons, create_time, \
          update_time) VALUES ($1, $2, 'a1', 'ama', '', 'fr', 'Gagnez', 'approved', 0.1, \
@@ -1611,9 +1619,7 @@ async fn audit_links_are_filled_in_for_rows_written_before_them(backend: Backend
         uuid::Uuid::new_v4(),
     );
     let old_rows = [
-        "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
-         reject_threshold, max_body_chars, create_time, update_time) \
-         VALUES ($1, 'old', 'post', 0.5, 0.9, 5000, $4, $4)",
+        &old_tenant_row("$4"),
         "INSERT INTO comments (tenant_id, comment_id, article_id, author_id, \
          author_display_name, language, body, status, spam_score, reasons, create_time, \
          update_time) VALUES ($1, $2, 'a1', 'ama', '', 'fr', 'Bonjour', 'pending_review', 0.1, \
@@ -2184,9 +2190,7 @@ async fn reasons_stored_as_sentences_read_as_before(backend: Backend) {
         {"code": "spam.word", "span": {"end": 4, "start": 0}, "score": 0.0014,
         "message": "this word points to spam (+0.80 log-odds)"}]"#;
     let old_rows = [
-        "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
-         reject_threshold, max_body_chars, create_time, update_time) \
-         VALUES ($1, 'old', 'post', 0.5, 0.9, 5000, $4, $4)",
+        &old_tenant_row("$4"),
         "INSERT INTO comments (tenant_id, comment_id, article_id, author_id, \
          author_display_name, language, body, status, spam_score, reasons, create_time, \
          update_time) VALUES ($1, $2, 'a1', 'ama', '', 'fr', 'Quel con ce type', \
@@ -2323,9 +2327,7 @@ async fn the_stream_and_the_trail_carry_over_to_one_event_log(backend: Backend) 
         uuid::Uuid::new_v4(),
     );
     let old_rows = [
-        "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
-         reject_threshold, max_body_chars, create_time, update_time) \
-         VALUES ($1, 'old', 'post', 0.5, 0.9, 5000, $4, $4)",
+        &old_tenant_row("$4"),
         "INSERT INTO comments (tenant_id, comment_id, article_id, author_id, \
          author_display_name, language, body, status, spam_score, reasons, create_time, \
          update_time) VALUES ($1, $2, 'a1', 'ama', '', 'fr', 'Bonne analyse', 'approved', \
@@ -2693,10 +2695,7 @@ async fn author_facts_are_carried_over_from_comments_written_before_them(backend
         )
     };
     let old_rows = [
-        "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
-         reject_threshold, max_body_chars, create_time, update_time) \
-         VALUES ($1, 'old', 'post', 0.5, 0.9, 5000, $6, $6)"
-            .to_owned(),
+        old_tenant_row("$6"),
         comment("$2", "ama", "$6", "approved", "$10, $11"),
         comment("$3", "ama", "$7", "pending_review", "$12, $13"),
         comment("$4", "ama", "$8", "rejected", "$10, $13"),
