@@ -1,4 +1,5 @@
-//! The operator's HTTP side: liveness, readiness and Prometheus metrics.
+//! The HTTP side: liveness, readiness and Prometheus metrics for operators,
+//! and the moderator console (`crate::console`).
 
 use axum::Router;
 use axum::extract::State;
@@ -13,7 +14,8 @@ pub fn router(moderation: Moderation) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(moderation)
+        .with_state(moderation.clone())
+        .merge(crate::console::router(moderation))
 }
 
 /// Ready when the database answers; a load balancer then routes around a

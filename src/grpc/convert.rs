@@ -1,7 +1,5 @@
 //! Wire ↔ domain, by hand. Parsing returns the first offending field.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 
 use super::pb;
@@ -12,10 +10,14 @@ use crate::domain::{
     ReviewItem, Role, SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch,
     ToxicityCategory,
 };
+pub use crate::moderation::parse::{
+    claim_limits, expected_version, note, optional_article_id, optional_filter, queue_filter,
+    reason_code,
+};
 use crate::moderation::{
     AuditFilter, AuthorView, BulkOutcome, DecideError, DecideRequest, MAX_BULK_DECISIONS,
 };
-use crate::storage::{AuditRecord, DecisionEvent, QueueFilter, QueueOrder};
+use crate::storage::{AuditRecord, DecisionEvent, QueueOrder};
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -42,14 +44,6 @@ fn optional_time(
         .transpose()
 }
 
-/// A filter text that is compared as is: empty means no filter.
-fn optional_filter(field: &str, value: String) -> Result<Option<String>, FieldViolation> {
-    if value.chars().count() > 200 {
-        return Err(FieldViolation::new(field, "is longer than 200 characters"));
-    }
-    Ok((!value.is_empty()).then_some(value))
-}
-
 /// One decision; `prefix` names the request it sits in (`decisions[3].`)
 /// in field violations.
 #[allow(clippy::too_many_arguments)]
@@ -66,22 +60,7 @@ pub fn decide_request(
     let field = |name: &str| format!("{prefix}{name}");
     let within =
         |violation: FieldViolation| FieldViolation::new(field(&violation.field), violation.reason);
-    let reason_code = (!reason_code.is_empty())
-        .then(|| {
-            let ok = reason_code.len() <= 64
-                && reason_code
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-            if ok {
-                Ok(reason_code)
-            } else {
-                Err(FieldViolation::new(
-                    field("reason_code"),
-                    "must be at most 64 characters of a-z, 0-9, '.', '_' or '-'",
-                ))
-            }
-        })
-        .transpose()?;
+    let reason_code = self::reason_code(&field("reason_code"), reason_code)?;
     let expected_version = self::expected_version(expected_version).map_err(within)?;
     Ok(DecideRequest {
         review_id: ReviewId::parse(&field("review_id"), &review_id)?,
@@ -103,17 +82,6 @@ pub fn after_sequence(value: i64) -> Result<i64, FieldViolation> {
         ));
     }
     Ok(value)
-}
-
-/// An optional `expected_version`: 0 means unset.
-pub fn expected_version(value: i64) -> Result<Option<i64>, FieldViolation> {
-    if value < 0 {
-        return Err(FieldViolation::new(
-            "expected_version",
-            "must not be negative",
-        ));
-    }
-    Ok((value > 0).then_some(value))
 }
 
 /// The decisions of a `DecideReviews` call: 1 to 500, each review item once.
@@ -151,26 +119,6 @@ pub fn bulk_decisions(
             Ok(parsed)
         })
         .collect()
-}
-
-pub fn queue_filter(
-    article_id: String,
-    reason_code: String,
-    min_spam_score: f64,
-    reported_only: bool,
-) -> Result<QueueFilter, FieldViolation> {
-    if !(0.0..=1.0).contains(&min_spam_score) {
-        return Err(FieldViolation::new(
-            "min_spam_score",
-            "must be between 0 and 1",
-        ));
-    }
-    Ok(QueueFilter {
-        article_id: optional_article_id(article_id)?.map(ArticleId::into_inner),
-        reason_code: optional_filter("reason_code", reason_code)?,
-        min_spam_score: (min_spam_score > 0.0).then_some(min_spam_score),
-        reported_only,
-    })
 }
 
 pub fn queue_order(value: i32) -> Result<QueueOrder, FieldViolation> {
@@ -320,14 +268,6 @@ pub fn new_comment(request: pb::SubmitCommentRequest) -> Result<NewComment, Fiel
     })
 }
 
-pub fn optional_article_id(value: String) -> Result<Option<ArticleId>, FieldViolation> {
-    if value.is_empty() {
-        Ok(None)
-    } else {
-        ArticleId::parse("article_id", value).map(Some)
-    }
-}
-
 /// `None` for UNSPECIFIED: the call's default applies.
 pub fn status_filter(value: i32) -> Result<Option<CommentStatus>, FieldViolation> {
     match pb::CommentStatus::try_from(value) {
@@ -385,40 +325,6 @@ pub fn role(value: i32) -> Result<Role, FieldViolation> {
 
 pub fn moderator_id(value: String) -> Result<Option<ModeratorId>, FieldViolation> {
     ModeratorId::parse("moderator_id", value)
-}
-
-pub fn note(value: String) -> Result<String, FieldViolation> {
-    if value.chars().count() > 2000 {
-        return Err(FieldViolation::new(
-            "note",
-            "is longer than 2000 characters",
-        ));
-    }
-    Ok(value)
-}
-
-pub fn claim_limits(max_items: i32, lease_seconds: i32) -> Result<(u32, Duration), FieldViolation> {
-    let max_items = match max_items {
-        0 => 10,
-        1..=100 => max_items as u32,
-        _ => {
-            return Err(FieldViolation::new(
-                "max_items",
-                "must be between 1 and 100",
-            ));
-        }
-    };
-    let lease_seconds = match lease_seconds {
-        0 => 300,
-        1..=3600 => lease_seconds as u64,
-        _ => {
-            return Err(FieldViolation::new(
-                "lease_seconds",
-                "must be between 1 and 3600",
-            ));
-        }
-    };
-    Ok((max_items, Duration::from_secs(lease_seconds)))
 }
 
 pub fn review_ids(values: Vec<String>) -> Result<Vec<ReviewId>, FieldViolation> {

@@ -13,6 +13,7 @@ mod batch;
 mod comments;
 mod decisions;
 mod models;
+pub mod parse;
 mod reports;
 mod review;
 mod rules;

@@ -7,6 +7,7 @@ mod auth;
 mod authors;
 mod bench;
 mod comments;
+mod console;
 mod decisions;
 mod helpers;
 mod operations;

@@ -1,0 +1,217 @@
+//! The console's JSON calls: each authenticates the `Authorization: Bearer`
+//! header like the gRPC services (same keys, same roles, same cache),
+//! parses its input into domain values at once, and calls the same
+//! `moderation` use case the gRPC service does.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+
+use super::error::ConsoleError;
+use super::view::{DecidedView, ItemsView, QueuePage, SessionView};
+use crate::domain::{
+    FieldViolation, KeyHash, ModeratorId, PageSize, Permission, Principal, ReviewDecision,
+    ReviewId, SpamLabel,
+};
+use crate::moderation::{ClaimRequest, Credentials, DecideRequest, Moderation, ReviewActor, parse};
+use crate::storage::QueueOrder;
+
+/// Reads `Authorization: Bearer <key>`; the key is hashed at once and never
+/// kept or logged in clear.
+fn credentials(headers: &HeaderMap) -> Credentials {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Credentials::Missing;
+    };
+    let Ok(value) = value.to_str() else {
+        return Credentials::Malformed;
+    };
+    match value.trim().split_once(' ') {
+        Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") && !key.trim().is_empty() => {
+            Credentials::Bearer(KeyHash::of(key.trim()))
+        }
+        _ => Credentials::Malformed,
+    }
+}
+
+async fn reviewer(moderation: &Moderation, headers: &HeaderMap) -> Result<Principal, ConsoleError> {
+    Ok(moderation
+        .authorize(credentials(headers), Permission::Review)
+        .await?)
+}
+
+pub async fn session(
+    State(moderation): State<Moderation>,
+    headers: HeaderMap,
+) -> Result<Json<SessionView>, ConsoleError> {
+    let principal = reviewer(&moderation, &headers).await?;
+    Ok(Json(SessionView {
+        tenant_id: principal.tenant_id.to_string(),
+        role: principal.role.as_str(),
+        actor: principal.actor().as_str().to_owned(),
+    }))
+}
+
+/// `order`: `priority` (default), `oldest`, `newest`.
+fn queue_order(value: &str) -> Result<QueueOrder, FieldViolation> {
+    match value {
+        "" | "priority" => Ok(QueueOrder::Priority),
+        "oldest" => Ok(QueueOrder::OldestFirst),
+        "newest" => Ok(QueueOrder::NewestFirst),
+        _ => Err(FieldViolation::new(
+            "order",
+            "must be priority, oldest or newest",
+        )),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct QueueParams {
+    order: String,
+    article_id: String,
+    reason_code: String,
+    min_spam_score: f64,
+    reported_only: bool,
+    page_size: i32,
+    page_token: String,
+}
+
+pub async fn queue(
+    State(moderation): State<Moderation>,
+    headers: HeaderMap,
+    params: Result<Query<QueueParams>, QueryRejection>,
+) -> Result<Json<QueuePage>, ConsoleError> {
+    let principal = reviewer(&moderation, &headers).await?;
+    let Query(params) = params.map_err(|e| ConsoleError::Malformed(e.body_text()))?;
+    let filter = parse::queue_filter(
+        params.article_id,
+        params.reason_code,
+        params.min_spam_score,
+        params.reported_only,
+    )?;
+    let order = queue_order(&params.order)?;
+    let page_size = PageSize::parse("page_size", params.page_size, 50, 500)?;
+    let page = moderation
+        .list_review_queue(&principal, filter, order, page_size, &params.page_token)
+        .await?;
+    Ok(Json(QueuePage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_page_token: page.next_page_token,
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ClaimBody {
+    max_items: i32,
+    lease_seconds: i32,
+    /// The moderator's name, signed on decisions; empty: the key.
+    moderator_id: String,
+    order: String,
+    article_id: String,
+    reason_code: String,
+    min_spam_score: f64,
+    reported_only: bool,
+}
+
+pub async fn claim(
+    State(moderation): State<Moderation>,
+    headers: HeaderMap,
+    body: Result<Json<ClaimBody>, JsonRejection>,
+) -> Result<Json<ItemsView>, ConsoleError> {
+    let principal = reviewer(&moderation, &headers).await?;
+    let Json(body) = body.map_err(|e| ConsoleError::Malformed(e.body_text()))?;
+    let (max_items, lease) = parse::claim_limits(body.max_items, body.lease_seconds)?;
+    let moderator = ModeratorId::parse("moderator_id", body.moderator_id)?;
+    let filter = parse::queue_filter(
+        body.article_id,
+        body.reason_code,
+        body.min_spam_score,
+        body.reported_only,
+    )?;
+    let items = moderation
+        .claim_reviews(
+            &principal,
+            ClaimRequest {
+                max_items,
+                lease,
+                actor: ReviewActor::of(&principal, moderator),
+                filter,
+                order: queue_order(&body.order)?,
+            },
+        )
+        .await?;
+    Ok(Json(ItemsView {
+        items: items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct DecideBody {
+    review_id: String,
+    /// `approve` or `reject`.
+    decision: String,
+    /// `spam`, `ham`, `skip`, or empty: taught from the decision.
+    spam_label: String,
+    reason_code: String,
+    note: String,
+    /// The comment version the moderator saw; 0: no check.
+    expected_version: i64,
+    moderator_id: String,
+}
+
+fn decide_request(
+    body: DecideBody,
+    principal: &Principal,
+) -> Result<DecideRequest, FieldViolation> {
+    let decision = match body.decision.as_str() {
+        "approve" => ReviewDecision::Approve,
+        "reject" => ReviewDecision::Reject,
+        "" => {
+            return Err(FieldViolation::new(
+                "decision",
+                "is required: approve or reject",
+            ));
+        }
+        _ => return Err(FieldViolation::new("decision", "must be approve or reject")),
+    };
+    let label = match body.spam_label.as_str() {
+        "" => SpamLabel::FromDecision,
+        "spam" => SpamLabel::Spam,
+        "ham" => SpamLabel::Ham,
+        "skip" => SpamLabel::Skip,
+        _ => {
+            return Err(FieldViolation::new(
+                "spam_label",
+                "must be spam, ham or skip",
+            ));
+        }
+    };
+    let moderator = ModeratorId::parse("moderator_id", body.moderator_id)?;
+    Ok(DecideRequest {
+        review_id: ReviewId::parse("review_id", &body.review_id)?,
+        decision,
+        label,
+        note: parse::note(body.note)?,
+        reason_code: parse::reason_code("reason_code", body.reason_code)?,
+        expected_version: parse::expected_version(body.expected_version)?,
+        actor: ReviewActor::of(principal, moderator),
+    })
+}
+
+pub async fn decide(
+    State(moderation): State<Moderation>,
+    headers: HeaderMap,
+    body: Result<Json<DecideBody>, JsonRejection>,
+) -> Result<Json<DecidedView>, ConsoleError> {
+    let principal = reviewer(&moderation, &headers).await?;
+    let Json(body) = body.map_err(|e| ConsoleError::Malformed(e.body_text()))?;
+    let request = decide_request(body, &principal)?;
+    let comment = moderation.decide_review(&principal, request).await?;
+    Ok(Json(DecidedView {
+        comment: comment.into(),
+    }))
+}

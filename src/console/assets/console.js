@@ -1,0 +1,481 @@
+// The moderator console. Plain module, no build step: it talks to the
+// service's JSON adapter (/console/api/…) with the key from the tab's
+// session storage in an Authorization header. Text from comments only ever
+// reaches the page through textContent.
+
+const TEXT = {
+  fr: {
+    language: "Langue",
+    "help.open": "Raccourcis (?)",
+    signout: "Se déconnecter",
+    "signin.title": "Connexion",
+    "signin.key": "Clé API (modérateur ou administrateur)",
+    "signin.moderator": "Votre nom, signé sur vos décisions (facultatif)",
+    "signin.submit": "Se connecter",
+    "queue.title": "File de modération",
+    "filter.order": "Ordre",
+    "order.priority": "Priorité",
+    "order.oldest": "Plus anciens",
+    "order.newest": "Plus récents",
+    "filter.article": "Article",
+    "filter.reason": "Code de raison",
+    "filter.min_score": "Score de spam minimal",
+    "filter.reported": "Signalés seulement",
+    "queue.refresh": "Actualiser",
+    "queue.claim": "Prendre le lot suivant",
+    "claimed.title": "Mes commentaires",
+    "claimed.empty": "Aucun commentaire pris. « Prendre le lot suivant » (ou n) réserve les prochains.",
+    "pending.title": "En attente",
+    "pending.more": "Afficher la suite",
+    "help.title": "Raccourcis clavier",
+    "help.jk": "commentaire suivant / précédent",
+    "help.a": "approuver",
+    "help.r": "rejeter (avec le code de raison choisi)",
+    "help.x": "sélectionner / désélectionner",
+    "help.bulk_a": "approuver la sélection",
+    "help.bulk_r": "rejeter la sélection",
+    "help.n": "prendre le lot suivant",
+    "help.help": "afficher cette aide",
+    "help.close": "Fermer",
+    approve: "Approuver (a)",
+    reject: "Rejeter (r)",
+    select: "Sélectionner (x)",
+    "reject.reason": "Code de raison du rejet",
+    "reason.none": "(aucun)",
+    note: "Note",
+    author: "Auteur",
+    article: "Article",
+    standing: "Statut de l'auteur",
+    spam: "spam",
+    toxicity: "toxicité",
+    priority: "priorité",
+    "signed.in": "Connecté : {role}, locataire {tenant}",
+    "claimed.n": "{n} commentaire(s) pris.",
+    "claimed.none": "Rien à prendre pour ces filtres.",
+    "decided.approve": "Approuvé.",
+    "decided.reject": "Rejeté.",
+    "decided.bulk": "{n} décision(s) enregistrée(s).",
+    "stale": "Un autre modérateur a déjà décidé ce commentaire ; la carte est retirée.",
+    "not_claimed": "Ce commentaire n'est plus réservé à votre nom (bail expiré ?) ; reprenez un lot.",
+    "error": "Erreur : {message}",
+    "claimed_by": "pris par {who}",
+  },
+  en: {
+    language: "Language",
+    "help.open": "Shortcuts (?)",
+    signout: "Sign out",
+    "signin.title": "Sign in",
+    "signin.key": "API key (moderator or admin)",
+    "signin.moderator": "Your name, signed on your decisions (optional)",
+    "signin.submit": "Sign in",
+    "queue.title": "Review queue",
+    "filter.order": "Order",
+    "order.priority": "Priority",
+    "order.oldest": "Oldest first",
+    "order.newest": "Newest first",
+    "filter.article": "Article",
+    "filter.reason": "Reason code",
+    "filter.min_score": "Minimum spam score",
+    "filter.reported": "Reported only",
+    "queue.refresh": "Refresh",
+    "queue.claim": "Claim next batch",
+    "claimed.title": "My comments",
+    "claimed.empty": "Nothing claimed. \"Claim next batch\" (or n) reserves the next ones.",
+    "pending.title": "Pending",
+    "pending.more": "Show more",
+    "help.title": "Keyboard shortcuts",
+    "help.jk": "next / previous comment",
+    "help.a": "approve",
+    "help.r": "reject (with the chosen reason code)",
+    "help.x": "select / unselect",
+    "help.bulk_a": "approve the selection",
+    "help.bulk_r": "reject the selection",
+    "help.n": "claim the next batch",
+    "help.help": "show this help",
+    "help.close": "Close",
+    approve: "Approve (a)",
+    reject: "Reject (r)",
+    select: "Select (x)",
+    "reject.reason": "Rejection reason code",
+    "reason.none": "(none)",
+    note: "Note",
+    author: "Author",
+    article: "Article",
+    standing: "Author standing",
+    spam: "spam",
+    toxicity: "toxicity",
+    priority: "priority",
+    "signed.in": "Signed in: {role}, tenant {tenant}",
+    "claimed.n": "{n} comment(s) claimed.",
+    "claimed.none": "Nothing to claim for these filters.",
+    "decided.approve": "Approved.",
+    "decided.reject": "Rejected.",
+    "decided.bulk": "{n} decision(s) recorded.",
+    "stale": "Another moderator already decided this comment; the card is removed.",
+    "not_claimed": "This comment is no longer claimed by you (lease expired?); claim a batch again.",
+    "error": "Error: {message}",
+    "claimed_by": "claimed by {who}",
+  },
+};
+
+// Reason codes a rejection can carry: the toxicity categories teach the
+// toxicity model, `spam` teaches the spam model.
+const REJECT_CODES = [
+  "", "spam", "toxicity.insult", "toxicity.identity_attack", "toxicity.threat",
+  "toxicity.obscene", "toxicity.sexual_harassment", "off_topic",
+];
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  lang: localStorage.getItem("moderato.lang") || "fr",
+  key: sessionStorage.getItem("moderato.key") || "",
+  moderator: sessionStorage.getItem("moderato.moderator") || "",
+  session: null,
+  claimed: [], // items claimed by this tab, in order
+  current: 0,
+  selected: new Set(),
+  pendingToken: "",
+};
+
+function t(key, params = {}) {
+  const text = (TEXT[state.lang] && TEXT[state.lang][key]) || TEXT.en[key] || key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
+}
+
+function applyLanguage() {
+  document.documentElement.lang = state.lang;
+  $("lang").value = state.lang;
+  for (const el of document.querySelectorAll("[data-i18n]")) {
+    el.textContent = t(el.dataset.i18n);
+  }
+  renderCards();
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, {
+    method: options.method || "GET",
+    headers: {
+      Authorization: `Bearer ${state.key}`,
+      ...(options.body ? { "Content-Type": "application/json" } : {}),
+    },
+    body: options.body ? JSON.stringify(options.body) : undefined,
+    credentials: "omit",
+    cache: "no-store",
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const error = new Error((data.error && data.error.message) || response.statusText);
+    error.code = (data.error && data.error.code) || String(response.status);
+    error.status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+function say(message, isError = false) {
+  const status = $("status");
+  status.textContent = message;
+  status.classList.toggle("error", isError);
+}
+
+// Spans are UTF-8 byte offsets into the text; the page works in UTF-16.
+// Slicing the encoded bytes and decoding each slice keeps accents and
+// emoji whole.
+function highlighted(text, reasons) {
+  const bytes = new TextEncoder().encode(text);
+  const decoder = new TextDecoder();
+  const spans = reasons
+    .flatMap((r) => [r.span, r.target].filter(Boolean).map((s) => ({ ...s, reason: r })))
+    .filter((s) => s.start < s.end && s.end <= bytes.length)
+    .sort((a, b) => a.start - b.start || b.end - a.end);
+  const out = document.createElement("p");
+  out.className = "body";
+  let at = 0;
+  for (const span of spans) {
+    if (span.start < at) continue; // overlapping: the first one wins
+    out.append(decoder.decode(bytes.slice(at, span.start)));
+    const mark = document.createElement("mark");
+    mark.textContent = decoder.decode(bytes.slice(span.start, span.end));
+    mark.title = `${span.reason.code}: ${span.reason.message}`;
+    mark.dataset.code = span.reason.code;
+    out.append(mark);
+    at = span.end;
+  }
+  out.append(decoder.decode(bytes.slice(at)));
+  return out;
+}
+
+function reasonList(reasons) {
+  const list = document.createElement("ul");
+  list.className = "reasons";
+  for (const r of reasons) {
+    const li = document.createElement("li");
+    const name = r.rule_name ? `${r.rule_name} — ` : "";
+    const score = r.score != null ? ` (${r.score.toFixed(2)})` : "";
+    li.textContent = `${r.code}${score}: ${name}${r.message}`;
+    list.append(li);
+  }
+  return list;
+}
+
+function cardFor(item, index) {
+  const c = item.comment;
+  const li = document.createElement("li");
+  li.className = "card";
+  li.tabIndex = -1;
+  li.dataset.reviewId = item.review_id;
+  li.setAttribute("aria-current", index === state.current ? "true" : "false");
+  li.classList.toggle("selected", state.selected.has(item.review_id));
+
+  const header = document.createElement("header");
+  for (const text of [
+    `${t("author")}: ${c.author_display_name || c.author_id} (${c.author_id})`,
+    `${t("standing")}: ${item.author_standing}`,
+    `${t("article")}: ${c.article_id}`,
+    `${t("spam")} ${c.spam_score.toFixed(2)} · ${t("toxicity")} ${c.toxicity_score.toFixed(2)}`,
+    `${t("priority")} ${item.priority}`,
+  ]) {
+    const span = document.createElement("span");
+    span.textContent = text;
+    header.append(span);
+  }
+  li.append(header, highlighted(c.text, c.reasons), reasonList(c.reasons));
+
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  const approve = document.createElement("button");
+  approve.type = "button";
+  approve.className = "approve";
+  approve.textContent = t("approve");
+  approve.addEventListener("click", () => decideItems([item], "approve"));
+  const reasonId = `reason-${item.review_id}`;
+  const reasonLabel = document.createElement("label");
+  reasonLabel.htmlFor = reasonId;
+  reasonLabel.textContent = t("reject.reason");
+  const reason = document.createElement("select");
+  reason.id = reasonId;
+  for (const code of REJECT_CODES) {
+    const option = document.createElement("option");
+    option.value = code;
+    option.textContent = code || t("reason.none");
+    reason.append(option);
+  }
+  reason.value = item.rejectCode || "";
+  reason.addEventListener("change", () => { item.rejectCode = reason.value; });
+  const noteId = `note-${item.review_id}`;
+  const noteLabel = document.createElement("label");
+  noteLabel.htmlFor = noteId;
+  noteLabel.textContent = t("note");
+  const note = document.createElement("input");
+  note.id = noteId;
+  note.value = item.note || "";
+  note.addEventListener("input", () => { item.note = note.value; });
+  const reject = document.createElement("button");
+  reject.type = "button";
+  reject.className = "reject";
+  reject.textContent = t("reject");
+  reject.addEventListener("click", () => decideItems([item], "reject"));
+  const select = document.createElement("button");
+  select.type = "button";
+  select.textContent = t("select");
+  select.setAttribute("aria-pressed", state.selected.has(item.review_id) ? "true" : "false");
+  select.addEventListener("click", () => toggleSelected(item));
+  actions.append(approve, reasonLabel, reason, noteLabel, note, reject, select);
+  li.append(actions);
+  return li;
+}
+
+function renderCards() {
+  const list = $("cards");
+  if (!list) return;
+  list.replaceChildren(...state.claimed.map(cardFor));
+  $("cards-empty").hidden = state.claimed.length > 0;
+}
+
+function focusCurrent() {
+  state.current = Math.max(0, Math.min(state.current, state.claimed.length - 1));
+  renderCards();
+  const card = $("cards").children[state.current];
+  if (card) card.focus();
+}
+
+function toggleSelected(item) {
+  if (state.selected.has(item.review_id)) state.selected.delete(item.review_id);
+  else state.selected.add(item.review_id);
+  renderCards();
+}
+
+function filters() {
+  return {
+    order: $("order").value,
+    article_id: $("article").value.trim(),
+    reason_code: $("reason").value.trim(),
+    min_spam_score: Number($("min-score").value) || 0,
+    reported_only: $("reported").checked,
+  };
+}
+
+async function loadPending(append = false) {
+  const f = filters();
+  const query = new URLSearchParams({
+    order: f.order,
+    article_id: f.article_id,
+    reason_code: f.reason_code,
+    min_spam_score: String(f.min_spam_score),
+    reported_only: String(f.reported_only),
+    page_size: "50",
+    page_token: append ? state.pendingToken : "",
+  });
+  const page = await api(`/console/api/queue?${query}`);
+  state.pendingToken = page.next_page_token;
+  const list = $("pending");
+  if (!append) list.replaceChildren();
+  for (const item of page.items) {
+    const li = document.createElement("li");
+    li.dataset.reviewId = item.review_id;
+    const text = document.createElement("div");
+    text.textContent = item.comment.text;
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    meta.textContent = [
+      item.comment.author_id,
+      item.comment.article_id,
+      `${t("spam")} ${item.comment.spam_score.toFixed(2)}`,
+      item.claimed_by ? t("claimed_by", { who: item.claimed_by }) : "",
+    ].filter(Boolean).join(" · ");
+    li.append(text, meta);
+    list.append(li);
+  }
+  $("pending-count").textContent = String(list.children.length) + (state.pendingToken ? "+" : "");
+  $("more").hidden = !state.pendingToken;
+}
+
+async function claimNext() {
+  const f = filters();
+  const claimed = await api("/console/api/claims", {
+    method: "POST",
+    body: { max_items: 10, moderator_id: state.moderator, ...f },
+  });
+  const known = new Set(state.claimed.map((i) => i.review_id));
+  for (const item of claimed.items) if (!known.has(item.review_id)) state.claimed.push(item);
+  say(claimed.items.length ? t("claimed.n", { n: claimed.items.length }) : t("claimed.none"));
+  focusCurrent();
+  await loadPending();
+}
+
+function removeClaimed(reviewId) {
+  state.claimed = state.claimed.filter((i) => i.review_id !== reviewId);
+  state.selected.delete(reviewId);
+}
+
+// Decides each item with the version its card shows, so a decision made
+// meanwhile by someone else is refused (stale) instead of overwritten.
+async function decideItems(items, decision) {
+  let done = 0;
+  for (const item of items) {
+    try {
+      await api("/console/api/decisions", {
+        method: "POST",
+        body: {
+          review_id: item.review_id,
+          decision,
+          reason_code: decision === "reject" ? item.rejectCode || "" : "",
+          note: item.note || "",
+          expected_version: item.comment.version,
+          moderator_id: state.moderator,
+        },
+      });
+      done += 1;
+      removeClaimed(item.review_id);
+    } catch (error) {
+      if (error.code === "stale" || error.code === "already_decided" || error.code === "not_found") {
+        removeClaimed(item.review_id);
+        say(t("stale"), true);
+      } else if (error.code === "not_claimed") {
+        removeClaimed(item.review_id);
+        say(t("not_claimed"), true);
+      } else {
+        say(t("error", { message: error.message }), true);
+      }
+      focusCurrent();
+      await loadPending().catch(() => {});
+      return;
+    }
+  }
+  say(items.length > 1 ? t("decided.bulk", { n: done }) : t(`decided.${decision}`));
+  focusCurrent();
+  await loadPending().catch(() => {});
+}
+
+function onKey(event) {
+  if (event.target.closest("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
+  if ($("work").hidden) return;
+  const item = state.claimed[state.current];
+  const selection = () => state.claimed.filter((i) => state.selected.has(i.review_id));
+  switch (event.key) {
+    case "j": state.current += 1; focusCurrent(); break;
+    case "k": state.current -= 1; focusCurrent(); break;
+    case "a": if (item) decideItems([item], "approve"); break;
+    case "r": if (item) decideItems([item], "reject"); break;
+    case "x": if (item) toggleSelected(item); break;
+    case "A": if (state.selected.size) decideItems(selection(), "approve"); break;
+    case "R": if (state.selected.size) decideItems(selection(), "reject"); break;
+    case "n": claimNext().catch((e) => say(t("error", { message: e.message }), true)); break;
+    case "?": $("help").showModal(); break;
+    default: return;
+  }
+  event.preventDefault();
+}
+
+async function signIn(key, moderator) {
+  state.key = key;
+  state.moderator = moderator;
+  state.session = await api("/console/api/session");
+  sessionStorage.setItem("moderato.key", key);
+  sessionStorage.setItem("moderato.moderator", moderator);
+  $("signin").hidden = true;
+  $("work").hidden = false;
+  $("signout").hidden = false;
+  $("who").textContent = t("signed.in", { role: state.session.role, tenant: state.session.tenant_id });
+  await loadPending();
+}
+
+function signOut() {
+  sessionStorage.removeItem("moderato.key");
+  sessionStorage.removeItem("moderato.moderator");
+  location.reload();
+}
+
+function start() {
+  $("lang").addEventListener("change", () => {
+    state.lang = $("lang").value;
+    localStorage.setItem("moderato.lang", state.lang);
+    applyLanguage();
+  });
+  $("signin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    $("signin-error").textContent = "";
+    signIn($("key").value.trim(), $("moderator").value.trim()).catch((error) => {
+      $("signin-error").textContent = t("error", { message: error.message });
+    });
+  });
+  $("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadPending().catch((e) => say(t("error", { message: e.message }), true));
+  });
+  $("claim").addEventListener("click", () => claimNext().catch((e) => say(t("error", { message: e.message }), true)));
+  $("more").addEventListener("click", () => loadPending(true).catch((e) => say(t("error", { message: e.message }), true)));
+  $("signout").addEventListener("click", signOut);
+  $("help-open").addEventListener("click", () => $("help").showModal());
+  document.addEventListener("keydown", onKey);
+  applyLanguage();
+  if (state.key) {
+    signIn(state.key, state.moderator).catch(() => sessionStorage.removeItem("moderato.key"));
+  }
+  // Items decided elsewhere leave the pending list within a few seconds.
+  setInterval(() => {
+    if (!$("work").hidden && !document.hidden) loadPending().catch(() => {});
+  }, 5000);
+}
+
+start();

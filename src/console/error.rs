@@ -1,0 +1,125 @@
+//! Every console error becomes an HTTP status and a JSON body
+//! `{"error": {"code", "message", "field"?}}` here, in one place, as
+//! `grpc/status.rs` does for gRPC. Messages are the use cases' own, written
+//! for the caller; causes of internal errors go to the log only.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::domain::FieldViolation;
+use crate::moderation::{AuthError, DecideError, ListQueueError};
+use crate::storage::StoreError;
+
+#[derive(Debug)]
+pub enum ConsoleError {
+    Auth(AuthError),
+    Invalid(FieldViolation),
+    /// A body or query string that is not the JSON or form the call takes.
+    Malformed(String),
+    Decide(DecideError),
+    Store(StoreError),
+}
+
+impl From<AuthError> for ConsoleError {
+    fn from(err: AuthError) -> Self {
+        ConsoleError::Auth(err)
+    }
+}
+
+impl From<FieldViolation> for ConsoleError {
+    fn from(err: FieldViolation) -> Self {
+        ConsoleError::Invalid(err)
+    }
+}
+
+impl From<DecideError> for ConsoleError {
+    fn from(err: DecideError) -> Self {
+        ConsoleError::Decide(err)
+    }
+}
+
+impl From<StoreError> for ConsoleError {
+    fn from(err: StoreError) -> Self {
+        ConsoleError::Store(err)
+    }
+}
+
+impl From<ListQueueError> for ConsoleError {
+    fn from(err: ListQueueError) -> Self {
+        match err {
+            ListQueueError::Invalid(violation) => ConsoleError::Invalid(violation),
+            ListQueueError::Store(err) => ConsoleError::Store(err),
+        }
+    }
+}
+
+fn body(status: StatusCode, code: &str, message: String) -> Response {
+    (
+        status,
+        Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
+}
+
+fn store(err: StoreError) -> Response {
+    match err {
+        StoreError::Unavailable(_) => body(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the database is unavailable; try again".into(),
+        ),
+        other => {
+            tracing::error!(error = %other, "console request failed");
+            body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error".into(),
+            )
+        }
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        match self {
+            ConsoleError::Auth(AuthError::Store(err)) | ConsoleError::Store(err) => store(err),
+            ConsoleError::Decide(DecideError::Store(err)) => store(err),
+            ConsoleError::Auth(err @ AuthError::Forbidden { .. }) => {
+                body(StatusCode::FORBIDDEN, "forbidden", err.to_string())
+            }
+            ConsoleError::Auth(err) => {
+                body(StatusCode::UNAUTHORIZED, "unauthenticated", err.to_string())
+            }
+            ConsoleError::Invalid(violation) => (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": {
+                    "code": "invalid_argument",
+                    "message": format!("{}: {}", violation.field, violation.reason),
+                    "field": violation.field,
+                } })),
+            )
+                .into_response(),
+            ConsoleError::Malformed(why) => body(StatusCode::BAD_REQUEST, "invalid_argument", why),
+            ConsoleError::Decide(err @ DecideError::NotFound) => {
+                body(StatusCode::NOT_FOUND, "not_found", err.to_string())
+            }
+            ConsoleError::Decide(err @ DecideError::Stale { current }) => (
+                StatusCode::CONFLICT,
+                Json(json!({ "error": {
+                    "code": "stale",
+                    "message": err.to_string(),
+                    "current_version": current,
+                } })),
+            )
+                .into_response(),
+            ConsoleError::Decide(err @ DecideError::AlreadyDecided) => {
+                body(StatusCode::CONFLICT, "already_decided", err.to_string())
+            }
+            ConsoleError::Decide(err @ DecideError::NotClaimed) => {
+                body(StatusCode::CONFLICT, "not_claimed", err.to_string())
+            }
+        }
+    }
+}

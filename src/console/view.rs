@@ -1,0 +1,135 @@
+//! What the console's JSON says: views of domain values, written for the
+//! page (statuses and decisions as lower-case words, times as RFC 3339,
+//! spans as UTF-8 byte offsets into the text they name).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{Comment, Reason, ReviewItem, Span};
+
+#[derive(Serialize)]
+pub struct SessionView {
+    pub tenant_id: String,
+    pub role: &'static str,
+    /// How decisions are signed when no moderator name is given.
+    pub actor: String,
+}
+
+#[derive(Serialize)]
+pub struct QueuePage {
+    pub items: Vec<ItemView>,
+    pub next_page_token: String,
+}
+
+#[derive(Serialize)]
+pub struct ItemsView {
+    pub items: Vec<ItemView>,
+}
+
+#[derive(Serialize)]
+pub struct ItemView {
+    pub review_id: String,
+    pub priority: i32,
+    pub enqueue_time: DateTime<Utc>,
+    pub lease_expire_time: Option<DateTime<Utc>>,
+    pub claimed_by: Option<String>,
+    pub author_standing: &'static str,
+    pub author_standing_until: Option<DateTime<Utc>>,
+    pub comment: CommentView,
+}
+
+#[derive(Serialize)]
+pub struct CommentView {
+    pub comment_id: String,
+    pub article_id: String,
+    pub author_id: String,
+    pub author_display_name: String,
+    pub language: String,
+    pub body: String,
+    /// The text the spans point into: as submitted when masking changed
+    /// `body`, else `body`.
+    pub text: String,
+    pub status: &'static str,
+    pub spam_score: f64,
+    pub toxicity_score: f64,
+    pub reasons: Vec<ReasonView>,
+    pub create_time: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(Serialize)]
+pub struct ReasonView {
+    pub code: String,
+    pub message: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub action: String,
+    pub span: Option<SpanView>,
+    pub target: Option<SpanView>,
+    pub score: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct SpanView {
+    pub start: u32,
+    pub end: u32,
+}
+
+#[derive(Serialize)]
+pub struct DecidedView {
+    pub comment: CommentView,
+}
+
+impl From<ReviewItem> for ItemView {
+    fn from(item: ReviewItem) -> Self {
+        ItemView {
+            review_id: item.review_id.to_string(),
+            priority: item.priority,
+            enqueue_time: item.enqueue_time,
+            lease_expire_time: item.lease_expire_time,
+            claimed_by: item.claimed_by,
+            author_standing: item.author_standing.standing.as_str(),
+            author_standing_until: item.author_standing.until,
+            comment: item.comment.into(),
+        }
+    }
+}
+
+impl From<Comment> for CommentView {
+    fn from(c: Comment) -> Self {
+        CommentView {
+            comment_id: c.comment_id.to_string(),
+            article_id: c.article_id,
+            author_id: c.author_id,
+            author_display_name: c.author_display_name,
+            language: c.language,
+            text: c.original_body.unwrap_or_else(|| c.body.clone()),
+            body: c.body,
+            status: c.status.as_str(),
+            spam_score: c.spam_score,
+            toxicity_score: c.toxicity_score,
+            reasons: c.reasons.into_iter().map(ReasonView::from).collect(),
+            create_time: c.create_time,
+            version: c.version,
+        }
+    }
+}
+
+impl From<Reason> for ReasonView {
+    fn from(r: Reason) -> Self {
+        let span = |s: Span| SpanView {
+            start: s.start,
+            end: s.end,
+        };
+        ReasonView {
+            code: r.code,
+            message: r.message,
+            rule_id: r.rule_id,
+            rule_name: r.rule_name,
+            action: r.action,
+            span: r.span.map(span),
+            target: r.target.map(span),
+            score: r.score,
+        }
+    }
+}

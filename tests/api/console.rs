@@ -1,0 +1,349 @@
+//! The moderator console's page and its JSON calls, over HTTP on the
+//! server's HTTP port (issue #13). The browser tests come on top of these.
+
+use moderato::domain::Role;
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, HttpResponse, TestApp, comment, http_request, spawn_app};
+
+backend_tests!(
+    the_console_is_served_from_the_binary_with_a_strict_policy,
+    console_calls_need_a_reviewer_key,
+    the_console_lists_claims_and_decides_held_comments,
+    console_decisions_are_never_applied_twice,
+    console_input_is_validated_with_the_field_named,
+);
+
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> HttpResponse {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(auth) = &auth {
+        headers.push(("Authorization", auth.as_str()));
+    }
+    let body = body.map(|b| b.to_string());
+    http_request(app.http_addr, method, path, &headers, body.as_deref()).await
+}
+
+/// Tenant `default` in pre-moderation with the given comments held; a
+/// moderator key.
+async fn held(app: &TestApp, bodies: &[&str]) -> String {
+    app.premoderate().await;
+    let publisher = app.key_for("default", Role::Publisher).await;
+    let mut client = app.comments(&publisher).await;
+    for (i, body) in bodies.iter().enumerate() {
+        client
+            .submit_comment(comment("budget-2027", &format!("reader-{i}"), body))
+            .await
+            .unwrap();
+    }
+    app.key_for("default", Role::Moderator).await
+}
+
+async fn the_console_is_served_from_the_binary_with_a_strict_policy(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let page = call(&app, "GET", "/console", None, None).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(
+        page.header("content-security-policy"),
+        Some(moderato::console::CONTENT_SECURITY_POLICY)
+    );
+    assert!(
+        moderato::console::CONTENT_SECURITY_POLICY.contains("script-src 'self'")
+            && !moderato::console::CONTENT_SECURITY_POLICY.contains("unsafe"),
+        "scripts from the binary only, nothing inline"
+    );
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert!(page.body.contains(r#"src="/console/console.js""#));
+    assert!(
+        !page.body.contains("http://") && !page.body.contains("https://"),
+        "nothing is loaded from elsewhere"
+    );
+    assert!(page.header("set-cookie").is_none(), "no cookie, ever");
+
+    let script = call(&app, "GET", "/console/console.js", None, None).await;
+    assert_eq!(script.status, 200);
+    assert_eq!(
+        script.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(
+        !script.body.contains("innerHTML"),
+        "comment text goes through textContent"
+    );
+    let style = call(&app, "GET", "/console/console.css", None, None).await;
+    assert_eq!(style.status, 200);
+    assert_eq!(
+        call(&app, "GET", "/console/missing.js", None, None)
+            .await
+            .status,
+        404
+    );
+}
+
+async fn console_calls_need_a_reviewer_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let none = call(&app, "GET", "/console/api/session", None, None).await;
+    assert_eq!(none.status, 401);
+    assert_eq!(none.json()["error"]["code"], "unauthenticated");
+    assert!(none.header("content-security-policy").is_some());
+
+    let unknown = call(
+        &app,
+        "GET",
+        "/console/api/session",
+        Some("mdr_not-a-key"),
+        None,
+    )
+    .await;
+    assert_eq!(unknown.status, 401);
+
+    let publisher = app.key_for("default", Role::Publisher).await;
+    let forbidden = call(&app, "GET", "/console/api/queue", Some(&publisher), None).await;
+    assert_eq!(forbidden.status, 403);
+    assert_eq!(forbidden.json()["error"]["code"], "forbidden");
+
+    let moderator = app.key_for("default", Role::Moderator).await;
+    let session = call(&app, "GET", "/console/api/session", Some(&moderator), None).await;
+    assert_eq!(session.status, 200, "{}", session.body);
+    assert_eq!(session.json()["role"], "moderator");
+    let admin = call(
+        &app,
+        "GET",
+        "/console/api/session",
+        Some(&app.admin_key),
+        None,
+    )
+    .await;
+    assert_eq!(admin.json()["role"], "admin");
+
+    // Another tenant's moderator sees none of this tenant's queue.
+    held(&app, &["Un commentaire à relire"]).await;
+    let other = app.key_for("other", Role::Moderator).await;
+    let queue = call(&app, "GET", "/console/api/queue", Some(&other), None).await;
+    assert_eq!(queue.json()["items"], json!([]));
+}
+
+async fn the_console_lists_claims_and_decides_held_comments(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held(
+        &app,
+        &[
+            "Quel con ce ministre, il ment sur la dette 😡",
+            "La coopération régionale avance, mais lentement.",
+        ],
+    )
+    .await;
+    let queue = call(
+        &app,
+        "GET",
+        "/console/api/queue?order=oldest",
+        Some(&moderator),
+        None,
+    )
+    .await;
+    assert_eq!(queue.status, 200, "{}", queue.body);
+    let items = queue.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    let first = &items[0]["comment"];
+    assert_eq!(
+        first["text"],
+        "Quel con ce ministre, il ment sur la dette 😡"
+    );
+    // Spans are byte offsets into `text`: the insult is bytes 5..8.
+    let spans: Vec<(u64, u64)> = first["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| Some((r["span"]["start"].as_u64()?, r["span"]["end"].as_u64()?)))
+        .collect();
+    let text = first["text"].as_str().unwrap();
+    assert!(
+        spans
+            .iter()
+            .any(|&(s, e)| &text[s as usize..e as usize] == "con"),
+        "{spans:?}"
+    );
+
+    let claimed = call(
+        &app,
+        "POST",
+        "/console/api/claims",
+        Some(&moderator),
+        Some(json!({ "max_items": 1, "order": "oldest", "moderator_id": "awa" })),
+    )
+    .await;
+    assert_eq!(claimed.status, 200, "{}", claimed.body);
+    let item = claimed.json()["items"][0].clone();
+    assert_eq!(
+        item["claimed_by"], "awa",
+        "signed with the moderator's name"
+    );
+    assert_eq!(item["comment"]["text"], first["text"]);
+
+    let decided = call(
+        &app,
+        "POST",
+        "/console/api/decisions",
+        Some(&moderator),
+        Some(json!({
+            "review_id": item["review_id"],
+            "decision": "reject",
+            "reason_code": "toxicity.insult",
+            "note": "insulte",
+            "expected_version": item["comment"]["version"],
+            "moderator_id": "awa",
+        })),
+    )
+    .await;
+    assert_eq!(decided.status, 200, "{}", decided.body);
+    assert_eq!(decided.json()["comment"]["status"], "rejected");
+
+    let left = call(&app, "GET", "/console/api/queue", Some(&moderator), None).await;
+    let left = left.json()["items"].as_array().unwrap().clone();
+    assert_eq!(left.len(), 1, "the decided item left the queue");
+    assert_eq!(
+        left[0]["comment"]["text"],
+        "La coopération régionale avance, mais lentement."
+    );
+}
+
+async fn console_decisions_are_never_applied_twice(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held(&app, &["Premier avis", "Second avis sur le budget"]).await;
+    let claim = |max: u32| {
+        let (app, moderator) = (&app, moderator.clone());
+        async move {
+            call(
+                app,
+                "POST",
+                "/console/api/claims",
+                Some(&moderator),
+                Some(json!({ "max_items": max, "order": "oldest" })),
+            )
+            .await
+            .json()["items"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    let items = claim(2).await;
+    let decide = |item: &Value, version: i64| {
+        let (app, moderator, review_id) = (&app, moderator.clone(), item["review_id"].clone());
+        async move {
+            call(
+                app,
+                "POST",
+                "/console/api/decisions",
+                Some(&moderator),
+                Some(json!({ "review_id": review_id, "decision": "approve", "expected_version": version })),
+            )
+            .await
+        }
+    };
+    let version = items[0]["comment"]["version"].as_i64().unwrap();
+    assert_eq!(decide(&items[0], version).await.status, 200);
+    let again = decide(&items[0], version).await;
+    assert_eq!(again.status, 409);
+    assert_eq!(again.json()["error"]["code"], "already_decided");
+
+    let stale = decide(&items[1], version + 1).await;
+    assert_eq!(stale.status, 409);
+    assert_eq!(stale.json()["error"]["code"], "stale");
+    assert_eq!(stale.json()["error"]["current_version"], version);
+    let queue = call(&app, "GET", "/console/api/queue", Some(&moderator), None).await;
+    assert_eq!(
+        queue.json()["items"].as_array().unwrap().len(),
+        1,
+        "a stale decision changes nothing"
+    );
+}
+
+async fn console_input_is_validated_with_the_field_named(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held(&app, &["Un avis"]).await;
+    let field = |response: HttpResponse| {
+        assert_eq!(response.status, 400, "{}", response.body);
+        let error = response.json()["error"].clone();
+        assert_eq!(error["code"], "invalid_argument");
+        error["field"].as_str().unwrap_or("").to_owned()
+    };
+    let queue = |query: &str| {
+        let (app, moderator) = (&app, moderator.clone());
+        let path = format!("/console/api/queue?{query}");
+        async move { call(app, "GET", &path, Some(&moderator), None).await }
+    };
+    assert_eq!(field(queue("order=sideways").await), "order");
+    assert_eq!(field(queue("min_spam_score=2").await), "min_spam_score");
+    assert_eq!(field(queue("page_size=-1").await), "page_size");
+    assert_eq!(field(queue("page_token=garbage").await), "page_token");
+    let post = |path: &'static str, body: Value| {
+        let (app, moderator) = (&app, moderator.clone());
+        async move { call(app, "POST", path, Some(&moderator), Some(body)).await }
+    };
+    assert_eq!(
+        field(post("/console/api/claims", json!({ "max_items": 1000 })).await),
+        "max_items"
+    );
+    assert_eq!(
+        field(
+            post(
+                "/console/api/decisions",
+                json!({ "review_id": "x", "decision": "approve" })
+            )
+            .await
+        ),
+        "review_id"
+    );
+    let review_id = uuid::Uuid::now_v7().to_string();
+    assert_eq!(
+        field(
+            post(
+                "/console/api/decisions",
+                json!({ "review_id": review_id, "decision": "maybe" })
+            )
+            .await
+        ),
+        "decision"
+    );
+    assert_eq!(
+        field(
+            post(
+                "/console/api/decisions",
+                json!({ "review_id": review_id, "decision": "reject", "reason_code": "Not A Code" })
+            )
+            .await
+        ),
+        "reason_code"
+    );
+    let missing = post(
+        "/console/api/decisions",
+        json!({ "review_id": review_id, "decision": "approve" }),
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    let malformed = http_request(
+        app.http_addr,
+        "POST",
+        "/console/api/decisions",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &format!("Bearer {moderator}")),
+        ],
+        Some("{not json"),
+    )
+    .await;
+    assert_eq!(malformed.status, 400);
+    assert_eq!(malformed.json()["error"]["code"], "invalid_argument");
+}
