@@ -1,6 +1,8 @@
 //! The moderator console's page and its JSON calls, over HTTP on the
 //! server's HTTP port (issue #13). The browser tests come on top of these.
 
+use std::path::Path;
+
 use moderato::domain::Role;
 use serde_json::{Value, json};
 
@@ -346,4 +348,67 @@ async fn console_input_is_validated_with_the_field_named(backend: Backend) {
     .await;
     assert_eq!(malformed.status, 400);
     assert_eq!(malformed.json()["error"]["code"], "invalid_argument");
+}
+
+/// The console in Chromium, driven by Playwright (`tests/browser`): sign
+/// in, highlighted spans (accents and emoji, where UTF-8 and UTF-16 offsets
+/// differ), approve, reject and bulk reject by keyboard, an item decided in
+/// a second browser context leaving the first one's list and its stale
+/// decision reported, English remembered, no cookie, axe-core, phone width.
+/// One backend: the page does not know which one runs. Screenshots go to
+/// `target/browser-artifacts`. Needs Node, `npm ci --prefix tests/browser`
+/// and Chromium (`./scripts/test` installs them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_works_in_a_real_browser() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "run `npm ci --prefix tests/browser` first (./scripts/test does)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "no Chromium at {chromium}: install Debian's `chromium` (./scripts/test does) or set CHROMIUM"
+    );
+    let app = spawn_app(Backend::Sqlite).await;
+    let comments = [
+        ("Quel con ce ministre, il ment sur la dette", vec!["con"]),
+        ("😡 Franchement, quel con ce député !", vec!["con"]),
+        ("La coopération régionale avance, mais lentement.", vec![]),
+        (
+            "Le prix du riz a encore augmenté à Abidjan et Bouaké.",
+            vec![],
+        ),
+        ("Très bonne analyse du budget, merci.", vec![]),
+        (
+            "Les électeurs méritent des résultats par bureau de vote.",
+            vec![],
+        ),
+    ];
+    let bodies: Vec<&str> = comments.iter().map(|(text, _)| *text).collect();
+    let moderator = held(&app, &bodies).await;
+    let expected = serde_json::Value::Array(
+        comments
+            .iter()
+            .map(|(text, marks)| json!({ "text": text, "marks": marks }))
+            .collect(),
+    );
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts");
+    let output = tokio::process::Command::new("node")
+        .arg("console.test.mjs")
+        .current_dir(&dir)
+        .env("BASE_URL", format!("http://{}", app.http_addr))
+        .env("MODERATOR_KEY", &moderator)
+        .env("EXPECTED", expected.to_string())
+        .env("ARTIFACTS", &artifacts)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .await
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "browser test failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -1,0 +1,142 @@
+// The console in a real browser: Playwright driving Debian's Chromium
+// against a server the Rust test started (port 0, fresh database, held
+// comments). Usage: node console.test.mjs (env BASE_URL, MODERATOR_KEY,
+// EXPECTED, ARTIFACTS). Exits non-zero on the first failed check.
+
+import { chromium } from "playwright-core";
+import { readFileSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import assert from "node:assert/strict";
+
+const base = process.env.BASE_URL;
+const key = process.env.MODERATOR_KEY;
+// What the Rust side held: [{ text, marks: [highlighted substrings] }]
+const expected = JSON.parse(process.env.EXPECTED);
+const artifacts = process.env.ARTIFACTS;
+mkdirSync(artifacts, { recursive: true });
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+const browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
+const step = (name) => console.log(`- ${name}`);
+try {
+  const a = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  const page = await a.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  // Refused calls (the stale decision's 409) are logged by Chromium as
+  // failed loads; they are expected and checked where they happen.
+  const expectedFailure = (text) => text.includes("status of 409");
+  page.on("console", (m) => {
+    if (m.type() === "error" && !expectedFailure(m.text())) errors.push(m.text());
+  });
+
+  step("French by default, sign in");
+  await page.goto(`${base}/console`);
+  assert.equal(await page.locator("#signin-title").textContent(), "Connexion");
+  await page.screenshot({ path: `${artifacts}/signin.png` });
+  await page.fill("#key", key);
+  await page.fill("#moderator", "awa");
+  await page.press("#key", "Enter");
+  await page.waitForSelector("#work:not([hidden])");
+  await page.waitForFunction((n) => document.querySelectorAll("#pending li").length === n, expected.length);
+
+  step("claim by keyboard; every matched span highlighted, by bytes");
+  await page.keyboard.press("n");
+  await page.waitForFunction((n) => document.querySelectorAll("#cards .card").length === n, expected.length);
+  const cards = await page.$$eval("#cards .card", (els) =>
+    els.map((el) => ({
+      text: el.querySelector(".body").textContent,
+      marks: [...el.querySelectorAll("mark")].map((m) => m.textContent),
+    })),
+  );
+  for (const want of expected) {
+    const card = cards.find((c) => c.text === want.text);
+    assert.ok(card, `a card shows ${JSON.stringify(want.text)}`);
+    for (const mark of want.marks) {
+      assert.ok(card.marks.includes(mark), `${JSON.stringify(mark)} is highlighted in ${JSON.stringify(card)}`);
+    }
+  }
+  await page.screenshot({ path: `${artifacts}/queue.png`, fullPage: true });
+
+  step("approve with a, reject with r");
+  const count = () => page.$$eval("#cards .card", (els) => els.length);
+  let before = await count();
+  await page.keyboard.press("a");
+  await page.waitForFunction((n) => document.querySelectorAll("#cards .card").length === n - 1, before);
+  assert.equal(await page.locator("#status").textContent(), "Approuvé.");
+  before = await count();
+  await page.keyboard.press("r");
+  await page.waitForFunction((n) => document.querySelectorAll("#cards .card").length === n - 1, before);
+  assert.equal(await page.locator("#status").textContent(), "Rejeté.");
+
+  step("select two and reject them in bulk (x, j, x, Shift+R)");
+  before = await count();
+  assert.ok(before >= 3, "enough cards left for a bulk decision and a stale one");
+  await page.keyboard.press("x");
+  await page.keyboard.press("j");
+  await page.keyboard.press("x");
+  await page.keyboard.press("Shift+R");
+  await page.waitForFunction((n) => document.querySelectorAll("#cards .card").length === n - 2, before);
+  assert.match(await page.locator("#status").textContent(), /^2 décision/);
+
+  step("a second context decides an item: it leaves the first one's queue, and the first one's stale decision says so");
+  const b = await browser.newContext();
+  const other = await b.newPage();
+  await other.goto(`${base}/console`);
+  await other.fill("#key", key);
+  await other.fill("#moderator", "awa");
+  await other.press("#key", "Enter");
+  await other.waitForSelector("#work:not([hidden])");
+  const target = await page.$eval('#cards .card[aria-current="true"]', (el) => el.dataset.reviewId);
+  const decided = await other.evaluate(async ({ reviewId, key }) => {
+    const r = await fetch("/console/api/decisions", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ review_id: reviewId, decision: "approve", moderator_id: "awa" }),
+    });
+    return r.status;
+  }, { reviewId: target, key });
+  assert.equal(decided, 200);
+  // Leaves the first context's list without a reload (it refreshes itself).
+  await page.waitForFunction(
+    (id) => ![...document.querySelectorAll("#pending li")].some((li) => li.dataset.reviewId === id),
+    target,
+    { timeout: 15000 },
+  );
+  before = await count();
+  await page.keyboard.press("a");
+  await page.waitForFunction((n) => document.querySelectorAll("#cards .card").length === n - 1, before);
+  assert.match(await page.locator("#status").textContent(), /déjà décidé/);
+  await page.screenshot({ path: `${artifacts}/stale.png` });
+
+  step("English, remembered across a reload");
+  await page.selectOption("#lang", "en");
+  assert.equal(await page.locator("#work-title").textContent(), "Review queue");
+  await page.reload();
+  await page.waitForSelector("#work:not([hidden])");
+  assert.equal(await page.locator("#work-title").textContent(), "Review queue");
+  assert.equal(await page.locator("html").getAttribute("lang"), "en");
+
+  step("the key is in session storage only, never a cookie");
+  assert.deepEqual(await a.cookies(), []);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("moderato.key")), key);
+
+  step("accessibility (axe-core): no serious or critical violation");
+  const require = createRequire(import.meta.url);
+  const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+  await page.evaluate(axeSource);
+  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const serious = results.violations.filter((v) => ["serious", "critical"].includes(v.impact));
+  assert.deepEqual(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.length})`), []);
+
+  step("phone width");
+  await page.setViewportSize({ width: 390, height: 800 });
+  await page.screenshot({ path: `${artifacts}/phone.png`, fullPage: true });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+  assert.equal(overflow, false, "no horizontal scrolling at phone width");
+
+  assert.deepEqual(errors, [], "no script error and no failed load in the page");
+  console.log("ok");
+} finally {
+  await browser.close();
+}
