@@ -7,7 +7,9 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use serde::Deserialize;
+use tokio_stream::Stream;
 
 use super::error::ConsoleError;
 use super::view::{DecidedView, ItemsView, QueuePage, SessionView};
@@ -15,7 +17,9 @@ use crate::domain::{
     FieldViolation, KeyHash, ModeratorId, PageSize, Permission, Principal, ReviewDecision,
     ReviewId, SpamLabel,
 };
-use crate::moderation::{ClaimRequest, Credentials, DecideRequest, Moderation, ReviewActor, parse};
+use crate::moderation::{
+    ClaimRequest, Credentials, DecideRequest, Moderation, QueueMove, ReviewActor, parse,
+};
 use crate::storage::QueueOrder;
 
 /// Reads `Authorization: Bearer <key>`; the key is hashed at once and never
@@ -214,4 +218,62 @@ pub async fn decide(
     Ok(Json(DecidedView {
         comment: comment.into(),
     }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct EventParams {
+    /// The last sequence the page saw; absent: from now on.
+    after_sequence: Option<i64>,
+}
+
+/// The queue's moves as server-sent events (`data:` one JSON object each,
+/// `id:` its sequence), from the decision stream: an item that entered or
+/// left the queue, whoever moved it, on any replica. The page reads it with
+/// `fetch` (an `EventSource` cannot send the key) and reconnects with the
+/// last sequence it saw, so it misses nothing in between.
+pub async fn queue_events(
+    State(moderation): State<Moderation>,
+    headers: HeaderMap,
+    params: Result<Query<EventParams>, QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>, ConsoleError> {
+    let principal = reviewer(&moderation, &headers).await?;
+    let Query(params) = params.map_err(|e| ConsoleError::Malformed(e.body_text()))?;
+    let after = match params.after_sequence {
+        Some(after) if after < 0 => {
+            return Err(FieldViolation::new("after_sequence", "must not be negative").into());
+        }
+        Some(after) => after,
+        None => moderation.last_decision_sequence(&principal).await?,
+    };
+    let events = moderation.watch_decisions(&principal, after);
+    let stream = tokio_stream::StreamExt::filter_map(
+        tokio_stream::wrappers::ReceiverStream::new(events),
+        |event| match event {
+            Ok(event) => {
+                let moved = QueueMove::of(&event)?;
+                let data = serde_json::json!({
+                    "sequence": event.sequence,
+                    "move": match moved {
+                        QueueMove::Entered => "entered",
+                        QueueMove::Left => "left",
+                    },
+                    "comment_id": event.comment_id.to_string(),
+                    "article_id": event.article_id,
+                    "status": event.to_status.as_str(),
+                    "version": event.version,
+                });
+                Some(Ok(Event::default()
+                    .id(event.sequence.to_string())
+                    .data(data.to_string())))
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "console queue events ended");
+                Some(Ok(Event::default()
+                    .event("error")
+                    .data("the stream ended; reconnect")))
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

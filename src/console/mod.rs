@@ -55,6 +55,7 @@ pub fn router(moderation: Moderation) -> Router {
         )
         .route("/console/api/session", get(api::session))
         .route("/console/api/queue", get(api::queue))
+        .route("/console/api/queue/events", get(api::queue_events))
         .route("/console/api/claims", post(api::claim))
         .route("/console/api/decisions", post(api::decide))
         .layer(axum::middleware::map_response(secure))

@@ -748,15 +748,11 @@ pub fn decision_event(value: DecisionEvent) -> pb::WatchDecisionsResponse {
     }
 }
 
-/// The queue side of a decision event: a comment that now waits entered the
-/// queue; one that had a status before and does not wait any more was
-/// decided and left it; anything else (published or rejected on arrival) did
-/// not touch the queue.
+/// The queue side of a decision event (`QueueMove::of`).
 pub fn queue_move(value: DecisionEvent) -> Option<pb::WatchQueueResponse> {
-    let moved = match (value.queued, value.from_status) {
-        (true, _) => pb::QueueMove::Entered,
-        (false, Some(_)) => pb::QueueMove::Left,
-        (false, None) => return None,
+    let moved = match crate::moderation::QueueMove::of(&value)? {
+        crate::moderation::QueueMove::Entered => pb::QueueMove::Entered,
+        crate::moderation::QueueMove::Left => pb::QueueMove::Left,
     };
     Some(pb::WatchQueueResponse {
         sequence: value.sequence,

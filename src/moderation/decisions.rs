@@ -14,12 +14,40 @@ use super::Moderation;
 use crate::domain::Principal;
 use crate::storage::{DecisionEvent, StoreError};
 
+/// What a decision event did to the review queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueMove {
+    Entered,
+    Left,
+}
+
+impl QueueMove {
+    /// A comment that now waits entered the queue; one that had a status
+    /// before and does not wait any more was decided and left it; anything
+    /// else (published or rejected on arrival) did not touch the queue.
+    pub fn of(event: &DecisionEvent) -> Option<QueueMove> {
+        match (event.queued, event.from_status) {
+            (true, _) => Some(QueueMove::Entered),
+            (false, Some(_)) => Some(QueueMove::Left),
+            (false, None) => None,
+        }
+    }
+}
+
 /// Events read per query.
 const PAGE: u32 = 500;
 /// The longest a stream waits without reading, notification or not.
 const POLL: Duration = Duration::from_secs(1);
 
 impl Moderation {
+    /// The tenant's last numbered event: a stream started after it carries
+    /// only what happens from now on.
+    pub async fn last_decision_sequence(&self, principal: &Principal) -> Result<i64, StoreError> {
+        self.store()
+            .last_decision_sequence(principal.tenant_id)
+            .await
+    }
+
     /// Events after `after_sequence`, then live ones, until the receiver is
     /// dropped. A database failure is sent once and ends the stream.
     pub fn watch_decisions(

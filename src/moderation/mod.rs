@@ -29,6 +29,7 @@ pub use audit::{AuditFilter, ListAuditError};
 pub use auth::{AuthError, Credentials};
 pub use authors::{AuthorError, AuthorView};
 pub use comments::{GetCommentError, ListCommentsError, Page, SubmitError};
+pub use decisions::QueueMove;
 pub use models::{MarkError, Marked, TenantModel, TrainReport, evaluate, train};
 pub use reports::{ReportError, Reported};
 pub use review::{

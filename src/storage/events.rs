@@ -26,6 +26,9 @@ pub trait EventStore: Send + Sync {
         after_sequence: i64,
         limit: u32,
     ) -> Result<Vec<DecisionEvent>, StoreError>;
+    /// The tenant's last numbered decision-stream event, 0 when none: where
+    /// a client that wants only what happens from now on starts.
+    async fn last_decision_sequence(&self, tenant: TenantId) -> Result<i64, StoreError>;
     /// The tenant's audit events matching every filter of `query`, in event
     /// order (newest first unless `oldest_first`), at most `query.limit`.
     async fn list_audit_events(

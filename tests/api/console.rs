@@ -15,6 +15,7 @@ backend_tests!(
     the_console_lists_claims_and_decides_held_comments,
     console_decisions_are_never_applied_twice,
     console_input_is_validated_with_the_field_named,
+    the_queue_moves_stream_to_the_console_and_resume_after_a_cursor,
 );
 
 async fn call(
@@ -348,6 +349,128 @@ async fn console_input_is_validated_with_the_field_named(backend: Backend) {
     .await;
     assert_eq!(malformed.status, 400);
     assert_eq!(malformed.json()["error"]["code"], "invalid_argument");
+}
+
+/// An open server-sent-events response, read as it arrives.
+struct EventStream {
+    stream: tokio::net::TcpStream,
+    seen: String,
+}
+
+impl EventStream {
+    async fn open(app: &TestApp, key: &str, query: &str) -> EventStream {
+        use tokio::io::AsyncWriteExt as _;
+        let mut stream = tokio::net::TcpStream::connect(app.http_addr).await.unwrap();
+        let request = format!(
+            "GET /console/api/queue/events{query} HTTP/1.1\r\nHost: test\r\n\
+             Authorization: Bearer {key}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut events = EventStream {
+            stream,
+            seen: String::new(),
+        };
+        events.until("\r\n\r\n").await;
+        assert!(events.seen.starts_with("HTTP/1.1 200"), "{}", events.seen);
+        assert!(events.seen.contains("content-type: text/event-stream"));
+        events
+    }
+
+    /// Reads until `needle` has arrived (at most 10 s); returns what came
+    /// since the last call.
+    async fn until(&mut self, needle: &str) -> String {
+        use tokio::io::AsyncReadExt as _;
+        let start = self.seen.len();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.seen[start..].contains(needle) {
+            let mut buffer = [0u8; 4096];
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut buffer))
+                .await
+                .unwrap_or_else(|_| panic!("no {needle:?} in {:?}", &self.seen[start..]))
+                .unwrap();
+            assert!(n > 0, "the stream ended: {}", self.seen);
+            self.seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+        self.seen[start..].to_owned()
+    }
+}
+
+async fn the_queue_moves_stream_to_the_console_and_resume_after_a_cursor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // One comment held before the stream opens: "from now on" skips it.
+    let moderator = held(&app, &["Un avis déjà là"]).await;
+    let mut events = EventStream::open(&app, &moderator, "").await;
+    let publisher = app.key_for("default", Role::Publisher).await;
+    let comment_id = app
+        .comments(&publisher)
+        .await
+        .submit_comment(comment(
+            "budget-2027",
+            "kofi",
+            "Un nouvel avis sur la dette",
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .comment
+        .unwrap()
+        .comment_id;
+    let entered = events.until(&comment_id).await;
+    assert!(entered.contains(r#""move":"entered""#), "{entered}");
+    assert!(
+        !events.seen.contains("Un avis"),
+        "no comment text in the stream"
+    );
+    let sequence: i64 = entered
+        .split("id: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("an id line in {entered}"));
+    assert_eq!(sequence, 2, "the comment held before is not replayed");
+
+    let claimed = call(
+        &app,
+        "POST",
+        "/console/api/claims",
+        Some(&moderator),
+        Some(json!({ "max_items": 2, "order": "newest" })),
+    )
+    .await
+    .json();
+    let item = claimed["items"][0].clone();
+    assert_eq!(item["comment"]["comment_id"], comment_id.as_str());
+    let decided = call(
+        &app,
+        "POST",
+        "/console/api/decisions",
+        Some(&moderator),
+        Some(json!({ "review_id": item["review_id"], "decision": "approve" })),
+    )
+    .await;
+    assert_eq!(decided.status, 200);
+    let left = events.until(r#""move":"left""#).await;
+    assert!(left.contains(&comment_id), "{left}");
+
+    // Resuming after the first event delivers the later one again, once.
+    let mut resumed =
+        EventStream::open(&app, &moderator, &format!("?after_sequence={sequence}")).await;
+    let again = resumed.until(r#""move":"left""#).await;
+    assert!(
+        again.contains(&comment_id) && !again.contains(r#""move":"entered""#),
+        "{again}"
+    );
+
+    let refused = call(
+        &app,
+        "GET",
+        "/console/api/queue/events?after_sequence=-1",
+        Some(&moderator),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json()["error"]["field"], "after_sequence");
 }
 
 /// The console in Chromium, driven by Playwright (`tests/browser`): sign

@@ -328,11 +328,20 @@ async function loadPending(append = false) {
   });
   const page = await api(`/console/api/queue?${query}`);
   state.pendingToken = page.next_page_token;
+  // Items this moderator holds (claimed before a reload) are worked again.
+  const me = state.moderator || (state.session && state.session.actor);
+  const known = new Set(state.claimed.map((i) => i.review_id));
+  const mine = page.items.filter((i) => i.claimed_by === me && !known.has(i.review_id));
+  if (mine.length) {
+    state.claimed.push(...mine);
+    renderCards();
+  }
   const list = $("pending");
   if (!append) list.replaceChildren();
   for (const item of page.items) {
     const li = document.createElement("li");
     li.dataset.reviewId = item.review_id;
+    li.dataset.commentId = item.comment.comment_id;
     const text = document.createElement("div");
     text.textContent = item.comment.text;
     const meta = document.createElement("div");
@@ -427,6 +436,77 @@ function onKey(event) {
   event.preventDefault();
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+let reloadSoon = null;
+
+// A move of the queue, from the server's stream: an item that left (decided
+// here or by anyone else) leaves the lists at once; one that entered is
+// picked up by a reload of the pending list, at most every 300 ms.
+function onMove(move) {
+  if (move.move === "left") {
+    for (const li of document.querySelectorAll("#pending li")) {
+      if (li.dataset.commentId === move.comment_id) li.remove();
+    }
+    const stale = state.claimed.find((i) => i.comment.comment_id === move.comment_id);
+    if (stale && stale.comment.version < move.version) {
+      removeClaimed(stale.review_id);
+      say(t("stale"), true);
+      focusCurrent();
+    }
+    $("pending-count").textContent = String($("pending").children.length) + (state.pendingToken ? "+" : "");
+  } else if (!reloadSoon) {
+    reloadSoon = setTimeout(() => {
+      reloadSoon = null;
+      loadPending().catch(() => {});
+    }, 300);
+  }
+}
+
+// Follows /console/api/queue/events (server-sent events, read with fetch:
+// an EventSource cannot send the key) for as long as the page is open,
+// reconnecting after the last sequence seen; after a reconnect the pending
+// list is read again, so nothing missed in between stays on screen.
+async function follow() {
+  let after = null;
+  for (;;) {
+    if (!state.session) {
+      await sleep(500);
+      continue;
+    }
+    try {
+      const query = after == null ? "" : `?after_sequence=${after}`;
+      const response = await fetch(`/console/api/queue/events${query}`, {
+        headers: { Authorization: `Bearer ${state.key}` },
+        credentials: "omit",
+        cache: "no-store",
+      });
+      if (!response.ok) throw new Error(response.statusText);
+      if (after != null) await loadPending().catch(() => {});
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const lines = buffer.slice(0, cut).split("\n");
+          buffer = buffer.slice(cut + 2);
+          if (lines.includes("event: error")) throw new Error("stream ended");
+          const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("");
+          if (!data) continue; // a keep-alive
+          const move = JSON.parse(data);
+          after = move.sequence;
+          onMove(move);
+        }
+      }
+    } catch (error) {
+      // Reconnect below.
+    }
+    await sleep(2000);
+  }
+}
+
 async function signIn(key, moderator) {
   state.key = key;
   state.moderator = moderator;
@@ -472,10 +552,7 @@ function start() {
   if (state.key) {
     signIn(state.key, state.moderator).catch(() => sessionStorage.removeItem("moderato.key"));
   }
-  // Items decided elsewhere leave the pending list within a few seconds.
-  setInterval(() => {
-    if (!$("work").hidden && !document.hidden) loadPending().catch(() => {});
-  }, 5000);
+  follow();
 }
 
 start();

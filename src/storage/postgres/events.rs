@@ -163,6 +163,20 @@ impl EventStore for PostgresStore {
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn last_decision_sequence(&self, tenant: TenantId) -> Result<i64, StoreError> {
+        // Numbers continue those written before the one event log.
+        let last: Option<i64> = sqlx::query_scalar(
+            "SELECT COALESCE( \
+                (SELECT max(sequence) FROM decision_sequence WHERE tenant_id = $1), \
+                (SELECT max(sequence) FROM decision_events_before_16 WHERE tenant_id = $1))",
+        )
+        .bind(tenant.as_uuid())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(last.unwrap_or(0))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
     async fn list_audit_events(
         &self,
         tenant: TenantId,
