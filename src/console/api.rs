@@ -5,20 +5,21 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use serde::Deserialize;
 use tokio_stream::Stream;
 
 use super::error::ConsoleError;
-use super::view::{DecidedView, ItemsView, QueuePage, SessionView};
+use super::view::{AuthorPanel, DecidedView, ItemsView, QueuePage, SessionView, TrailView};
 use crate::domain::{
-    FieldViolation, KeyHash, ModeratorId, PageSize, Permission, Principal, ReviewDecision,
-    ReviewId, SpamLabel,
+    AuthorId, AuthorStanding, CommentId, FieldViolation, KeyHash, ModeratorId, PageSize,
+    Permission, Principal, ReviewDecision, ReviewId, SpamLabel, StandingTerm,
 };
 use crate::moderation::{
-    ClaimRequest, Credentials, DecideRequest, Moderation, QueueMove, ReviewActor, parse,
+    AuditFilter, ClaimRequest, Credentials, DecideRequest, Moderation, QueueMove, ReviewActor,
+    parse,
 };
 use crate::storage::QueueOrder;
 
@@ -276,4 +277,97 @@ pub async fn queue_events(
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// An author's standing, counts and latest comments (`GetAuthor`).
+pub async fn author(
+    State(moderation): State<Moderation>,
+    headers: HeaderMap,
+    Path(author_id): Path<String>,
+) -> Result<Json<AuthorPanel>, ConsoleError> {
+    let principal = reviewer(&moderation, &headers).await?;
+    let author = AuthorId::parse("author_id", author_id)?;
+    let view = moderation.get_author(&principal, author, 20).await?;
+    Ok(Json(view.into()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct StandingBody {
+    /// `trusted`, `normal`, `premoderated`, `suspended` or `banned`.
+    standing: String,
+    /// RFC 3339; absent or empty: no end.
+    until: Option<String>,
+    reason: String,
+    moderator_id: String,
+}
+
+fn standing_term(body: &StandingBody) -> Result<StandingTerm, FieldViolation> {
+    let standing = AuthorStanding::from_db(&body.standing).ok_or_else(|| {
+        FieldViolation::new(
+            "standing",
+            "must be trusted, normal, premoderated, suspended or banned",
+        )
+    })?;
+    let until = match body.until.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|_| FieldViolation::new("until", "must be an RFC 3339 time"))?
+                .with_timezone(&chrono::Utc),
+        ),
+    };
+    Ok(StandingTerm { standing, until })
+}
+
+/// Sets an author's standing with an optional end (`SetAuthorStanding`).
+pub async fn set_standing(
+    State(moderation): State<Moderation>,
+    headers: HeaderMap,
+    Path(author_id): Path<String>,
+    body: Result<Json<StandingBody>, JsonRejection>,
+) -> Result<Json<AuthorPanel>, ConsoleError> {
+    let principal = reviewer(&moderation, &headers).await?;
+    let Json(body) = body.map_err(|e| ConsoleError::Malformed(e.body_text()))?;
+    let author = AuthorId::parse("author_id", author_id)?;
+    let term = standing_term(&body)?;
+    let reason = parse::standing_reason(body.reason)?;
+    let moderator = ModeratorId::parse("moderator_id", body.moderator_id)?;
+    let view = moderation
+        .set_author_standing(
+            &principal,
+            ReviewActor::of(&principal, moderator),
+            author,
+            term,
+            &reason,
+        )
+        .await?;
+    Ok(Json(view.into()))
+}
+
+/// A comment's audit trail, oldest first (`ListAuditEvents`).
+pub async fn trail(
+    State(moderation): State<Moderation>,
+    headers: HeaderMap,
+    Path(comment_id): Path<String>,
+) -> Result<Json<TrailView>, ConsoleError> {
+    let principal = moderation
+        .authorize(credentials(&headers), Permission::ReadAudit)
+        .await?;
+    let comment_id = CommentId::parse("comment_id", &comment_id)?;
+    let page = moderation
+        .list_audit_events(
+            &principal,
+            AuditFilter {
+                comment_id: Some(comment_id),
+                oldest_first: true,
+                ..AuditFilter::default()
+            },
+            PageSize::parse("page_size", 200, 200, 200)?,
+            "",
+        )
+        .await?;
+    Ok(Json(TrailView {
+        events: page.items.into_iter().map(Into::into).collect(),
+    }))
 }

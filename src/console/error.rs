@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::domain::FieldViolation;
-use crate::moderation::{AuthError, DecideError, ListQueueError};
+use crate::moderation::{AuthError, AuthorError, DecideError, ListAuditError, ListQueueError};
 use crate::storage::StoreError;
 
 #[derive(Debug)]
@@ -19,7 +19,27 @@ pub enum ConsoleError {
     /// A body or query string that is not the JSON or form the call takes.
     Malformed(String),
     Decide(DecideError),
+    NotFound(String),
     Store(StoreError),
+}
+
+impl From<AuthorError> for ConsoleError {
+    fn from(err: AuthorError) -> Self {
+        match err {
+            AuthorError::Invalid(violation) => ConsoleError::Invalid(violation),
+            err @ AuthorError::NotFound => ConsoleError::NotFound(err.to_string()),
+            AuthorError::Store(err) => ConsoleError::Store(err),
+        }
+    }
+}
+
+impl From<ListAuditError> for ConsoleError {
+    fn from(err: ListAuditError) -> Self {
+        match err {
+            ListAuditError::Invalid(violation) => ConsoleError::Invalid(violation),
+            ListAuditError::Store(err) => ConsoleError::Store(err),
+        }
+    }
 }
 
 impl From<AuthError> for ConsoleError {
@@ -102,6 +122,7 @@ impl IntoResponse for ConsoleError {
             )
                 .into_response(),
             ConsoleError::Malformed(why) => body(StatusCode::BAD_REQUEST, "invalid_argument", why),
+            ConsoleError::NotFound(why) => body(StatusCode::NOT_FOUND, "not_found", why),
             ConsoleError::Decide(err @ DecideError::NotFound) => {
                 body(StatusCode::NOT_FOUND, "not_found", err.to_string())
             }

@@ -58,6 +58,12 @@ pub fn router(moderation: Moderation) -> Router {
         .route("/console/api/queue/events", get(api::queue_events))
         .route("/console/api/claims", post(api::claim))
         .route("/console/api/decisions", post(api::decide))
+        .route("/console/api/authors/{author_id}", get(api::author))
+        .route(
+            "/console/api/authors/{author_id}/standing",
+            post(api::set_standing),
+        )
+        .route("/console/api/comments/{comment_id}/trail", get(api::trail))
         .layer(axum::middleware::map_response(secure))
         .with_state(moderation)
 }

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{Comment, Reason, ReviewItem, Span};
+use crate::domain::{Comment, Reason, ReviewItem, Span, StandingTerm};
+use crate::moderation::AuthorView;
+use crate::storage::AuditRecord;
 
 #[derive(Serialize)]
 pub struct SessionView {
@@ -130,6 +132,92 @@ impl From<Reason> for ReasonView {
             span: r.span.map(span),
             target: r.target.map(span),
             score: r.score,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct TermView {
+    pub standing: &'static str,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl From<StandingTerm> for TermView {
+    fn from(term: StandingTerm) -> Self {
+        TermView {
+            standing: term.standing.as_str(),
+            until: term.until,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct LastSetView {
+    pub term: TermView,
+    pub reason: String,
+    pub set_by: String,
+    pub update_time: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+pub struct AuthorPanel {
+    pub author_id: String,
+    /// In force now (an ended term reads as normal).
+    pub in_force: TermView,
+    /// As last set, with who and why; absent when never set.
+    pub last_set: Option<LastSetView>,
+    pub approved: i64,
+    pub pending_review: i64,
+    pub rejected: i64,
+    /// Newest first.
+    pub recent: Vec<CommentView>,
+}
+
+impl From<AuthorView> for AuthorPanel {
+    fn from(view: AuthorView) -> Self {
+        AuthorPanel {
+            author_id: view.author_id,
+            in_force: view.in_force.into(),
+            last_set: view.last_set.map(|s| LastSetView {
+                term: s.term.into(),
+                reason: s.reason,
+                set_by: s.set_by,
+                update_time: s.update_time,
+            }),
+            approved: view.approved,
+            pending_review: view.pending_review,
+            rejected: view.rejected,
+            recent: view.recent.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct TrailEvent {
+    pub event_id: i64,
+    pub create_time: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Serialize)]
+pub struct TrailView {
+    pub events: Vec<TrailEvent>,
+}
+
+impl From<AuditRecord> for TrailEvent {
+    fn from(r: AuditRecord) -> Self {
+        TrailEvent {
+            event_id: r.event_id,
+            create_time: r.create_time,
+            actor: r.actor,
+            action: r.action,
+            from_state: r.from_state,
+            to_state: r.to_state,
+            detail: r.detail,
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::domain::{
 };
 pub use crate::moderation::parse::{
     claim_limits, expected_version, note, optional_article_id, optional_filter, queue_filter,
-    reason_code,
+    reason_code, standing_reason,
 };
 use crate::moderation::{
     AuditFilter, AuthorView, BulkOutcome, DecideError, DecideRequest, MAX_BULK_DECISIONS,
@@ -186,19 +186,6 @@ pub fn standing_term(
         standing,
         until: optional_time("until", until)?,
     })
-}
-
-pub fn standing_reason(value: String) -> Result<String, FieldViolation> {
-    if value.trim().is_empty() {
-        return Err(FieldViolation::new("reason", "is required"));
-    }
-    if value.chars().count() > 500 {
-        return Err(FieldViolation::new(
-            "reason",
-            "is longer than 500 characters",
-        ));
-    }
-    Ok(value)
 }
 
 pub fn audit_filter(request: pb::ListAuditEventsRequest) -> Result<AuditFilter, FieldViolation> {

@@ -108,3 +108,17 @@ pub fn claim_limits(max_items: i32, lease_seconds: i32) -> Result<(u32, Duration
     };
     Ok((max_items, Duration::from_secs(lease_seconds)))
 }
+
+/// Why a standing is set: required, at most 500 characters.
+pub fn standing_reason(value: String) -> Result<String, FieldViolation> {
+    if value.trim().is_empty() {
+        return Err(FieldViolation::new("reason", "is required"));
+    }
+    if value.chars().count() > 500 {
+        return Err(FieldViolation::new(
+            "reason",
+            "is longer than 500 characters",
+        ));
+    }
+    Ok(value)
+}

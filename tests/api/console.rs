@@ -16,6 +16,7 @@ backend_tests!(
     console_decisions_are_never_applied_twice,
     console_input_is_validated_with_the_field_named,
     the_queue_moves_stream_to_the_console_and_resume_after_a_cursor,
+    the_console_shows_authors_and_trails_and_sets_standings,
 );
 
 async fn call(
@@ -351,10 +352,104 @@ async fn console_input_is_validated_with_the_field_named(backend: Backend) {
     assert_eq!(malformed.json()["error"]["code"], "invalid_argument");
 }
 
+async fn the_console_shows_authors_and_trails_and_sets_standings(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = held(&app, &["Un avis sur la dette publique"]).await;
+    let author = call(
+        &app,
+        "GET",
+        "/console/api/authors/reader-0",
+        Some(&moderator),
+        None,
+    )
+    .await;
+    assert_eq!(author.status, 200, "{}", author.body);
+    let author = author.json();
+    assert_eq!(author["pending_review"], 1);
+    assert_eq!(author["in_force"]["standing"], "normal");
+    assert_eq!(author["recent"][0]["text"], "Un avis sur la dette publique");
+    assert_eq!(
+        call(
+            &app,
+            "GET",
+            "/console/api/authors/nobody",
+            Some(&moderator),
+            None
+        )
+        .await
+        .status,
+        404
+    );
+
+    let set = |body: Value| {
+        let (app, moderator) = (&app, moderator.clone());
+        async move {
+            call(
+                app,
+                "POST",
+                "/console/api/authors/reader-0/standing",
+                Some(&moderator),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let refused = set(json!({ "standing": "exiled", "reason": "x" })).await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.json()["error"]["field"], "standing");
+    let no_reason = set(json!({ "standing": "banned", "reason": " " })).await;
+    assert_eq!(no_reason.json()["error"]["field"], "reason");
+    let bad_time = set(json!({ "standing": "suspended", "until": "demain", "reason": "x" })).await;
+    assert_eq!(bad_time.json()["error"]["field"], "until");
+    let until = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let suspended = set(json!({
+        "standing": "suspended", "until": until, "reason": "insultes répétées", "moderator_id": "awa"
+    }))
+    .await;
+    assert_eq!(suspended.status, 200, "{}", suspended.body);
+    let suspended = suspended.json();
+    assert_eq!(suspended["in_force"]["standing"], "suspended");
+    assert_eq!(suspended["last_set"]["set_by"], "awa");
+    assert_eq!(suspended["last_set"]["reason"], "insultes répétées");
+
+    let comment_id = author["recent"][0]["comment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let trail = call(
+        &app,
+        "GET",
+        &format!("/console/api/comments/{comment_id}/trail"),
+        Some(&moderator),
+        None,
+    )
+    .await;
+    assert_eq!(trail.status, 200, "{}", trail.body);
+    let actions: Vec<Value> = trail.json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].clone())
+        .collect();
+    assert_eq!(actions, [json!("comment.created")]);
+    let invalid = call(
+        &app,
+        "GET",
+        "/console/api/comments/nope/trail",
+        Some(&moderator),
+        None,
+    )
+    .await;
+    assert_eq!(invalid.status, 400);
+    assert_eq!(invalid.json()["error"]["field"], "comment_id");
+}
+
 /// An open server-sent-events response, read as it arrives.
 struct EventStream {
     stream: tokio::net::TcpStream,
     seen: String,
+    /// Where the next `until` starts looking.
+    cursor: usize,
 }
 
 impl EventStream {
@@ -369,10 +464,13 @@ impl EventStream {
         let mut events = EventStream {
             stream,
             seen: String::new(),
+            cursor: 0,
         };
         events.until("\r\n\r\n").await;
         assert!(events.seen.starts_with("HTTP/1.1 200"), "{}", events.seen);
         assert!(events.seen.contains("content-type: text/event-stream"));
+        // The first events may have come with the headers.
+        events.cursor = events.seen.find("\r\n\r\n").unwrap() + 4;
         events
     }
 
@@ -380,7 +478,7 @@ impl EventStream {
     /// since the last call.
     async fn until(&mut self, needle: &str) -> String {
         use tokio::io::AsyncReadExt as _;
-        let start = self.seen.len();
+        let start = self.cursor;
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while !self.seen[start..].contains(needle) {
             let mut buffer = [0u8; 4096];
@@ -391,6 +489,7 @@ impl EventStream {
             assert!(n > 0, "the stream ended: {}", self.seen);
             self.seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
         }
+        self.cursor = self.seen.len();
         self.seen[start..].to_owned()
     }
 }

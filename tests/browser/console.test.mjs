@@ -59,6 +59,24 @@ try {
   }
   await page.screenshot({ path: `${artifacts}/queue.png`, fullPage: true });
 
+  step("the author (counts, standing set with who and why) and the comment's trail");
+  const first = page.locator("#cards .card").first();
+  await first.getByRole("button", { name: "Auteur" }).click();
+  await page.waitForSelector("#panel[open]");
+  assert.match(await page.locator("#panel-body").textContent(), /1 en attente/);
+  await page.selectOption("#standing-value", "premoderated");
+  await page.fill("#standing-reason", "relecture des commentaires");
+  await page.click('#panel-body button:has-text("Enregistrer")');
+  await page.waitForFunction(() => document.querySelector("#panel-body").textContent.includes("Fixé par awa"));
+  assert.match(await page.locator("#panel-body .standing").textContent(), /premoderated/);
+  await page.screenshot({ path: `${artifacts}/author.png` });
+  await page.click('#panel form[method="dialog"] button');
+  await first.getByRole("button", { name: "Historique" }).click();
+  await page.waitForFunction(() => document.querySelector("#panel-body").textContent.includes("review.claimed"));
+  assert.match(await page.locator("#panel-body").textContent(), /comment\.created/);
+  await page.click('#panel form[method="dialog"] button');
+  await page.locator("#cards .card").first().focus();
+
   step("approve with a, reject with r");
   const count = () => page.$$eval("#cards .card", (els) => els.length);
   let before = await count();

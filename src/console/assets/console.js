@@ -59,6 +59,26 @@ const TEXT = {
     "not_claimed": "Ce commentaire n'est plus réservé à votre nom (bail expiré ?) ; reprenez un lot.",
     "error": "Erreur : {message}",
     "claimed_by": "pris par {who}",
+    "author.open": "Auteur",
+    "trail.open": "Historique",
+    "author.title": "Auteur {id}",
+    "author.counts": "{approved} approuvé(s), {pending} en attente, {rejected} rejeté(s)",
+    "author.in_force": "Statut en vigueur : {standing}{until}",
+    "author.until": " jusqu'au {until}",
+    "author.last_set": "Fixé par {who} le {when} : {reason}",
+    "author.recent": "Derniers commentaires",
+    "author.set": "Changer le statut",
+    "author.standing": "Statut",
+    "author.until_label": "Jusqu'au (facultatif)",
+    "author.reason": "Motif",
+    "author.save": "Enregistrer",
+    "author.saved": "Statut enregistré.",
+    "trail.title": "Historique du commentaire",
+    "spam_label": "Apprentissage spam",
+    "label.": "(selon la décision)",
+    "label.spam": "spam",
+    "label.ham": "pas du spam",
+    "label.skip": "ne rien apprendre",
   },
   en: {
     language: "Language",
@@ -115,6 +135,26 @@ const TEXT = {
     "not_claimed": "This comment is no longer claimed by you (lease expired?); claim a batch again.",
     "error": "Error: {message}",
     "claimed_by": "claimed by {who}",
+    "author.open": "Author",
+    "trail.open": "Trail",
+    "author.title": "Author {id}",
+    "author.counts": "{approved} approved, {pending} pending, {rejected} rejected",
+    "author.in_force": "Standing in force: {standing}{until}",
+    "author.until": " until {until}",
+    "author.last_set": "Set by {who} on {when}: {reason}",
+    "author.recent": "Latest comments",
+    "author.set": "Change the standing",
+    "author.standing": "Standing",
+    "author.until_label": "Until (optional)",
+    "author.reason": "Reason",
+    "author.save": "Save",
+    "author.saved": "Standing saved.",
+    "trail.title": "Comment trail",
+    "spam_label": "Spam learning",
+    "label.": "(from the decision)",
+    "label.spam": "spam",
+    "label.ham": "not spam",
+    "label.skip": "learn nothing",
   },
 };
 
@@ -239,7 +279,18 @@ function cardFor(item, index) {
     span.textContent = text;
     header.append(span);
   }
-  li.append(header, highlighted(c.text, c.reasons), reasonList(c.reasons));
+  const tools = document.createElement("div");
+  tools.className = "actions";
+  const authorButton = document.createElement("button");
+  authorButton.type = "button";
+  authorButton.textContent = t("author.open");
+  authorButton.addEventListener("click", () => showAuthor(c.author_id).catch(showError));
+  const trailButton = document.createElement("button");
+  trailButton.type = "button";
+  trailButton.textContent = t("trail.open");
+  trailButton.addEventListener("click", () => showTrail(c.comment_id).catch(showError));
+  tools.append(authorButton, trailButton);
+  li.append(header, highlighted(c.text, c.reasons), reasonList(c.reasons), tools);
 
   const actions = document.createElement("div");
   actions.className = "actions";
@@ -280,7 +331,21 @@ function cardFor(item, index) {
   select.textContent = t("select");
   select.setAttribute("aria-pressed", state.selected.has(item.review_id) ? "true" : "false");
   select.addEventListener("click", () => toggleSelected(item));
-  actions.append(approve, reasonLabel, reason, noteLabel, note, reject, select);
+  const labelId = `label-${item.review_id}`;
+  const labelLabel = document.createElement("label");
+  labelLabel.htmlFor = labelId;
+  labelLabel.textContent = t("spam_label");
+  const label = document.createElement("select");
+  label.id = labelId;
+  for (const value of ["", "spam", "ham", "skip"]) {
+    const option = document.createElement("option");
+    option.value = value;
+    option.textContent = t(`label.${value}`);
+    label.append(option);
+  }
+  label.value = item.spamLabel || "";
+  label.addEventListener("change", () => { item.spamLabel = label.value; });
+  actions.append(approve, reasonLabel, reason, noteLabel, note, reject, labelLabel, label, select);
   li.append(actions);
   return li;
 }
@@ -389,6 +454,7 @@ async function decideItems(items, decision) {
           review_id: item.review_id,
           decision,
           reason_code: decision === "reject" ? item.rejectCode || "" : "",
+          spam_label: item.spamLabel || "",
           note: item.note || "",
           expected_version: item.comment.version,
           moderator_id: state.moderator,
@@ -437,6 +503,92 @@ function onKey(event) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const showError = (error) => say(t("error", { message: error.message }), true);
+const when = (time) => new Date(time).toLocaleString(state.lang);
+
+function element(tag, text, className) {
+  const el = document.createElement(tag);
+  if (text != null) el.textContent = text;
+  if (className) el.className = className;
+  return el;
+}
+
+function openPanel(title, ...children) {
+  $("panel-title").textContent = title;
+  $("panel-body").replaceChildren(...children);
+  if (!$("panel").open) $("panel").showModal();
+}
+
+async function showAuthor(authorId) {
+  const author = await api(`/console/api/authors/${encodeURIComponent(authorId)}`);
+  const term = author.in_force;
+  const parts = [
+    element("p", t("author.counts", { approved: author.approved, pending: author.pending_review, rejected: author.rejected })),
+    element("p", t("author.in_force", {
+      standing: term.standing,
+      until: term.until ? t("author.until", { until: when(term.until) }) : "",
+    }), "standing"),
+  ];
+  if (author.last_set) {
+    parts.push(element("p", t("author.last_set", {
+      who: author.last_set.set_by, when: when(author.last_set.update_time), reason: author.last_set.reason,
+    })));
+  }
+  const form = document.createElement("form");
+  form.className = "filters";
+  form.append(element("h3", t("author.set")));
+  const field = (id, labelKey, input) => {
+    const label = element("label", t(labelKey));
+    label.htmlFor = id;
+    input.id = id;
+    form.append(label, input);
+    return input;
+  };
+  const standing = field("standing-value", "author.standing", document.createElement("select"));
+  for (const value of ["trusted", "normal", "premoderated", "suspended", "banned"]) {
+    standing.append(element("option", value));
+  }
+  standing.value = term.standing;
+  const until = field("standing-until", "author.until_label", document.createElement("input"));
+  until.type = "datetime-local";
+  const reason = field("standing-reason", "author.reason", document.createElement("input"));
+  reason.required = true;
+  form.append(element("button", t("author.save")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    api(`/console/api/authors/${encodeURIComponent(authorId)}/standing`, {
+      method: "POST",
+      body: {
+        standing: standing.value,
+        until: until.value ? new Date(until.value).toISOString() : "",
+        reason: reason.value,
+        moderator_id: state.moderator,
+      },
+    })
+      .then(() => showAuthor(authorId))
+      .then(() => say(t("author.saved")))
+      .catch(showError);
+  });
+  const recent = element("ol", null, "pending");
+  for (const c of author.recent) {
+    const li = element("li");
+    li.append(element("div", c.text), element("div", `${c.status} · ${c.article_id} · ${when(c.create_time)}`, "meta"));
+    recent.append(li);
+  }
+  openPanel(t("author.title", { id: authorId }), ...parts, form, element("h3", t("author.recent")), recent);
+}
+
+async function showTrail(commentId) {
+  const trail = await api(`/console/api/comments/${encodeURIComponent(commentId)}/trail`);
+  const list = element("ol", null, "pending");
+  for (const e of trail.events) {
+    const states = e.from_state || e.to_state ? ` · ${e.from_state || "∅"} → ${e.to_state || "∅"}` : "";
+    const li = element("li");
+    li.append(element("div", `${e.action}${states}`), element("div", `${e.actor} · ${when(e.create_time)}`, "meta"));
+    list.append(li);
+  }
+  openPanel(t("trail.title"), list);
+}
 let reloadSoon = null;
 
 // A move of the queue, from the server's stream: an item that left (decided
