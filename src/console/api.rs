@@ -12,10 +12,14 @@ use serde::Deserialize;
 use tokio_stream::Stream;
 
 use super::error::ConsoleError;
-use super::view::{AuthorPanel, DecidedView, ItemsView, QueuePage, SessionView, TrailView};
+use super::view::{
+    AuthorPanel, DecidedView, ItemsView, QueuePage, RulesView, SessionView, SettingsView, TestView,
+    TrailView,
+};
 use crate::domain::{
-    AuthorId, AuthorStanding, CommentId, FieldViolation, KeyHash, ModeratorId, PageSize,
-    Permission, Principal, ReviewDecision, ReviewId, SpamLabel, StandingTerm,
+    AuthorId, AuthorStanding, CommentBody, CommentId, FieldViolation, KeyHash, ModerationMode,
+    ModeratorId, PageSize, Permission, Principal, ReviewDecision, ReviewId, SpamLabel,
+    StandingTerm, TenantSettingsPatch,
 };
 use crate::moderation::{
     AuditFilter, ClaimRequest, Credentials, DecideRequest, Moderation, QueueMove, ReviewActor,
@@ -370,4 +374,94 @@ pub async fn trail(
     Ok(Json(TrailView {
         events: page.items.into_iter().map(Into::into).collect(),
     }))
+}
+
+async fn admin(moderation: &Moderation, headers: &HeaderMap) -> Result<Principal, ConsoleError> {
+    Ok(moderation
+        .authorize(credentials(headers), Permission::Administer)
+        .await?)
+}
+
+/// The tenant's rules (admins).
+pub async fn rules(
+    State(moderation): State<Moderation>,
+    headers: HeaderMap,
+) -> Result<Json<RulesView>, ConsoleError> {
+    let principal = admin(&moderation, &headers).await?;
+    let (rules_version, rules) = moderation.list_rules(&principal).await?;
+    Ok(Json(RulesView {
+        rules_version,
+        rules: rules.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TestBody {
+    body: String,
+}
+
+/// What a submission of `body` would get now, nothing stored (admins,
+/// `TestRules`).
+pub async fn test_rules(
+    State(moderation): State<Moderation>,
+    headers: HeaderMap,
+    body: Result<Json<TestBody>, JsonRejection>,
+) -> Result<Json<TestView>, ConsoleError> {
+    let principal = admin(&moderation, &headers).await?;
+    let Json(body) = body.map_err(|e| ConsoleError::Malformed(e.body_text()))?;
+    let body = CommentBody::parse("body", body.body)?;
+    let text = body.as_str().to_owned();
+    let verdict = moderation.test_rules(&principal, body).await?;
+    Ok(Json(TestView::new(verdict, text)))
+}
+
+/// The tenant's settings (admins).
+pub async fn settings(
+    State(moderation): State<Moderation>,
+    headers: HeaderMap,
+) -> Result<Json<SettingsView>, ConsoleError> {
+    let principal = admin(&moderation, &headers).await?;
+    Ok(Json(
+        moderation.get_tenant_settings(&principal).await?.into(),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SettingsBody {
+    /// `pre` or `post`; absent: unchanged.
+    moderation_mode: Option<String>,
+    review_threshold: Option<f64>,
+    reject_threshold: Option<f64>,
+}
+
+/// Changes the mode and thresholds (admins); the store validates them
+/// together, as `UpdateTenantSettings` does.
+pub async fn update_settings(
+    State(moderation): State<Moderation>,
+    headers: HeaderMap,
+    body: Result<Json<SettingsBody>, JsonRejection>,
+) -> Result<Json<SettingsView>, ConsoleError> {
+    let principal = admin(&moderation, &headers).await?;
+    let Json(body) = body.map_err(|e| ConsoleError::Malformed(e.body_text()))?;
+    let moderation_mode = body
+        .moderation_mode
+        .map(|mode| {
+            ModerationMode::from_db(&mode)
+                .ok_or_else(|| FieldViolation::new("moderation_mode", "must be pre or post"))
+        })
+        .transpose()?;
+    let patch = TenantSettingsPatch {
+        moderation_mode,
+        review_threshold: body.review_threshold,
+        reject_threshold: body.reject_threshold,
+        ..TenantSettingsPatch::default()
+    };
+    Ok(Json(
+        moderation
+            .update_tenant_settings(&principal, patch)
+            .await?
+            .into(),
+    ))
 }

@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::domain::FieldViolation;
-use crate::moderation::{AuthError, AuthorError, DecideError, ListAuditError, ListQueueError};
+use crate::moderation::{
+    AdminError, AuthError, AuthorError, DecideError, ListAuditError, ListQueueError, RuleError,
+};
 use crate::storage::StoreError;
 
 #[derive(Debug)]
@@ -29,6 +31,27 @@ impl From<AuthorError> for ConsoleError {
             AuthorError::Invalid(violation) => ConsoleError::Invalid(violation),
             err @ AuthorError::NotFound => ConsoleError::NotFound(err.to_string()),
             AuthorError::Store(err) => ConsoleError::Store(err),
+        }
+    }
+}
+
+impl From<RuleError> for ConsoleError {
+    fn from(err: RuleError) -> Self {
+        match err {
+            RuleError::Invalid(violation) => ConsoleError::Invalid(violation),
+            RuleError::Store(err) => ConsoleError::Store(err),
+            // The console only reads and tests rules.
+            other => ConsoleError::NotFound(other.to_string()),
+        }
+    }
+}
+
+impl From<AdminError> for ConsoleError {
+    fn from(err: AdminError) -> Self {
+        match err {
+            AdminError::Invalid(violation) => ConsoleError::Invalid(violation),
+            AdminError::Store(err) => ConsoleError::Store(err),
+            err @ AdminError::KeyNotFound => ConsoleError::NotFound(err.to_string()),
         }
     }
 }

@@ -64,6 +64,12 @@ pub fn router(moderation: Moderation) -> Router {
             post(api::set_standing),
         )
         .route("/console/api/comments/{comment_id}/trail", get(api::trail))
+        .route("/console/api/rules", get(api::rules))
+        .route("/console/api/rules/test", post(api::test_rules))
+        .route(
+            "/console/api/settings",
+            get(api::settings).post(api::update_settings),
+        )
         .layer(axum::middleware::map_response(secure))
         .with_state(moderation)
 }

@@ -5,9 +5,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{Comment, Reason, ReviewItem, Span, StandingTerm};
+use crate::domain::{Comment, Reason, ReviewItem, Span, StandingTerm, TenantSettings};
 use crate::moderation::AuthorView;
-use crate::storage::AuditRecord;
+use crate::pipeline::Verdict;
+use crate::storage::{AuditRecord, RuleRecord};
 
 #[derive(Serialize)]
 pub struct SessionView {
@@ -218,6 +219,78 @@ impl From<AuditRecord> for TrailEvent {
             from_state: r.from_state,
             to_state: r.to_state,
             detail: r.detail,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct RulesView {
+    pub rules_version: i64,
+    pub rules: Vec<RuleView>,
+}
+
+#[derive(Serialize)]
+pub struct RuleView {
+    /// As in a rules file (`moderato rules export`).
+    pub rule: serde_json::Value,
+    pub revision: i64,
+    pub update_time: DateTime<Utc>,
+}
+
+impl From<RuleRecord> for RuleView {
+    fn from(r: RuleRecord) -> Self {
+        RuleView {
+            rule: serde_json::to_value(&r.rule).unwrap_or(serde_json::Value::Null),
+            revision: r.revision,
+            update_time: r.update_time,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct TestView {
+    pub text: String,
+    pub status: &'static str,
+    pub spam_score: f64,
+    pub toxicity_score: f64,
+    pub reasons: Vec<ReasonView>,
+    pub published_body: String,
+}
+
+impl TestView {
+    pub fn new(verdict: Verdict, text: String) -> Self {
+        TestView {
+            status: verdict.status.as_str(),
+            spam_score: verdict.spam_score,
+            toxicity_score: verdict.toxicity_score,
+            reasons: verdict.reasons.into_iter().map(Into::into).collect(),
+            published_body: verdict.masked_body.unwrap_or_else(|| text.clone()),
+            text,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct SettingsView {
+    pub tenant_name: String,
+    pub moderation_mode: &'static str,
+    pub review_threshold: f64,
+    pub reject_threshold: f64,
+    pub max_body_chars: u32,
+    pub report_threshold: u32,
+    pub hide_reported: bool,
+}
+
+impl From<TenantSettings> for SettingsView {
+    fn from(s: TenantSettings) -> Self {
+        SettingsView {
+            tenant_name: s.tenant_name,
+            moderation_mode: s.moderation_mode.as_str(),
+            review_threshold: s.review_threshold,
+            reject_threshold: s.reject_threshold,
+            max_body_chars: s.max_body_chars,
+            report_threshold: s.report_threshold,
+            hide_reported: s.hide_reported,
         }
     }
 }

@@ -17,6 +17,7 @@ backend_tests!(
     console_input_is_validated_with_the_field_named,
     the_queue_moves_stream_to_the_console_and_resume_after_a_cursor,
     the_console_shows_authors_and_trails_and_sets_standings,
+    admins_list_and_test_rules_and_change_settings_in_the_console,
 );
 
 async fn call(
@@ -444,6 +445,91 @@ async fn the_console_shows_authors_and_trails_and_sets_standings(backend: Backen
     assert_eq!(invalid.json()["error"]["field"], "comment_id");
 }
 
+async fn admins_list_and_test_rules_and_change_settings_in_the_console(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = app.key_for("default", Role::Moderator).await;
+    let admin = app.admin_key.clone();
+    for path in ["/console/api/rules", "/console/api/settings"] {
+        let refused = call(&app, "GET", path, Some(&moderator), None).await;
+        assert_eq!(refused.status, 403, "{path}: admins only");
+    }
+    let rules = call(&app, "GET", "/console/api/rules", Some(&admin), None).await;
+    assert_eq!(rules.status, 200, "{}", rules.body);
+    let rules = rules.json();
+    assert!(
+        !rules["rules"].as_array().unwrap().is_empty(),
+        "the default rules: {rules}"
+    );
+    assert!(rules["rules"][0]["rule"]["id"].is_string());
+
+    let tested = call(
+        &app,
+        "POST",
+        "/console/api/rules/test",
+        Some(&admin),
+        Some(json!({ "body": "😡 Quel con ce type" })),
+    )
+    .await;
+    assert_eq!(tested.status, 200, "{}", tested.body);
+    let tested = tested.json();
+    let text = tested["text"].as_str().unwrap();
+    let words: Vec<&str> = tested["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["code"] == "rule.words")
+        .filter_map(|r| {
+            let (s, e) = (r["span"]["start"].as_u64()?, r["span"]["end"].as_u64()?);
+            text.get(s as usize..e as usize)
+        })
+        .collect();
+    assert_eq!(words, ["con"]);
+    let empty = call(
+        &app,
+        "POST",
+        "/console/api/rules/test",
+        Some(&admin),
+        Some(json!({ "body": "" })),
+    )
+    .await;
+    assert_eq!(empty.json()["error"]["field"], "body");
+
+    let settings = call(&app, "GET", "/console/api/settings", Some(&admin), None).await;
+    assert_eq!(settings.json()["moderation_mode"], "post");
+    let crossed = call(
+        &app,
+        "POST",
+        "/console/api/settings",
+        Some(&admin),
+        Some(json!({ "review_threshold": 0.9, "reject_threshold": 0.5 })),
+    )
+    .await;
+    assert_eq!(crossed.status, 400, "{}", crossed.body);
+    let bad_mode = call(
+        &app,
+        "POST",
+        "/console/api/settings",
+        Some(&admin),
+        Some(json!({ "moderation_mode": "later" })),
+    )
+    .await;
+    assert_eq!(bad_mode.json()["error"]["field"], "moderation_mode");
+    let changed = call(
+        &app,
+        "POST",
+        "/console/api/settings",
+        Some(&admin),
+        Some(json!({ "moderation_mode": "pre", "review_threshold": 0.4 })),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let again = call(&app, "GET", "/console/api/settings", Some(&admin), None)
+        .await
+        .json();
+    assert_eq!(again["moderation_mode"], "pre");
+    assert_eq!(again["review_threshold"], 0.4);
+}
+
 /// An open server-sent-events response, read as it arrives.
 struct EventStream {
     stream: tokio::net::TcpStream,
@@ -621,6 +707,7 @@ async fn the_console_works_in_a_real_browser() {
         .current_dir(&dir)
         .env("BASE_URL", format!("http://{}", app.http_addr))
         .env("MODERATOR_KEY", &moderator)
+        .env("ADMIN_KEY", &app.admin_key)
         .env("EXPECTED", expected.to_string())
         .env("ARTIFACTS", &artifacts)
         .env("CHROMIUM", &chromium)

@@ -164,6 +164,26 @@ try {
   const serious = results.violations.filter((v) => ["serious", "critical"].includes(v.impact));
   assert.deepEqual(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.length})`), []);
 
+  step("an admin tries a text against the rules (spans highlighted) and changes the settings");
+  const adminContext = await browser.newContext();
+  const adminPage = await adminContext.newPage();
+  adminPage.on("pageerror", (e) => errors.push(String(e)));
+  await adminPage.goto(`${base}/console`);
+  await adminPage.fill("#key", process.env.ADMIN_KEY);
+  await adminPage.press("#key", "Enter");
+  await adminPage.waitForSelector("#admin:not([hidden])");
+  await adminPage.waitForSelector("#rules li");
+  await adminPage.fill("#test-text", "😡 Quel con ce type");
+  await adminPage.click("#test-form button");
+  await adminPage.waitForSelector("#test-result mark");
+  const testMarks = await adminPage.$$eval("#test-result mark", (els) => els.map((m) => m.textContent));
+  assert.ok(testMarks.includes("con"), JSON.stringify(testMarks));
+  await adminPage.selectOption("#mode", "pre");
+  await adminPage.click("#settings-form button");
+  await adminPage.waitForFunction(() => document.querySelector("#status").textContent !== "");
+  assert.equal(await adminPage.locator("#mode").inputValue(), "pre");
+  await adminPage.screenshot({ path: `${artifacts}/admin.png`, fullPage: true });
+
   step("phone width");
   await page.setViewportSize({ width: 390, height: 800 });
   await page.screenshot({ path: `${artifacts}/phone.png`, fullPage: true });

@@ -79,6 +79,20 @@ const TEXT = {
     "label.spam": "spam",
     "label.ham": "pas du spam",
     "label.skip": "ne rien apprendre",
+    "admin.title": "Règles et réglages",
+    "rules.test_label": "Essayer un texte contre les règles",
+    "rules.test": "Tester",
+    "rules.title": "Règles",
+    "rules.result": "Décision : {status} · spam {spam} · toxicité {toxicity}",
+    "settings.title": "Réglages",
+    "settings.mode": "Mode",
+    "settings.post": "publier puis modérer",
+    "settings.pre": "modérer avant publication",
+    "settings.review": "Seuil de relecture (spam)",
+    "settings.reject": "Seuil de rejet (spam)",
+    "settings.save": "Enregistrer les réglages",
+    "settings.saved": "Réglages enregistrés.",
+    "rule.disabled": "désactivée",
   },
   en: {
     language: "Language",
@@ -155,6 +169,20 @@ const TEXT = {
     "label.spam": "spam",
     "label.ham": "not spam",
     "label.skip": "learn nothing",
+    "admin.title": "Rules and settings",
+    "rules.test_label": "Try a text against the rules",
+    "rules.test": "Test",
+    "rules.title": "Rules",
+    "rules.result": "Decision: {status} · spam {spam} · toxicity {toxicity}",
+    "settings.title": "Settings",
+    "settings.mode": "Mode",
+    "settings.post": "publish, then moderate",
+    "settings.pre": "moderate before publishing",
+    "settings.review": "Review threshold (spam)",
+    "settings.reject": "Reject threshold (spam)",
+    "settings.save": "Save the settings",
+    "settings.saved": "Settings saved.",
+    "rule.disabled": "disabled",
   },
 };
 
@@ -447,6 +475,7 @@ function removeClaimed(reviewId) {
 async function decideItems(items, decision) {
   let done = 0;
   for (const item of items) {
+    item.deciding = true;
     try {
       await api("/console/api/decisions", {
         method: "POST",
@@ -463,6 +492,7 @@ async function decideItems(items, decision) {
       done += 1;
       removeClaimed(item.review_id);
     } catch (error) {
+      item.deciding = false;
       if (error.code === "stale" || error.code === "already_decided" || error.code === "not_found") {
         removeClaimed(item.review_id);
         say(t("stale"), true);
@@ -599,7 +629,8 @@ function onMove(move) {
     for (const li of document.querySelectorAll("#pending li")) {
       if (li.dataset.commentId === move.comment_id) li.remove();
     }
-    const stale = state.claimed.find((i) => i.comment.comment_id === move.comment_id);
+    // An item this page is deciding moved because of that decision.
+    const stale = state.claimed.find((i) => i.comment.comment_id === move.comment_id && !i.deciding);
     if (stale && stale.comment.version < move.version) {
       removeClaimed(stale.review_id);
       say(t("stale"), true);
@@ -659,6 +690,32 @@ async function follow() {
   }
 }
 
+async function loadAdmin() {
+  const [rules, settings] = await Promise.all([api("/console/api/rules"), api("/console/api/settings")]);
+  const list = $("rules");
+  list.replaceChildren();
+  for (const { rule, revision } of rules.rules) {
+    const li = element("li");
+    const what = [rule.kind, rule.action, `rev. ${revision}`, rule.enabled === false ? t("rule.disabled") : ""];
+    li.append(element("div", `${rule.name} (${rule.id})`), element("div", what.filter(Boolean).join(" · "), "meta"));
+    list.append(li);
+  }
+  $("mode").value = settings.moderation_mode;
+  $("review-threshold").value = String(settings.review_threshold);
+  $("reject-threshold").value = String(settings.reject_threshold);
+}
+
+async function testText(text) {
+  const result = await api("/console/api/rules/test", { method: "POST", body: { body: text } });
+  $("test-result").replaceChildren(
+    element("p", t("rules.result", {
+      status: result.status, spam: result.spam_score.toFixed(2), toxicity: result.toxicity_score.toFixed(2),
+    })),
+    highlighted(result.text, result.reasons),
+    reasonList(result.reasons),
+  );
+}
+
 async function signIn(key, moderator) {
   state.key = key;
   state.moderator = moderator;
@@ -670,6 +727,10 @@ async function signIn(key, moderator) {
   $("signout").hidden = false;
   $("who").textContent = t("signed.in", { role: state.session.role, tenant: state.session.tenant_id });
   await loadPending();
+  if (state.session.role === "admin") {
+    $("admin").hidden = false;
+    await loadAdmin();
+  }
 }
 
 function signOut() {
@@ -698,6 +759,24 @@ function start() {
   $("claim").addEventListener("click", () => claimNext().catch((e) => say(t("error", { message: e.message }), true)));
   $("more").addEventListener("click", () => loadPending(true).catch((e) => say(t("error", { message: e.message }), true)));
   $("signout").addEventListener("click", signOut);
+  $("test-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    testText($("test-text").value).catch(showError);
+  });
+  $("settings-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    api("/console/api/settings", {
+      method: "POST",
+      body: {
+        moderation_mode: $("mode").value,
+        review_threshold: Number($("review-threshold").value),
+        reject_threshold: Number($("reject-threshold").value),
+      },
+    })
+      .then(() => say(t("settings.saved")))
+      .then(loadAdmin)
+      .catch(showError);
+  });
   $("help-open").addEventListener("click", () => $("help").showModal());
   document.addEventListener("keydown", onKey);
   applyLanguage();
