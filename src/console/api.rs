@@ -465,3 +465,39 @@ pub async fn update_settings(
             .into(),
     ))
 }
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ReopenBody {
+    note: String,
+    /// The comment version the moderator saw; 0: no check.
+    expected_version: i64,
+    moderator_id: String,
+}
+
+/// Sends a decided comment back to the queue (`ReopenComment`).
+pub async fn reopen(
+    State(moderation): State<Moderation>,
+    headers: HeaderMap,
+    Path(comment_id): Path<String>,
+    body: Result<Json<ReopenBody>, JsonRejection>,
+) -> Result<Json<DecidedView>, ConsoleError> {
+    let principal = reviewer(&moderation, &headers).await?;
+    let Json(body) = body.map_err(|e| ConsoleError::Malformed(e.body_text()))?;
+    let comment_id = CommentId::parse("comment_id", &comment_id)?;
+    let note = parse::note(body.note)?;
+    let expected_version = parse::expected_version(body.expected_version)?;
+    let moderator = ModeratorId::parse("moderator_id", body.moderator_id)?;
+    let comment = moderation
+        .reopen_comment(
+            &principal,
+            comment_id,
+            expected_version,
+            &note,
+            ReviewActor::of(&principal, moderator),
+        )
+        .await?;
+    Ok(Json(DecidedView {
+        comment: comment.into(),
+    }))
+}

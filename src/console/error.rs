@@ -10,7 +10,8 @@ use serde_json::json;
 
 use crate::domain::FieldViolation;
 use crate::moderation::{
-    AdminError, AuthError, AuthorError, DecideError, ListAuditError, ListQueueError, RuleError,
+    AdminError, AuthError, AuthorError, DecideError, ListAuditError, ListQueueError, ReopenError,
+    RuleError,
 };
 use crate::storage::StoreError;
 
@@ -21,6 +22,7 @@ pub enum ConsoleError {
     /// A body or query string that is not the JSON or form the call takes.
     Malformed(String),
     Decide(DecideError),
+    Reopen(ReopenError),
     NotFound(String),
     Store(StoreError),
 }
@@ -32,6 +34,12 @@ impl From<AuthorError> for ConsoleError {
             err @ AuthorError::NotFound => ConsoleError::NotFound(err.to_string()),
             AuthorError::Store(err) => ConsoleError::Store(err),
         }
+    }
+}
+
+impl From<ReopenError> for ConsoleError {
+    fn from(err: ReopenError) -> Self {
+        ConsoleError::Reopen(err)
     }
 }
 
@@ -128,7 +136,23 @@ impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         match self {
             ConsoleError::Auth(AuthError::Store(err)) | ConsoleError::Store(err) => store(err),
-            ConsoleError::Decide(DecideError::Store(err)) => store(err),
+            ConsoleError::Decide(DecideError::Store(err))
+            | ConsoleError::Reopen(ReopenError::Store(err)) => store(err),
+            ConsoleError::Reopen(err @ ReopenError::NotFound) => {
+                body(StatusCode::NOT_FOUND, "not_found", err.to_string())
+            }
+            ConsoleError::Reopen(err @ ReopenError::InQueue) => {
+                body(StatusCode::CONFLICT, "in_queue", err.to_string())
+            }
+            ConsoleError::Reopen(err @ ReopenError::Stale { current }) => (
+                StatusCode::CONFLICT,
+                Json(json!({ "error": {
+                    "code": "stale",
+                    "message": err.to_string(),
+                    "current_version": current,
+                } })),
+            )
+                .into_response(),
             ConsoleError::Auth(err @ AuthError::Forbidden { .. }) => {
                 body(StatusCode::FORBIDDEN, "forbidden", err.to_string())
             }

@@ -64,6 +64,10 @@ pub fn router(moderation: Moderation) -> Router {
             post(api::set_standing),
         )
         .route("/console/api/comments/{comment_id}/trail", get(api::trail))
+        .route(
+            "/console/api/comments/{comment_id}/reopen",
+            post(api::reopen),
+        )
         .route("/console/api/rules", get(api::rules))
         .route("/console/api/rules/test", post(api::test_rules))
         .route(

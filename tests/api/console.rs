@@ -221,6 +221,38 @@ async fn the_console_lists_claims_and_decides_held_comments(backend: Backend) {
         left[0]["comment"]["text"],
         "La coopération régionale avance, mais lentement."
     );
+
+    // The rejected comment is reopened: only at the version it has, once.
+    let rejected = decided.json()["comment"].clone();
+    let reopen_path = format!(
+        "/console/api/comments/{}/reopen",
+        rejected["comment_id"].as_str().unwrap()
+    );
+    let reopen = |version: i64| {
+        let (app, moderator, path) = (&app, moderator.clone(), reopen_path.clone());
+        async move {
+            call(
+                app,
+                "POST",
+                &path,
+                Some(&moderator),
+                Some(json!({ "expected_version": version, "note": "à revoir" })),
+            )
+            .await
+        }
+    };
+    let version = rejected["version"].as_i64().unwrap();
+    let stale = reopen(version + 7).await;
+    assert_eq!(stale.status, 409);
+    assert_eq!(stale.json()["error"]["code"], "stale");
+    let reopened = reopen(version).await;
+    assert_eq!(reopened.status, 200, "{}", reopened.body);
+    assert_eq!(reopened.json()["comment"]["status"], "pending_review");
+    let twice = reopen(0).await;
+    assert_eq!(twice.status, 409);
+    assert_eq!(twice.json()["error"]["code"], "in_queue");
+    let queue = call(&app, "GET", "/console/api/queue", Some(&moderator), None).await;
+    assert_eq!(queue.json()["items"].as_array().unwrap().len(), 2);
 }
 
 async fn console_decisions_are_never_applied_twice(backend: Backend) {

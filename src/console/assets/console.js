@@ -93,6 +93,8 @@ const TEXT = {
     "settings.save": "Enregistrer les réglages",
     "settings.saved": "Réglages enregistrés.",
     "rule.disabled": "désactivée",
+    "reopen": "Rouvrir",
+    "reopened": "Commentaire remis dans la file.",
   },
   en: {
     language: "Language",
@@ -183,6 +185,8 @@ const TEXT = {
     "settings.save": "Save the settings",
     "settings.saved": "Settings saved.",
     "rule.disabled": "disabled",
+    "reopen": "Reopen",
+    "reopened": "Comment sent back to the queue.",
   },
 };
 
@@ -603,6 +607,20 @@ async function showAuthor(authorId) {
   for (const c of author.recent) {
     const li = element("li");
     li.append(element("div", c.text), element("div", `${c.status} · ${c.article_id} · ${when(c.create_time)}`, "meta"));
+    if (c.status !== "pending_review") {
+      const reopen = element("button", t("reopen"));
+      reopen.type = "button";
+      reopen.addEventListener("click", () => {
+        api(`/console/api/comments/${encodeURIComponent(c.comment_id)}/reopen`, {
+          method: "POST",
+          body: { expected_version: c.version, moderator_id: state.moderator },
+        })
+          .then(() => say(t("reopened")))
+          .then(() => showAuthor(authorId))
+          .catch(showError);
+      });
+      li.append(reopen);
+    }
     recent.append(li);
   }
   openPanel(t("author.title", { id: authorId }), ...parts, form, element("h3", t("author.recent")), recent);
