@@ -102,12 +102,15 @@ pub async fn queue(
     )?;
     let order = queue_order(&params.order)?;
     let page_size = PageSize::parse("page_size", params.page_size, 50, 500)?;
+    let (total, total_capped) = moderation.count_review_queue(&principal, &filter).await?;
     let page = moderation
         .list_review_queue(&principal, filter, order, page_size, &params.page_token)
         .await?;
     Ok(Json(QueuePage {
         items: page.items.into_iter().map(Into::into).collect(),
         next_page_token: page.next_page_token,
+        total,
+        total_capped,
     }))
 }
 

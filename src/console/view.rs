@@ -22,6 +22,10 @@ pub struct SessionView {
 pub struct QueuePage {
     pub items: Vec<ItemView>,
     pub next_page_token: String,
+    /// Open items matching the filters, exact up to 10,000.
+    pub total: u64,
+    /// More than `total` match.
+    pub total_capped: bool,
 }
 
 #[derive(Serialize)]

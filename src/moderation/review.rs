@@ -26,6 +26,9 @@ impl ReviewActor {
 /// One decision of a bulk call and what became of it.
 pub type BulkOutcome = (ReviewId, Result<Comment, DecideError>);
 
+/// Queue counts are exact up to this many items.
+pub const QUEUE_COUNT_CAP: u32 = 10_000;
+
 /// The most decisions one `DecideReviews` call carries.
 pub const MAX_BULK_DECISIONS: usize = 500;
 
@@ -128,6 +131,25 @@ impl Moderation {
             limit,
             &scope,
             QueueCursor::after,
+        ))
+    }
+
+    /// How many open items match `filter`: exact up to [`QUEUE_COUNT_CAP`],
+    /// else the cap and `true`.
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
+    pub async fn count_review_queue(
+        &self,
+        principal: &Principal,
+        filter: &QueueFilter,
+    ) -> Result<(u64, bool), StoreError> {
+        let counted = self
+            .inner
+            .store
+            .count_review_queue(principal.tenant_id, filter, QUEUE_COUNT_CAP + 1)
+            .await?;
+        Ok((
+            counted.min(u64::from(QUEUE_COUNT_CAP)),
+            counted > u64::from(QUEUE_COUNT_CAP),
         ))
     }
 

@@ -11,6 +11,14 @@ use crate::domain::{Actor, Comment, CommentId, ReviewDecision, ReviewId, ReviewI
 
 #[async_trait]
 pub trait QueueStore: Send + Sync {
+    /// How many open items match `filter`, counted up to `cap` (a count
+    /// of a huge queue costs no more than `cap` index entries).
+    async fn count_review_queue(
+        &self,
+        tenant: TenantId,
+        filter: &QueueFilter,
+        cap: u32,
+    ) -> Result<u64, StoreError>;
     /// Open items, claimed or not: highest priority, then oldest, first.
     async fn list_review_queue(
         &self,
@@ -174,6 +182,22 @@ pub(crate) fn push_queue_conditions<DB, T>(
     i32: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
     T: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB> + Clone,
 {
+    push_queue_filter(sql, filter, reason_code_sql);
+    push_queue_after(sql, order, after);
+    sql.push(order.order_by()).push(" LIMIT ").push(limit);
+}
+
+/// Appends the filter's conditions of an open-queue query over
+/// `review_items r JOIN comments c`.
+pub(crate) fn push_queue_filter<DB>(
+    sql: &mut sqlx::QueryBuilder<DB>,
+    filter: &QueueFilter,
+    reason_code_sql: ReasonCodeSql,
+) where
+    DB: sqlx::Database,
+    String: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    f64: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+{
     if let Some(article) = &filter.article_id {
         sql.push(" AND r.article_id = ").push_bind(article.clone());
     }
@@ -191,6 +215,19 @@ pub(crate) fn push_queue_conditions<DB, T>(
              WHERE rp.tenant_id = r.tenant_id AND rp.comment_id = r.comment_id)",
         );
     }
+}
+
+/// Appends the position after `after` in `order`.
+fn push_queue_after<DB, T>(
+    sql: &mut sqlx::QueryBuilder<DB>,
+    order: QueueOrder,
+    after: Option<(i32, T, Uuid)>,
+) where
+    DB: sqlx::Database,
+    Uuid: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    i32: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    T: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB> + Clone,
+{
     if let Some((priority, time, id)) = after {
         let later = |sql: &mut sqlx::QueryBuilder<DB>, op: &str| {
             sql.push(" (r.enqueue_time ")
@@ -225,7 +262,6 @@ pub(crate) fn push_queue_conditions<DB, T>(
             }
         }
     }
-    sql.push(order.order_by()).push(" LIMIT ").push(limit);
 }
 
 /// A request to lease queue items.

@@ -160,6 +160,17 @@ async fn the_console_lists_claims_and_decides_held_comments(backend: Backend) {
     assert_eq!(queue.status, 200, "{}", queue.body);
     let items = queue.json()["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 2);
+    assert_eq!(queue.json()["total"], 2);
+    assert_eq!(queue.json()["total_capped"], false);
+    let elsewhere = call(
+        &app,
+        "GET",
+        "/console/api/queue?article_id=other",
+        Some(&moderator),
+        None,
+    )
+    .await;
+    assert_eq!(elsewhere.json()["total"], 0, "counted with the filters");
     let first = &items[0]["comment"];
     assert_eq!(
         first["text"],

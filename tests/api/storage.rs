@@ -1971,7 +1971,31 @@ async fn the_queue_is_ordered_and_filtered_for_listing_and_claiming(backend: Bac
         min_spam_score: Some(0.5),
         ..QueueFilter::default()
     };
-    assert_eq!(order_of(&only(combined).await), [2, 4]);
+    assert_eq!(order_of(&only(combined.clone()).await), [2, 4]);
+    // Counts follow the same filters, up to their cap.
+    let count = |filter: QueueFilter, cap: u32| {
+        let f = &f;
+        async move {
+            f.store
+                .count_review_queue(f.tenant, &filter, cap)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count(QueueFilter::default(), 100).await, 5);
+    assert_eq!(count(QueueFilter::default(), 3).await, 3, "capped");
+    assert_eq!(count(combined, 100).await, 2);
+    assert_eq!(
+        count(
+            QueueFilter {
+                reason_code: Some("spam.score".into()),
+                ..QueueFilter::default()
+            },
+            100
+        )
+        .await,
+        2
+    );
     let reported = QueueFilter {
         reported_only: true,
         ..QueueFilter::default()

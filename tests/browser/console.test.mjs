@@ -40,6 +40,7 @@ try {
   await page.press("#key", "Enter");
   await page.waitForSelector("#work:not([hidden])");
   await page.waitForFunction((n) => document.querySelectorAll("#pending li").length === n, expected.length);
+  assert.equal(await page.locator("#pending-count").textContent(), String(expected.length));
 
   step("claim by keyboard; every matched span highlighted, by bytes");
   await page.keyboard.press("n");

@@ -452,7 +452,8 @@ async function loadPending(append = false) {
     li.append(text, meta);
     list.append(li);
   }
-  $("pending-count").textContent = String(list.children.length) + (state.pendingToken ? "+" : "");
+  state.total = page.total_capped ? `${page.total}+` : String(page.total);
+  $("pending-count").textContent = state.total;
   $("more").hidden = !state.pendingToken;
 }
 
@@ -654,7 +655,13 @@ function onMove(move) {
       say(t("stale"), true);
       focusCurrent();
     }
-    $("pending-count").textContent = String($("pending").children.length) + (state.pendingToken ? "+" : "");
+    if (!reloadSoon) {
+      // The count comes from the server with the next reload.
+      reloadSoon = setTimeout(() => {
+        reloadSoon = null;
+        loadPending().catch(() => {});
+      }, 300);
+    }
   } else if (!reloadSoon) {
     reloadSoon = setTimeout(() => {
       reloadSoon = null;

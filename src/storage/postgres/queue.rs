@@ -15,8 +15,9 @@ use crate::domain::{
     Actor, Comment, CommentId, CommentStatus, Requeue, ReviewId, ReviewItem, TenantId,
 };
 use crate::storage::{
-    Claim, DecideRejection, Decision, QueueQuery, QueueStore, ReasonCodeSql, ReleaseRejection,
-    Reopen, ReopenRejection, StoreError, push_queue_conditions, standing_term,
+    Claim, DecideRejection, Decision, QueueFilter, QueueQuery, QueueStore, ReasonCodeSql,
+    ReleaseRejection, Reopen, ReopenRejection, StoreError, push_queue_conditions,
+    push_queue_filter, standing_term,
 };
 
 /// "The comment has a reason with this code", for queue filters.
@@ -132,6 +133,26 @@ impl QueueStore for PostgresStore {
         );
         let rows = sql.build().fetch_all(&self.pool).await?;
         rows.iter().map(review_item_from_row).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn count_review_queue(
+        &self,
+        tenant: TenantId,
+        filter: &QueueFilter,
+        cap: u32,
+    ) -> Result<u64, StoreError> {
+        let mut sql = QueryBuilder::new(
+            "SELECT count(*) FROM (SELECT 1 FROM review_items r \
+             JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+             WHERE r.state = 'open' AND r.tenant_id = ",
+        );
+        sql.push_bind(tenant.as_uuid());
+        push_queue_filter(&mut sql, filter, REASON_CODE_SQL);
+        // A literal LIMIT (SQLite re-prepares a statement whose LIMIT is bound).
+        sql.push(" LIMIT ").push(cap).push(") capped");
+        let count: i64 = sql.build_query_scalar().fetch_one(&self.pool).await?;
+        Ok(count as u64)
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]
