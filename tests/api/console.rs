@@ -18,6 +18,7 @@ backend_tests!(
     the_queue_moves_stream_to_the_console_and_resume_after_a_cursor,
     the_console_shows_authors_and_trails_and_sets_standings,
     admins_list_and_test_rules_and_change_settings_in_the_console,
+    ten_thousand_held_items_page_through_without_gaps,
 );
 
 async fn call(
@@ -571,6 +572,74 @@ async fn admins_list_and_test_rules_and_change_settings_in_the_console(backend: 
         .json();
     assert_eq!(again["moderation_mode"], "pre");
     assert_eq!(again["review_threshold"], 0.4);
+}
+
+/// Keyset pages: 10,000 held items in 20 pages of 500, each item once,
+/// the count exact.
+async fn ten_thousand_held_items_page_through_without_gaps(backend: Backend) {
+    use moderato::domain::{Actor, CommentStatus, TenantName};
+
+    use crate::storage::{new_comment, now, record_of, verdict};
+    let app = spawn_app(backend).await;
+    let tenant = app
+        .store
+        .find_tenant(&TenantName::parse("default").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let (held, actor) = (verdict(CommentStatus::PendingReview, 0), Actor::system());
+    let comments: Vec<_> = (0..10_000)
+        .map(|i| new_comment("a1", &format!("Avis numéro {i}"), None))
+        .collect();
+    for chunk in comments.chunks(500) {
+        let batch: Vec<_> = chunk
+            .iter()
+            .map(|c| (tenant, record_of(c, &held, &actor, now())))
+            .collect();
+        for outcome in app.store.insert_comments(&batch).await {
+            outcome.unwrap();
+        }
+    }
+    let moderator = app.key_for("default", Role::Moderator).await;
+    let mut seen = std::collections::HashSet::new();
+    let (mut token, mut pages) = (String::new(), 0);
+    loop {
+        let token_param: String = token
+            .chars()
+            .map(|c| match c {
+                '+' => "%2B".to_owned(),
+                '/' => "%2F".to_owned(),
+                '=' => "%3D".to_owned(),
+                c => c.to_string(),
+            })
+            .collect();
+        let page = call(
+            &app,
+            "GET",
+            &format!("/console/api/queue?page_size=500&page_token={token_param}"),
+            Some(&moderator),
+            None,
+        )
+        .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let page = page.json();
+        assert_eq!(
+            (page["total"].clone(), page["total_capped"].clone()),
+            (json!(10_000), json!(false))
+        );
+        for item in page["items"].as_array().unwrap() {
+            assert!(
+                seen.insert(item["review_id"].as_str().unwrap().to_owned()),
+                "an item twice"
+            );
+        }
+        pages += 1;
+        token = page["next_page_token"].as_str().unwrap().to_owned();
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!((seen.len(), pages), (10_000, 20));
 }
 
 /// An open server-sent-events response, read as it arrives.

@@ -80,11 +80,11 @@ async fn fixture(backend: Backend) -> Fixture {
     }
 }
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-fn new_comment(article: &str, body: &str, client_id: Option<&str>) -> NewComment {
+pub(crate) fn new_comment(article: &str, body: &str, client_id: Option<&str>) -> NewComment {
     NewComment {
         article_id: ArticleId::parse("a", article.into()).unwrap(),
         author_id: AuthorId::parse("a", "author-1".into()).unwrap(),
@@ -97,7 +97,7 @@ fn new_comment(article: &str, body: &str, client_id: Option<&str>) -> NewComment
     }
 }
 
-fn verdict(status: CommentStatus, priority: i32) -> Verdict {
+pub(crate) fn verdict(status: CommentStatus, priority: i32) -> Verdict {
     Verdict {
         status,
         spam_score: 0.25,
@@ -1347,7 +1347,7 @@ async fn author_histories_are_one_scoped_query(backend: Backend) {
     );
 }
 
-fn record_of<'a>(
+pub(crate) fn record_of<'a>(
     comment: &'a NewComment,
     verdict: &'a Verdict,
     actor: &'a Actor,
