@@ -114,6 +114,19 @@ fn body(status: StatusCode, code: &str, message: String) -> Response {
         .into_response()
 }
 
+/// A refusal because the comment changed: the version it is at now.
+fn stale(message: String, current: i64) -> Response {
+    (
+        StatusCode::CONFLICT,
+        Json(json!({ "error": {
+            "code": "stale",
+            "message": message,
+            "current_version": current,
+        } })),
+    )
+        .into_response()
+}
+
 fn store(err: StoreError) -> Response {
     match err {
         StoreError::Unavailable(_) => body(
@@ -144,15 +157,9 @@ impl IntoResponse for ConsoleError {
             ConsoleError::Reopen(err @ ReopenError::InQueue) => {
                 body(StatusCode::CONFLICT, "in_queue", err.to_string())
             }
-            ConsoleError::Reopen(err @ ReopenError::Stale { current }) => (
-                StatusCode::CONFLICT,
-                Json(json!({ "error": {
-                    "code": "stale",
-                    "message": err.to_string(),
-                    "current_version": current,
-                } })),
-            )
-                .into_response(),
+            ConsoleError::Reopen(err @ ReopenError::Stale { current }) => {
+                stale(err.to_string(), current)
+            }
             ConsoleError::Auth(err @ AuthError::Forbidden { .. }) => {
                 body(StatusCode::FORBIDDEN, "forbidden", err.to_string())
             }
@@ -173,15 +180,9 @@ impl IntoResponse for ConsoleError {
             ConsoleError::Decide(err @ DecideError::NotFound) => {
                 body(StatusCode::NOT_FOUND, "not_found", err.to_string())
             }
-            ConsoleError::Decide(err @ DecideError::Stale { current }) => (
-                StatusCode::CONFLICT,
-                Json(json!({ "error": {
-                    "code": "stale",
-                    "message": err.to_string(),
-                    "current_version": current,
-                } })),
-            )
-                .into_response(),
+            ConsoleError::Decide(err @ DecideError::Stale { current }) => {
+                stale(err.to_string(), current)
+            }
             ConsoleError::Decide(err @ DecideError::AlreadyDecided) => {
                 body(StatusCode::CONFLICT, "already_decided", err.to_string())
             }

@@ -55,7 +55,7 @@ pub use queue::{
     Claim, DecideRejection, Decision, QueueCursor, QueueFilter, QueueOrder, QueueQuery, QueueStore,
     ReleaseRejection, Reopen, ReopenRejection,
 };
-pub(crate) use queue::{ReasonCodeSql, push_queue_conditions, push_queue_filter};
+pub(crate) use queue::{ReasonCodeSql, count_queue_sql, push_queue_conditions};
 pub use reports::{NewReport, ReportOutcome, ReportStore};
 pub use rules::{RULES_CHANNEL, RuleRecord, RuleStore};
 pub use sqlite::SqliteStore;

@@ -187,6 +187,32 @@ pub(crate) fn push_queue_conditions<DB, T>(
     sql.push(order.order_by()).push(" LIMIT ").push(limit);
 }
 
+/// The statement counting the open items of `tenant` matching `filter`, up
+/// to `cap` (`QueueStore::count_review_queue`; the same on both backends).
+pub(crate) fn count_queue_sql<DB>(
+    tenant: crate::domain::TenantId,
+    filter: &QueueFilter,
+    cap: u32,
+    reason_code_sql: ReasonCodeSql,
+) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    Uuid: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    String: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    f64: for<'e> sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+{
+    let mut sql = sqlx::QueryBuilder::new(
+        "SELECT count(*) FROM (SELECT 1 FROM review_items r \
+         JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
+         WHERE r.state = 'open' AND r.tenant_id = ",
+    );
+    sql.push_bind(tenant.as_uuid());
+    push_queue_filter(&mut sql, filter, reason_code_sql);
+    // A literal LIMIT (SQLite re-prepares a statement whose LIMIT is bound).
+    sql.push(" LIMIT ").push(cap).push(") capped");
+    sql
+}
+
 /// Appends the filter's conditions of an open-queue query over
 /// `review_items r JOIN comments c`.
 pub(crate) fn push_queue_filter<DB>(

@@ -17,8 +17,8 @@ use crate::domain::{
 };
 use crate::storage::{
     AuditEvent, Claim, DecideRejection, Decision, QueueFilter, QueueQuery, QueueStore,
-    ReasonCodeSql, ReleaseRejection, Reopen, ReopenRejection, StoreError, push_queue_conditions,
-    push_queue_filter, standing_term,
+    ReasonCodeSql, ReleaseRejection, Reopen, ReopenRejection, StoreError, count_queue_sql,
+    push_queue_conditions, standing_term,
 };
 
 /// "The comment has a reason with this code", for queue filters.
@@ -146,15 +146,7 @@ impl QueueStore for SqliteStore {
         filter: &QueueFilter,
         cap: u32,
     ) -> Result<u64, StoreError> {
-        let mut sql = QueryBuilder::new(
-            "SELECT count(*) FROM (SELECT 1 FROM review_items r \
-             JOIN comments c ON c.tenant_id = r.tenant_id AND c.comment_id = r.comment_id \
-             WHERE r.state = 'open' AND r.tenant_id = ",
-        );
-        sql.push_bind(tenant.as_uuid());
-        push_queue_filter(&mut sql, filter, REASON_CODE_SQL);
-        // A literal LIMIT (SQLite re-prepares a statement whose LIMIT is bound).
-        sql.push(" LIMIT ").push(cap).push(") capped");
+        let mut sql = count_queue_sql(tenant, filter, cap, REASON_CODE_SQL);
         let count: i64 = sql.build_query_scalar().fetch_one(&self.pool).await?;
         Ok(count as u64)
     }
