@@ -17,9 +17,9 @@ use super::view::{
     TrailView,
 };
 use crate::domain::{
-    AuthorId, AuthorStanding, CommentBody, CommentId, FieldViolation, KeyHash, ModerationMode,
-    ModeratorId, PageSize, Permission, Principal, ReviewDecision, ReviewId, SpamLabel,
-    StandingTerm, TenantSettingsPatch,
+    AuthorId, AuthorStanding, CategoryThresholds, CommentBody, CommentId, FieldViolation, KeyHash,
+    ModerationMode, ModeratorId, PageSize, Permission, Principal, ReviewDecision, ReviewId,
+    SpamLabel, StandingTerm, TenantSettingsPatch, ToxicityCategory,
 };
 use crate::moderation::{
     AuditFilter, ClaimRequest, Credentials, DecideRequest, Moderation, QueueMove, ReviewActor,
@@ -437,6 +437,15 @@ pub struct SettingsBody {
     moderation_mode: Option<String>,
     review_threshold: Option<f64>,
     reject_threshold: Option<f64>,
+    /// Categories given new thresholds; the others keep theirs.
+    toxicity: Vec<CategoryBody>,
+}
+
+#[derive(Deserialize)]
+pub struct CategoryBody {
+    category: String,
+    review: f64,
+    reject: f64,
 }
 
 /// Changes the mode and thresholds (admins); the store validates them
@@ -455,10 +464,29 @@ pub async fn update_settings(
                 .ok_or_else(|| FieldViolation::new("moderation_mode", "must be pre or post"))
         })
         .transpose()?;
+    let toxicity = body
+        .toxicity
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let category = ToxicityCategory::parse(&c.category).ok_or_else(|| {
+                FieldViolation::new(
+                    format!("toxicity[{i}].category"),
+                    "must be insult, identity_attack, threat, obscene or sexual_harassment",
+                )
+            })?;
+            Ok(CategoryThresholds {
+                category,
+                review: c.review,
+                reject: c.reject,
+            })
+        })
+        .collect::<Result<Vec<_>, FieldViolation>>()?;
     let patch = TenantSettingsPatch {
         moderation_mode,
         review_threshold: body.review_threshold,
         reject_threshold: body.reject_threshold,
+        toxicity,
         ..TenantSettingsPatch::default()
     };
     Ok(Json(

@@ -283,6 +283,15 @@ pub struct SettingsView {
     pub max_body_chars: u32,
     pub report_threshold: u32,
     pub hide_reported: bool,
+    /// Per toxicity category: the scores that hold and reject.
+    pub toxicity: Vec<CategoryView>,
+}
+
+#[derive(Serialize)]
+pub struct CategoryView {
+    pub category: &'static str,
+    pub review: f64,
+    pub reject: f64,
 }
 
 impl From<TenantSettings> for SettingsView {
@@ -295,6 +304,17 @@ impl From<TenantSettings> for SettingsView {
             max_body_chars: s.max_body_chars,
             report_threshold: s.report_threshold,
             hide_reported: s.hide_reported,
+            toxicity: crate::domain::ToxicityCategory::ALL
+                .into_iter()
+                .map(|c| {
+                    let (review, reject) = s.toxicity.get(c);
+                    CategoryView {
+                        category: c.name(),
+                        review,
+                        reject,
+                    }
+                })
+                .collect(),
         }
     }
 }

@@ -572,6 +572,38 @@ async fn admins_list_and_test_rules_and_change_settings_in_the_console(backend: 
         .json();
     assert_eq!(again["moderation_mode"], "pre");
     assert_eq!(again["review_threshold"], 0.4);
+    assert_eq!(again["toxicity"].as_array().unwrap().len(), 5);
+
+    let threat = call(
+        &app,
+        "POST",
+        "/console/api/settings",
+        Some(&admin),
+        Some(json!({ "toxicity": [{ "category": "threat", "review": 0.3, "reject": 0.8 }] })),
+    )
+    .await;
+    assert_eq!(threat.status, 200, "{}", threat.body);
+    let categories = threat.json()["toxicity"].clone();
+    let threat = categories
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "threat")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (threat["review"].clone(), threat["reject"].clone()),
+        (json!(0.3), json!(0.8))
+    );
+    let unknown = call(
+        &app,
+        "POST",
+        "/console/api/settings",
+        Some(&admin),
+        Some(json!({ "toxicity": [{ "category": "rudeness", "review": 0.3, "reject": 0.8 }] })),
+    )
+    .await;
+    assert_eq!(unknown.json()["error"]["field"], "toxicity[0].category");
 }
 
 /// Keyset pages: 10,000 held items in 20 pages of 500, each item once,

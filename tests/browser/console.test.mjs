@@ -180,9 +180,11 @@ try {
   const testMarks = await adminPage.$$eval("#test-result mark", (els) => els.map((m) => m.textContent));
   assert.ok(testMarks.includes("con"), JSON.stringify(testMarks));
   await adminPage.selectOption("#mode", "pre");
+  await adminPage.fill("#threshold-threat-review", "0.35");
   await adminPage.click("#settings-form button");
   await adminPage.waitForFunction(() => document.querySelector("#status").textContent !== "");
   assert.equal(await adminPage.locator("#mode").inputValue(), "pre");
+  await adminPage.waitForFunction(() => document.querySelector("#threshold-threat-review").value === "0.35");
   await adminPage.screenshot({ path: `${artifacts}/admin.png`, fullPage: true });
 
   step("phone width");

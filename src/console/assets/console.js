@@ -93,6 +93,9 @@ const TEXT = {
     "settings.save": "Enregistrer les réglages",
     "settings.saved": "Réglages enregistrés.",
     "rule.disabled": "désactivée",
+    "settings.toxicity": "Seuils de toxicité par catégorie (relecture / rejet)",
+    "threshold.review": "{category} : relecture",
+    "threshold.reject": "{category} : rejet",
     "reopen": "Rouvrir",
     "reopened": "Commentaire remis dans la file.",
   },
@@ -185,6 +188,9 @@ const TEXT = {
     "settings.save": "Save the settings",
     "settings.saved": "Settings saved.",
     "rule.disabled": "disabled",
+    "settings.toxicity": "Toxicity thresholds per category (review / reject)",
+    "threshold.review": "{category}: review",
+    "threshold.reject": "{category}: reject",
     "reopen": "Reopen",
     "reopened": "Comment sent back to the queue.",
   },
@@ -725,6 +731,20 @@ async function loadAdmin() {
     li.append(element("div", `${rule.name} (${rule.id})`), element("div", what.filter(Boolean).join(" · "), "meta"));
     list.append(li);
   }
+  const fieldset = $("toxicity-thresholds");
+  fieldset.replaceChildren(fieldset.querySelector("legend"));
+  for (const c of settings.toxicity) {
+    for (const which of ["review", "reject"]) {
+      const id = `threshold-${c.category}-${which}`;
+      const label = element("label", t(`threshold.${which}`, { category: c.category }));
+      label.htmlFor = id;
+      const input = document.createElement("input");
+      Object.assign(input, { id, type: "number", min: "0", max: "1", step: "0.01", value: String(c[which]) });
+      input.dataset.category = c.category;
+      input.dataset.which = which;
+      fieldset.append(label, input);
+    }
+  }
   $("mode").value = settings.moderation_mode;
   $("review-threshold").value = String(settings.review_threshold);
   $("reject-threshold").value = String(settings.reject_threshold);
@@ -796,6 +816,12 @@ function start() {
         moderation_mode: $("mode").value,
         review_threshold: Number($("review-threshold").value),
         reject_threshold: Number($("reject-threshold").value),
+        toxicity: [...new Set([...document.querySelectorAll("#toxicity-thresholds input")].map((i) => i.dataset.category))]
+          .map((category) => ({
+            category,
+            review: Number($(`threshold-${category}-review`).value),
+            reject: Number($(`threshold-${category}-reject`).value),
+          })),
       },
     })
       .then(() => say(t("settings.saved")))
