@@ -58,6 +58,9 @@ try {
       assert.ok(card.marks.includes(mark), `${JSON.stringify(mark)} is highlighted in ${JSON.stringify(card)}`);
     }
   }
+  // Each card carries its author's counts (each reader here wrote one comment).
+  await page.waitForFunction(() => [...document.querySelectorAll("#cards .author-summary")]
+    .every((el) => el.textContent.includes("1 en attente")));
   await page.screenshot({ path: `${artifacts}/queue.png`, fullPage: true });
 
   step("the author (counts, standing set with who and why) and the comment's trail");

@@ -93,6 +93,7 @@ const TEXT = {
     "settings.save": "Enregistrer les réglages",
     "settings.saved": "Réglages enregistrés.",
     "rule.disabled": "désactivée",
+    "author.latest": "Ses derniers commentaires",
     "settings.toxicity": "Seuils de toxicité par catégorie (relecture / rejet)",
     "threshold.review": "{category} : relecture",
     "threshold.reject": "{category} : rejet",
@@ -188,6 +189,7 @@ const TEXT = {
     "settings.save": "Save the settings",
     "settings.saved": "Settings saved.",
     "rule.disabled": "disabled",
+    "author.latest": "Their latest comments",
     "settings.toxicity": "Toxicity thresholds per category (review / reject)",
     "threshold.review": "{category}: review",
     "threshold.reject": "{category}: reject",
@@ -328,7 +330,7 @@ function cardFor(item, index) {
   trailButton.textContent = t("trail.open");
   trailButton.addEventListener("click", () => showTrail(c.comment_id).catch(showError));
   tools.append(authorButton, trailButton);
-  li.append(header, highlighted(c.text, c.reasons), reasonList(c.reasons), tools);
+  li.append(header, highlighted(c.text, c.reasons), reasonList(c.reasons), authorSummary(c), tools);
 
   const actions = document.createElement("div");
   actions.className = "actions";
@@ -386,6 +388,34 @@ function cardFor(item, index) {
   actions.append(approve, reasonLabel, reason, noteLabel, note, reject, labelLabel, label, select);
   li.append(actions);
   return li;
+}
+
+// The author's counts and latest comments on each card, read once per
+// author and page (the author panel reads them fresh).
+const authors = new Map();
+
+function authorSummary(c) {
+  const box = element("div", null, "author-summary");
+  const known = authors.get(c.author_id);
+  if (!known) {
+    authors.set(c.author_id, "loading");
+    api(`/console/api/authors/${encodeURIComponent(c.author_id)}`)
+      .then((author) => { authors.set(c.author_id, author); renderCards(); })
+      .catch(() => authors.delete(c.author_id));
+    return box;
+  }
+  if (known === "loading") return box;
+  box.append(element("div", t("author.counts", {
+    approved: known.approved, pending: known.pending_review, rejected: known.rejected,
+  }), "meta"));
+  const others = known.recent.filter((r) => r.comment_id !== c.comment_id).slice(0, 3);
+  if (others.length) {
+    box.append(element("div", t("author.latest"), "meta"));
+    const list = element("ul", null, "reasons");
+    for (const r of others) list.append(element("li", `${r.status}: ${r.text}`));
+    box.append(list);
+  }
+  return box;
 }
 
 function renderCards() {
@@ -606,7 +636,7 @@ async function showAuthor(authorId) {
         moderator_id: state.moderator,
       },
     })
-      .then(() => showAuthor(authorId))
+      .then(() => { authors.delete(authorId); return showAuthor(authorId); })
       .then(() => say(t("author.saved")))
       .catch(showError);
   });
