@@ -62,6 +62,7 @@ try {
   await page.waitForFunction(() => [...document.querySelectorAll("#cards .author-summary")]
     .every((el) => el.textContent.includes("1 en attente")));
   await page.screenshot({ path: `${artifacts}/queue.png`, fullPage: true });
+  await page.screenshot({ path: `${artifacts}/console.png` });
 
   step("the author (counts, standing set with who and why) and the comment's trail");
   const first = page.locator("#cards .card").first();
