@@ -306,7 +306,7 @@ pub struct ServeArgs {
     /// gRPC listen address.
     #[arg(long, env = "MODERATO_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
-    /// HTTP listen address for /healthz, /readyz and /metrics.
+    /// HTTP listen address for the moderator console (/console), /healthz, /readyz and /metrics.
     #[arg(long, env = "MODERATO_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
     /// Where the first start against an empty database writes the `default`
