@@ -75,6 +75,11 @@ try {
   await page.waitForFunction(() => document.querySelector("#panel-body").textContent.includes("Fixé par awa"));
   assert.match(await page.locator("#panel-body .standing").textContent(), /premoderated/);
   await page.screenshot({ path: `${artifacts}/author.png` });
+  // Keys do nothing behind an open dialog.
+  const cardsBefore = await page.$$eval("#cards .card", (els) => els.length);
+  await page.keyboard.press("a");
+  await page.waitForTimeout(500); // long enough for a decision's round trip here
+  assert.equal(await page.$$eval("#cards .card", (els) => els.length), cardsBefore);
   await page.click('#panel form[method="dialog"] button');
   await first.getByRole("button", { name: "Historique" }).click();
   await page.waitForFunction(() => document.querySelector("#panel-body").textContent.includes("review.claimed"));

@@ -556,6 +556,8 @@ async function decideItems(items, decision) {
 function onKey(event) {
   if (event.target.closest("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
   if ($("work").hidden) return;
+  // Nothing behind an open dialog (help, author, trail) is decided.
+  if (document.querySelector("dialog[open]")) return;
   const item = state.claimed[state.current];
   const selection = () => state.claimed.filter((i) => state.selected.has(i.review_id));
   switch (event.key) {
