@@ -33,7 +33,10 @@ pub use review::{
     ModeratorId, REOPENED_PRIORITY, ReviewDecision, ReviewItem, SpamLabel, reopened_reason,
     toxicity_lesson,
 };
-pub use rule::{Rule, RuleAction, RuleChange, RuleFile, RuleKind, RuleRejection};
+pub use rule::{
+    MAX_RULES_PER_TENANT, MAX_TENANT_WORDS, Rule, RuleAction, RuleChange, RuleFile, RuleKind,
+    RuleRejection, check_rule_set,
+};
 pub(crate) use rule::{RuleStep, plan_rule_change};
 pub use tenant::{ModerationMode, TenantName, TenantSettings, TenantSettingsPatch};
 pub use toxicity::{CategoryThresholds, ToxicityCategory, ToxicityScores, ToxicityThresholds};

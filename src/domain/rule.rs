@@ -13,6 +13,42 @@ use super::FieldViolation;
 pub const MAX_PATTERN_BYTES: usize = 4_096;
 /// Most entries in one word list.
 pub const MAX_WORDS: usize = 200_000;
+/// Most rules one tenant may have: each is matched against every comment.
+pub const MAX_RULES_PER_TENANT: usize = 500;
+/// Most word-list entries over all of one tenant's rules: they are compiled
+/// into the tenant's matchers, which every replica holds in memory.
+pub const MAX_TENANT_WORDS: usize = 1_000_000;
+
+/// Refuses a tenant's rule set (as it would be after a change) that is
+/// larger than a tenant may have; the change that would make it so is
+/// refused, the rules already stored stay.
+pub fn check_rule_set(rules: &[Rule]) -> Result<(), FieldViolation> {
+    if rules.len() > MAX_RULES_PER_TENANT {
+        return Err(FieldViolation::new(
+            "rule",
+            format!(
+                "a tenant has at most {MAX_RULES_PER_TENANT} rules; this change would make {}",
+                rules.len()
+            ),
+        ));
+    }
+    let words: usize = rules
+        .iter()
+        .map(|r| match &r.kind {
+            RuleKind::Words { words } => words.len(),
+            _ => 0,
+        })
+        .sum();
+    if words > MAX_TENANT_WORDS {
+        return Err(FieldViolation::new(
+            "rule.words",
+            format!(
+                "a tenant's word lists hold at most {MAX_TENANT_WORDS} entries in all; this change would make {words}"
+            ),
+        ));
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
@@ -447,6 +483,37 @@ shorteners = true
         assert_eq!(again, file);
         let json = serde_json::to_string(&file.rules[0]).unwrap();
         assert_eq!(serde_json::from_str::<Rule>(&json).unwrap(), file.rules[0]);
+    }
+
+    fn words_rule(id: usize, words: usize) -> Rule {
+        Rule {
+            id: format!("r{id}"),
+            name: format!("Règle {id}"),
+            description: String::new(),
+            enabled: true,
+            action: RuleAction::Review,
+            kind: RuleKind::Words {
+                words: (0..words).map(|w| format!("mot{w}")).collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_tenant_has_a_bounded_number_of_rules_and_words() {
+        let most: Vec<Rule> = (0..MAX_RULES_PER_TENANT)
+            .map(|i| words_rule(i, 1))
+            .collect();
+        assert_eq!(check_rule_set(&most), Ok(()));
+        let mut one_more = most;
+        one_more.push(words_rule(MAX_RULES_PER_TENANT, 1));
+        assert_eq!(check_rule_set(&one_more).unwrap_err().field, "rule");
+
+        let per_rule = MAX_TENANT_WORDS / 5;
+        let full: Vec<Rule> = (0..5).map(|i| words_rule(i, per_rule)).collect();
+        assert_eq!(check_rule_set(&full), Ok(()));
+        let mut over = full;
+        over.push(words_rule(5, 1));
+        assert_eq!(check_rule_set(&over).unwrap_err().field, "rule.words");
     }
 
     #[test]

@@ -205,9 +205,9 @@ impl Moderation {
     ) -> Result<Vec<RuleRecord>, RuleError> {
         let tenant = principal.tenant_id;
         let (_, current) = self.store().load_rules(tenant).await?;
-        compile(resulting_set(current, &change))
-            .await
-            .map_err(RuleError::Invalid)?;
+        let resulting = resulting_set(current, &change);
+        crate::domain::check_rule_set(&resulting).map_err(RuleError::Invalid)?;
+        compile(resulting).await.map_err(RuleError::Invalid)?;
         let written = self
             .store()
             .change_rules(tenant, &change, &principal.actor(), now())
@@ -334,9 +334,9 @@ pub async fn import_rules(
         rules: file.rules,
         replace,
     };
-    compile(resulting_set(current, &change))
-        .await
-        .map_err(RuleError::Invalid)?;
+    let resulting = resulting_set(current, &change);
+    crate::domain::check_rule_set(&resulting).map_err(RuleError::Invalid)?;
+    compile(resulting).await.map_err(RuleError::Invalid)?;
     Ok(store
         .change_rules(tenant, &change, &Actor::operator(), now())
         .await??)

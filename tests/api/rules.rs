@@ -12,6 +12,7 @@ backend_tests!(
     rules_are_created_updated_and_deleted_with_revisions,
     invalid_rules_are_refused_and_never_go_live,
     test_rules_is_a_dry_run_with_spans,
+    a_tenant_cannot_grow_past_its_rule_limit,
     masked_words_are_published_as_stars,
     rules_belong_to_one_tenant,
     a_change_reaches_another_replica_within_a_second,
@@ -537,5 +538,68 @@ async fn the_cli_imports_and_exports_rule_files(backend: Backend) {
         ids,
         ["cli-rule"],
         "the broken file changed nothing; --replace kept only the file's rules"
+    );
+}
+
+/// A tenant has at most `MAX_RULES_PER_TENANT` rules: an import that would
+/// pass it is refused before anything is written, and so is one more rule
+/// over the API once the tenant is at the limit.
+async fn a_tenant_cannot_grow_past_its_rule_limit(backend: Backend) {
+    use moderato::domain::{MAX_RULES_PER_TENANT, RuleFile, TenantName};
+    let app = spawn_app(backend).await;
+    let tenant = app
+        .store
+        .find_tenant(&TenantName::parse("default").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let file = |n: usize| {
+        let text: String = (0..n)
+            .map(|i| {
+                format!(
+                    "[[rule]]\nid = \"r{i}\"\nname = \"Règle {i}\"\naction = \"review\"\n\
+                     kind = \"words\"\nwords = [\"mot{i}\"]\n\n"
+                )
+            })
+            .collect();
+        RuleFile::from_toml(&text).unwrap()
+    };
+    let (_, before) = app.store.load_rules(tenant).await.unwrap();
+    let refused = moderato::moderation::import_rules(
+        app.store.as_ref(),
+        tenant,
+        file(MAX_RULES_PER_TENANT + 1),
+        true,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&refused, moderato::moderation::RuleError::Invalid(v) if v.field == "rule"),
+        "{refused:?}"
+    );
+    let (_, after) = app.store.load_rules(tenant).await.unwrap();
+    assert_eq!(after, before, "nothing written");
+
+    moderato::moderation::import_rules(
+        app.store.as_ref(),
+        tenant,
+        file(MAX_RULES_PER_TENANT),
+        true,
+    )
+    .await
+    .unwrap();
+    let err = app
+        .admin(&app.admin_key)
+        .await
+        .create_rule(pb::CreateRuleRequest {
+            rule: Some(words_rule("one-more", RuleAction::Review, &["encore"])),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_field(&err), "rule");
+    assert!(
+        err.message().contains("at most 500 rules"),
+        "{}",
+        err.message()
     );
 }
