@@ -13,6 +13,12 @@ use super::FieldViolation;
 pub const MAX_PATTERN_BYTES: usize = 4_096;
 /// Most entries in one word list.
 pub const MAX_WORDS: usize = 200_000;
+/// Longest word-list entry (a word or a phrase), in characters.
+pub const MAX_WORD_CHARS: usize = 200;
+/// Longest rule description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 1_000;
+/// Most domains in one links rule's deny or allow list.
+pub const MAX_DOMAINS: usize = 10_000;
 /// Most rules one tenant may have: each is matched against every comment.
 pub const MAX_RULES_PER_TENANT: usize = 500;
 /// Most word-list entries over all of one tenant's rules: they are compiled
@@ -179,6 +185,12 @@ impl Rule {
                 "is required (at most 200 characters)",
             ));
         }
+        if self.description.chars().count() > MAX_DESCRIPTION_CHARS {
+            return Err(FieldViolation::new(
+                field("description"),
+                format!("is longer than {MAX_DESCRIPTION_CHARS} characters"),
+            ));
+        }
         match &self.action {
             RuleAction::Score { weight } if !(*weight > 0.0 && *weight <= 1.0) => {
                 return Err(FieldViolation::new(
@@ -214,6 +226,15 @@ impl Rule {
                         format!("holds more than {MAX_WORDS} entries"),
                     ));
                 }
+                if let Some(long) = words.iter().find(|w| w.chars().count() > MAX_WORD_CHARS) {
+                    return Err(FieldViolation::new(
+                        field("words"),
+                        format!(
+                            "an entry is longer than {MAX_WORD_CHARS} characters ({}…)",
+                            long.chars().take(20).collect::<String>()
+                        ),
+                    ));
+                }
             }
             RuleKind::Regex { pattern, .. } => {
                 if pattern.is_empty() {
@@ -240,6 +261,12 @@ impl Rule {
                     return Err(FieldViolation::new(
                         field("links"),
                         "needs max_links, deny_domains, allow_domains or shorteners",
+                    ));
+                }
+                if deny_domains.len().max(allow_domains.len()) > MAX_DOMAINS {
+                    return Err(FieldViolation::new(
+                        field("domains"),
+                        format!("a list holds more than {MAX_DOMAINS} domains"),
                     ));
                 }
                 for domain in deny_domains.iter().chain(allow_domains) {
@@ -496,6 +523,35 @@ shorteners = true
                 words: (0..words).map(|w| format!("mot{w}")).collect(),
             },
         }
+    }
+
+    #[test]
+    fn every_part_of_a_rule_is_bounded() {
+        let mut rule = words_rule(1, 1);
+        rule.description = "d".repeat(MAX_DESCRIPTION_CHARS + 1);
+        assert!(rule.validate().unwrap_err().field.ends_with("description"));
+
+        let mut rule = words_rule(1, 1);
+        rule.kind = RuleKind::Words {
+            words: vec!["mot".into(), "é".repeat(MAX_WORD_CHARS + 1)],
+        };
+        assert!(rule.validate().unwrap_err().field.ends_with("words"));
+        rule.kind = RuleKind::Words {
+            words: vec!["é".repeat(MAX_WORD_CHARS)],
+        };
+        assert_eq!(rule.validate(), Ok(()), "accented characters count once");
+
+        let links = |n: usize| RuleKind::Links {
+            max_links: None,
+            deny_domains: (0..n).map(|i| format!("d{i}.example")).collect(),
+            allow_domains: Vec::new(),
+            shorteners: false,
+        };
+        let mut rule = words_rule(1, 1);
+        rule.kind = links(MAX_DOMAINS);
+        assert_eq!(rule.validate(), Ok(()));
+        rule.kind = links(MAX_DOMAINS + 1);
+        assert!(rule.validate().unwrap_err().field.ends_with("domains"));
     }
 
     #[test]
