@@ -221,12 +221,12 @@ pub(crate) struct StreamFacts {
 
 impl StreamFacts {
     /// The stream facts of a change already applied to `comment`.
-    fn of(comment: &Comment, queued: bool) -> Option<Self> {
-        Some(StreamFacts {
+    fn of(comment: &Comment, queued: bool) -> Self {
+        StreamFacts {
             article_id: comment.article_id.clone(),
             queued,
             version: comment.version,
-        })
+        }
     }
 }
 
@@ -249,7 +249,7 @@ pub(crate) fn comment_created_event<'a>(
         }),
         comment_id: Some(comment.comment_id),
         author_id: None,
-        stream: StreamFacts::of(comment, queued),
+        stream: Some(StreamFacts::of(comment, queued)),
     }
 }
 
@@ -273,7 +273,7 @@ pub(crate) fn decision_event<'a>(
         }),
         comment_id: Some(comment.comment_id),
         author_id: None,
-        stream: StreamFacts::of(comment, false),
+        stream: Some(StreamFacts::of(comment, false)),
     }
 }
 
@@ -297,7 +297,7 @@ pub(crate) fn reopened_event<'a>(
         }),
         comment_id: Some(reopen.comment_id),
         author_id: None,
-        stream: StreamFacts::of(comment, true),
+        stream: Some(StreamFacts::of(comment, true)),
     }
 }
 
@@ -342,7 +342,7 @@ pub(crate) fn requeued_event<'a>(
         }),
         comment_id: Some(report.comment_id),
         author_id: None,
-        stream: StreamFacts::of(comment, true),
+        stream: Some(StreamFacts::of(comment, true)),
     }
 }
 

@@ -609,16 +609,11 @@ async fn admins_list_and_test_rules_and_change_settings_in_the_console(backend: 
 /// Keyset pages: 10,000 held items in 20 pages of 500, each item once,
 /// the count exact.
 async fn ten_thousand_held_items_page_through_without_gaps(backend: Backend) {
-    use moderato::domain::{Actor, CommentStatus, TenantName};
+    use moderato::domain::{Actor, CommentStatus};
 
     use crate::storage::{new_comment, now, record_of, verdict};
     let app = spawn_app(backend).await;
-    let tenant = app
-        .store
-        .find_tenant(&TenantName::parse("default").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let tenant = app.default_tenant().await;
     let (held, actor) = (verdict(CommentStatus::PendingReview, 0), Actor::system());
     let comments: Vec<_> = (0..10_000)
         .map(|i| new_comment("a1", &format!("Avis numéro {i}"), None))

@@ -240,6 +240,15 @@ impl TestApp {
             .to_owned()
     }
 
+    /// The id of tenant `default`, created at the first start.
+    pub async fn default_tenant(&self) -> moderato::domain::TenantId {
+        self.store
+            .find_tenant(&TenantName::parse("default").unwrap())
+            .await
+            .unwrap()
+            .expect("tenant default exists")
+    }
+
     /// Switches tenant `default` to pre-moderation, so every comment is held.
     pub async fn premoderate(&self) {
         self.admin(&self.admin_key)

@@ -545,14 +545,9 @@ async fn the_cli_imports_and_exports_rule_files(backend: Backend) {
 /// pass it is refused before anything is written, and so is one more rule
 /// over the API once the tenant is at the limit.
 async fn a_tenant_cannot_grow_past_its_rule_limit(backend: Backend) {
-    use moderato::domain::{MAX_RULES_PER_TENANT, RuleFile, TenantName};
+    use moderato::domain::{MAX_RULES_PER_TENANT, RuleFile};
     let app = spawn_app(backend).await;
-    let tenant = app
-        .store
-        .find_tenant(&TenantName::parse("default").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let tenant = app.default_tenant().await;
     let file = |n: usize| {
         let text: String = (0..n)
             .map(|i| {
