@@ -135,6 +135,8 @@ async fn main() -> anyhow::Result<()> {
         database_url: format!("sqlite://{}/labels.db", dir.path().display()),
         db: DbOptions::default(),
         admin_key_file: dir.path().join("admin.key"),
+        tls: None,
+        http_tls: false,
     };
     let app = Application::build(settings).await?;
     let addr = app.grpc_addr();

@@ -15,6 +15,7 @@ use crate::domain::{KeyId, ModelKind, Role, RuleFile, TenantName};
 use crate::startup::Application;
 use crate::storage::{self, DbOptions};
 use crate::telemetry::LogFormat;
+use crate::tls::TlsFiles;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -313,6 +314,21 @@ pub struct ServeArgs {
     /// tenant's admin key (mode 0600). Default: beside the SQLite file, else `data/admin.key`.
     #[arg(long, env = "MODERATO_ADMIN_KEY_FILE")]
     pub admin_key_file: Option<PathBuf>,
+    /// TLS on the gRPC port: the PEM certificate chain, leaf first (with
+    /// --tls-key). Replaced files are picked up within a second.
+    #[arg(long, env = "MODERATO_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "MODERATO_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: clients must present a certificate signed by a CA in this
+    /// PEM file.
+    #[arg(long, env = "MODERATO_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Serve the HTTP port over TLS too, with --tls-cert and --tls-key (no
+    /// client certificate is asked for there).
+    #[arg(long, env = "MODERATO_HTTP_TLS", requires = "tls_cert")]
+    pub http_tls: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -394,6 +410,15 @@ async fn serve(args: ServeArgs, database_url: String, db: DbOptions) -> anyhow::
         database_url,
         db,
         admin_key_file,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert,
+                key,
+                client_ca: args.tls_client_ca,
+            }),
+            _ => None,
+        },
+        http_tls: args.http_tls,
     };
     let app = Application::build(settings).await?;
     app.run_until_stopped(shutdown_signal()).await

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::storage::DbOptions;
+use crate::tls::TlsFiles;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/moderato.db";
 
@@ -15,6 +16,11 @@ pub struct Settings {
     pub db: DbOptions,
     /// Where the first start writes the bootstrap admin key (mode 0600).
     pub admin_key_file: PathBuf,
+    /// TLS on the gRPC port (and mutual TLS when it names a client CA).
+    pub tls: Option<TlsFiles>,
+    /// Also serve the HTTP port over TLS, with the same certificate (never
+    /// asking for a client certificate: browsers and probes connect there).
+    pub http_tls: bool,
 }
 
 /// Beside the SQLite file when there is one, else `data/admin.key`.

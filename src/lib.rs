@@ -18,3 +18,4 @@ pub mod pipeline;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;

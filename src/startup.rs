@@ -24,10 +24,13 @@ use crate::grpc::{self, AdminApi, CommentApi, MAX_MESSAGE_BYTES, ReviewApi};
 use crate::moderation::{self, Moderation};
 use crate::pipeline::Pipeline;
 use crate::storage::{self, Store};
+use crate::tls::{Incoming, Protocol, ReloadingConfig};
 
 pub struct Application {
     grpc_listener: TcpListener,
     http_listener: TcpListener,
+    grpc_tls: Option<Arc<ReloadingConfig>>,
+    http_tls: Option<Arc<ReloadingConfig>>,
     moderation: Moderation,
 }
 
@@ -36,6 +39,21 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         crate::pipeline::toxicity::model::init()
             .map_err(|e| anyhow::anyhow!("loading the toxicity model: {e}"))?;
+        let grpc_tls = match &settings.tls {
+            Some(files) => Some(Arc::new(
+                ReloadingConfig::load(files.clone(), Protocol::Grpc, true)
+                    .context("loading the TLS files for the gRPC port")?,
+            )),
+            None => None,
+        };
+        let http_tls = match (&settings.tls, settings.http_tls) {
+            (Some(files), true) => Some(Arc::new(
+                ReloadingConfig::load(files.clone(), Protocol::Http1, false)
+                    .context("loading the TLS files for the HTTP port")?,
+            )),
+            (None, true) => anyhow::bail!("HTTP over TLS needs a certificate and a key"),
+            _ => None,
+        };
         let store = storage::connect(&settings.database_url, &settings.db).await?;
         bootstrap(store.as_ref(), &settings.admin_key_file).await?;
         let grpc_listener = TcpListener::bind(settings.grpc_addr)
@@ -47,6 +65,8 @@ impl Application {
         Ok(Application {
             grpc_listener,
             http_listener,
+            grpc_tls,
+            http_tls,
             moderation: Moderation::new(store, Pipeline::default()),
         })
     }
@@ -110,11 +130,19 @@ impl Application {
                     .max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
             .serve_with_incoming_shutdown(
-                grpc::incoming(self.grpc_listener),
+                Incoming::new(self.grpc_listener, self.grpc_tls.clone()).into_stream(),
                 stopped(stop_rx.clone()),
             );
-        let http_server = axum::serve(self.http_listener, crate::http::router(m.clone()))
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let http_server = axum::serve(
+            Incoming::new(self.http_listener, self.http_tls.clone()),
+            crate::http::router(m.clone()),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let tls_watchers: Vec<_> = [&self.grpc_tls, &self.http_tls]
+            .into_iter()
+            .flatten()
+            .map(|config| tokio::spawn(config.clone().watch()))
+            .collect();
 
         let rule_watcher = tokio::spawn(m.clone().watch_rule_changes());
         let model_watcher = tokio::spawn(m.clone().watch_model_changes());
@@ -131,13 +159,24 @@ impl Application {
             }
         });
 
-        tracing::info!(%grpc_addr, %http_addr, "moderato serving");
+        tracing::info!(
+            %grpc_addr,
+            %http_addr,
+            grpc_tls = match &self.grpc_tls {
+                None => "off",
+                Some(config) if config.mutual() => "mutual",
+                Some(_) => "on",
+            },
+            http_tls = self.http_tls.is_some(),
+            "moderato serving"
+        );
         let signal = async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         };
         let (grpc_result, http_result, ()) = tokio::join!(grpc_server, http_server, signal);
         upkeep.abort();
+        tls_watchers.iter().for_each(|w| w.abort());
         rule_watcher.abort();
         model_watcher.abort();
         self.moderation.store().close().await;

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use moderato::loadgen::run::{Plan, Stop, resolve, run};
+use moderato::loadgen::run::{ClientTls, Plan, Stop, resolve, run};
 use moderato::loadgen::template::Template;
+use moderato::tls::{Protocol, ReloadingConfig, TlsFiles};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -51,9 +52,21 @@ struct Args {
     /// Timeout of each call [default: 20s].
     #[arg(short = 't', long, value_parser = parse_duration)]
     timeout: Option<Duration>,
-    /// Plaintext connection (required: TLS is not supported).
+    /// Plaintext connection (without it, TLS).
     #[arg(long)]
     insecure: bool,
+    /// PEM CA certificates to trust for TLS (default: the public web roots).
+    #[arg(long)]
+    cacert: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (with --key).
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Server name to verify the certificate against, when it is not the host's.
+    #[arg(long)]
+    cname: Option<String>,
     /// Output format: summary or json [default: summary].
     #[arg(short = 'O', long = "format")]
     format: Option<String>,
@@ -63,7 +76,8 @@ struct Args {
     /// A name for the run, kept in the report.
     #[arg(long)]
     name: Option<String>,
-    /// A ghz JSON config file (`call`, `host`, `insecure`, `n`/`total`,
+    /// A ghz JSON config file (`call`, `host`, `insecure`, `cacert`, `cert`,
+    /// `key`, `cname`, `n`/`total`,
     /// `c`/`concurrency`, `connections`, `z`/`duration`, `r`/`rps`,
     /// `t`/`timeout`, `d`/`data`, `m`/`metadata`, `name`, `format`, `output`);
     /// command-line flags override it, as with ghz.
@@ -73,6 +87,12 @@ struct Args {
     /// address until interrupted, instead of running a load test.
     #[arg(long)]
     echo_server: Option<SocketAddr>,
+    /// With --echo-server: serve TLS with this PEM certificate (and --tls-key),
+    /// to measure the TLS baseline.
+    #[arg(long, requires_all = ["tls_key", "echo_server"])]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// host:port of the server to test.
     host: Option<String>,
 }
@@ -134,9 +154,23 @@ fn apply_config(args: &mut Args, path: &std::path::Path) -> anyhow::Result<()> {
     if args.host.is_none() {
         args.host = get(&["host"]).and_then(string);
     }
-    args.insecure |= get(&["insecure"])
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
+    // TLS flags on the command line override the config's `insecure`.
+    let tls_on_command_line = args.cacert.is_some() || args.cert.is_some() || args.cname.is_some();
+    if !tls_on_command_line {
+        args.insecure |= get(&["insecure"])
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+    }
+    if args.cacert.is_none() {
+        args.cacert = get(&["cacert"]).and_then(string).map(PathBuf::from);
+    }
+    if args.cert.is_none() && args.key.is_none() {
+        args.cert = get(&["cert"]).and_then(string).map(PathBuf::from);
+        args.key = get(&["key"]).and_then(string).map(PathBuf::from);
+    }
+    if args.cname.is_none() {
+        args.cname = get(&["cname"]).and_then(string);
+    }
     if args.total.is_none() {
         args.total = get(&["n", "total"]).and_then(|v| v.as_u64());
     }
@@ -190,7 +224,19 @@ async fn main() -> anyhow::Result<()> {
     if let Some(addr) = args.echo_server {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         eprintln!("echo server listening on {}", listener.local_addr()?);
-        moderato::grpc::echo::serve(listener, async {
+        let tls = match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(std::sync::Arc::new(ReloadingConfig::load(
+                TlsFiles {
+                    cert,
+                    key,
+                    client_ca: None,
+                },
+                Protocol::Grpc,
+                false,
+            )?)),
+            _ => None,
+        };
+        moderato::grpc::echo::serve(listener, tls, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
@@ -199,9 +245,25 @@ async fn main() -> anyhow::Result<()> {
     let (Some(call), Some(host)) = (args.call.as_deref(), args.host.as_deref()) else {
         bail!("--call and a host:port are required (or --echo-server ADDR)");
     };
-    if !args.insecure {
-        bail!("TLS is not supported: pass --insecure for a plaintext connection");
-    }
+    let tls = if args.insecure {
+        if args.cacert.is_some() || args.cert.is_some() {
+            bail!("--insecure is plaintext: drop it to use --cacert, --cert and --key");
+        }
+        None
+    } else {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+        };
+        Some(ClientTls {
+            ca: args.cacert.as_ref().map(read).transpose()?,
+            identity: match (&args.cert, &args.key) {
+                (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+                (None, None) => None,
+                _ => bail!("--cert and --key go together"),
+            },
+            server_name: args.cname.clone(),
+        })
+    };
     let pool =
         prost_reflect::DescriptorPool::decode(moderato::grpc::pb::BENCH_FILE_DESCRIPTOR_SET)?;
     let target = resolve(&pool, call).map_err(anyhow::Error::msg)?;
@@ -262,6 +324,7 @@ async fn main() -> anyhow::Result<()> {
         },
         rps: args.rps.filter(|r| *r > 0.0),
         timeout: args.timeout.unwrap_or(Duration::from_secs(20)),
+        tls,
     };
     let report = run(plan).await.map_err(anyhow::Error::msg)?;
     let text = if format == "json" {

@@ -2,6 +2,8 @@
 //! transport settings (`grpc::server`), so `moderato-bench --echo-server`
 //! measures the ceiling any gRPC service reaches on the machine.
 
+use std::sync::Arc;
+
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
@@ -11,6 +13,7 @@ pub mod pb {
     tonic::include_proto!("moderato.bench.v1");
 }
 
+use crate::tls::{Incoming, ReloadingConfig};
 use pb::echo_service_server::{EchoService, EchoServiceServer};
 
 struct Echo;
@@ -27,13 +30,15 @@ impl EchoService for Echo {
     }
 }
 
-/// Serves the echo service on `listener` until `shutdown` resolves.
+/// Serves the echo service on `listener` (over TLS with `tls`, as moderato
+/// would be) until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<Arc<ReloadingConfig>>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     super::server()
         .add_service(EchoServiceServer::new(Echo))
-        .serve_with_incoming_shutdown(super::incoming(listener), shutdown)
+        .serve_with_incoming_shutdown(Incoming::new(listener, tls).into_stream(), shutdown)
         .await
 }

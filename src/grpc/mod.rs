@@ -43,21 +43,6 @@ pub fn server() -> tonic::transport::Server {
     tonic::transport::Server::builder()
 }
 
-/// Accepted connections with Nagle's algorithm off. `Server::tcp_nodelay`
-/// only applies when tonic binds the socket itself; with our own listener
-/// (port 0 in tests, address printed before serving) small responses would
-/// otherwise wait for the peer's delayed ACK, up to 40 ms.
-pub fn incoming(
-    listener: tokio::net::TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt as _;
-    tokio_stream::wrappers::TcpListenerStream::new(listener).map(|accepted| {
-        let stream = accepted?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    })
-}
-
 /// Largest request accepted on the wire; bodies are further bounded by policy.
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 

@@ -123,6 +123,38 @@ pub struct Plan {
     pub stop: Stop,
     pub rps: Option<f64>,
     pub timeout: Duration,
+    /// `None`: plaintext (`--insecure`).
+    pub tls: Option<ClientTls>,
+}
+
+/// TLS as ghz's `--cacert`, `--cert`, `--key` and `--cname` set it up.
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    /// PEM CA certificates to trust; the public web roots when `None`.
+    pub ca: Option<Vec<u8>>,
+    /// PEM certificate and key for mutual TLS.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// The name to verify the server's certificate against, when it is not
+    /// the host's.
+    pub server_name: Option<String>,
+}
+
+impl ClientTls {
+    fn config(&self) -> tonic::transport::ClientTlsConfig {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        let mut config = ClientTlsConfig::new();
+        config = match &self.ca {
+            Some(ca) => config.ca_certificate(Certificate::from_pem(ca)),
+            None => config.with_webpki_roots(),
+        };
+        if let Some((cert, key)) = &self.identity {
+            config = config.identity(Identity::from_pem(cert, key));
+        }
+        if let Some(name) = &self.server_name {
+            config = config.domain_name(name.clone());
+        }
+        config
+    }
 }
 
 enum Payload {
@@ -133,9 +165,15 @@ enum Payload {
 
 /// Runs `plan` and reports.
 pub async fn run(plan: Plan) -> Result<Report, String> {
-    let endpoint = Endpoint::from_shared(format!("http://{}", plan.host))
+    let scheme = if plan.tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", plan.host))
         .map_err(|e| format!("host {:?}: {e}", plan.host))?
         .tcp_nodelay(true);
+    if let Some(tls) = &plan.tls {
+        endpoint = endpoint
+            .tls_config(tls.config())
+            .map_err(|e| format!("TLS settings: {e}"))?;
+    }
     let mut channels = Vec::with_capacity(plan.connections);
     for _ in 0..plan.connections.max(1) {
         channels.push(

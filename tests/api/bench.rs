@@ -122,7 +122,7 @@ async fn the_echo_baseline_runs_for_a_duration() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(moderato::grpc::echo::serve(listener, async {
+    let server = tokio::spawn(moderato::grpc::echo::serve(listener, None, async {
         let _ = stopped.await;
     }));
     let pool = prost_reflect::DescriptorPool::decode(moderato::grpc::pb::BENCH_FILE_DESCRIPTOR_SET)
@@ -138,6 +138,7 @@ async fn the_echo_baseline_runs_for_a_duration() {
         stop: Stop::Duration(Duration::from_millis(300)),
         rps: Some(500.0),
         timeout: Duration::from_secs(5),
+        tls: None,
     })
     .await
     .unwrap();

@@ -144,15 +144,28 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// A server on an existing database (a second replica, a restart).
 pub async fn spawn_app_on(dir: tempfile::TempDir, database_url: String) -> TestApp {
+    spawn_app_configured(dir, database_url, |_| {}).await
+}
+
+/// A server on an existing database with settings changed by `configure`
+/// (the addresses stay on port 0).
+pub async fn spawn_app_configured(
+    dir: tempfile::TempDir,
+    database_url: String,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     moderato::telemetry::init_tracing(moderato::telemetry::LogFormat::Text);
     let admin_key_file = dir.path().join("admin.key");
-    let settings = Settings {
+    let mut settings = Settings {
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
         database_url: database_url.clone(),
         db: DbOptions::default(),
         admin_key_file: admin_key_file.clone(),
+        tls: None,
+        http_tls: false,
     };
+    configure(&mut settings);
     let app = Application::build(settings)
         .await
         .expect("application builds");
@@ -181,6 +194,12 @@ pub async fn spawn_app_on(dir: tempfile::TempDir, database_url: String) -> TestA
 /// Adds `authorization: Bearer <key>` to every call.
 #[derive(Clone)]
 pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    pub fn key(key: &str) -> Bearer {
+        Bearer(Some(format!("Bearer {key}").parse().unwrap()))
+    }
+}
 
 impl tonic::service::Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
@@ -280,6 +299,30 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// An external tool the tests run: `$ENV` if set, else the copy
+/// `./scripts/test` installs under `target/test-tools/bin`, else `PATH`.
+pub fn tool(env: &str, name: &str) -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os(env) {
+        return path.into();
+    }
+    let installed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/test-tools/bin")
+        .join(name);
+    if installed.exists() {
+        return installed;
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.exists())
+    });
+    on_path.unwrap_or_else(|| {
+        panic!(
+            "no {name}: run ./scripts/test (it installs tests/tools/requirements.txt) or set {env}"
+        )
+    })
 }
 
 /// A comment request with sensible defaults.

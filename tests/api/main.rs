@@ -16,4 +16,5 @@ mod review;
 mod rules;
 mod spam;
 mod storage;
+mod tls;
 mod toxicity;
