@@ -137,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
         admin_key_file: dir.path().join("admin.key"),
         tls: None,
         http_tls: false,
+        max_concurrent_calls: moderato::config::DEFAULT_MAX_CONCURRENT_CALLS,
     };
     let app = Application::build(settings).await?;
     let addr = app.grpc_addr();

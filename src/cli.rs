@@ -329,6 +329,10 @@ pub struct ServeArgs {
     /// client certificate is asked for there).
     #[arg(long, env = "MODERATO_HTTP_TLS", requires = "tls_cert")]
     pub http_tls: bool,
+    /// Calls this replica works on at once; more are refused at once with
+    /// UNAVAILABLE and a retry delay (0: no bound).
+    #[arg(long, env = "MODERATO_MAX_CONCURRENT_CALLS", default_value_t = crate::config::DEFAULT_MAX_CONCURRENT_CALLS)]
+    pub max_concurrent_calls: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -419,6 +423,7 @@ async fn serve(args: ServeArgs, database_url: String, db: DbOptions) -> anyhow::
             _ => None,
         },
         http_tls: args.http_tls,
+        max_concurrent_calls: args.max_concurrent_calls,
     };
     let app = Application::build(settings).await?;
     app.run_until_stopped(shutdown_signal()).await

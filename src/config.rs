@@ -21,7 +21,12 @@ pub struct Settings {
     /// Also serve the HTTP port over TLS, with the same certificate (never
     /// asking for a client certificate: browsers and probes connect there).
     pub http_tls: bool,
+    /// Calls one replica works on at once before refusing more (0: no bound).
+    pub max_concurrent_calls: usize,
 }
+
+/// See `Settings::max_concurrent_calls` and BENCHMARKS.md (issue #14).
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 256;
 
 /// Beside the SQLite file when there is one, else `data/admin.key`.
 pub fn default_admin_key_file(database_url: &str) -> PathBuf {

@@ -20,7 +20,7 @@ use crate::domain::{Role, TenantName};
 use crate::grpc::pb::admin_service_server::AdminServiceServer;
 use crate::grpc::pb::comment_service_server::CommentServiceServer;
 use crate::grpc::pb::review_service_server::ReviewServiceServer;
-use crate::grpc::{self, AdminApi, CommentApi, MAX_MESSAGE_BYTES, ReviewApi};
+use crate::grpc::{self, AdminApi, CommentApi, Gate, MAX_MESSAGE_BYTES, ReviewApi};
 use crate::moderation::{self, Moderation};
 use crate::pipeline::Pipeline;
 use crate::storage::{self, Store};
@@ -31,6 +31,7 @@ pub struct Application {
     http_listener: TcpListener,
     grpc_tls: Option<Arc<ReloadingConfig>>,
     http_tls: Option<Arc<ReloadingConfig>>,
+    gate: Gate,
     moderation: Moderation,
 }
 
@@ -67,6 +68,7 @@ impl Application {
             http_listener,
             grpc_tls,
             http_tls,
+            gate: Gate::new(settings.max_concurrent_calls),
             moderation: Moderation::new(store, Pipeline::default()),
         })
     }
@@ -118,15 +120,15 @@ impl Application {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(
-                CommentServiceServer::new(CommentApi::new(m.clone()))
+                CommentServiceServer::new(CommentApi::new(m.clone(), self.gate.clone()))
                     .max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
             .add_service(
-                ReviewServiceServer::new(ReviewApi::new(m.clone()))
+                ReviewServiceServer::new(ReviewApi::new(m.clone(), self.gate.clone()))
                     .max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
             .add_service(
-                AdminServiceServer::new(AdminApi::new(m.clone()))
+                AdminServiceServer::new(AdminApi::new(m.clone(), self.gate.clone()))
                     .max_decoding_message_size(MAX_MESSAGE_BYTES),
             )
             .serve_with_incoming_shutdown(

@@ -1,18 +1,19 @@
 use tonic::{Request, Response, Status};
 
 use super::pb::admin_service_server::AdminService;
-use super::{auth::credentials, convert, observe, pb};
+use super::{Gate, auth::credentials, convert, observe, pb};
 use crate::domain::{CommentBody, KeyId, PageSize, Permission};
 use crate::moderation::Moderation;
 use crate::storage::RuleChange;
 
 pub struct AdminApi {
     moderation: Moderation,
+    gate: Gate,
 }
 
 impl AdminApi {
-    pub fn new(moderation: Moderation) -> Self {
-        AdminApi { moderation }
+    pub fn new(moderation: Moderation, gate: Gate) -> Self {
+        AdminApi { moderation, gate }
     }
 }
 
@@ -22,7 +23,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
-        observe("CreateApiKey", async {
+        observe(&self.gate, "CreateApiKey", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Administer)
@@ -41,7 +42,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
-        observe("RevokeApiKey", async {
+        observe(&self.gate, "RevokeApiKey", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Administer)
@@ -59,7 +60,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
-        observe("ListApiKeys", async {
+        observe(&self.gate, "ListApiKeys", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Administer)
@@ -76,7 +77,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::GetTenantSettingsRequest>,
     ) -> Result<Response<pb::GetTenantSettingsResponse>, Status> {
-        observe("GetTenantSettings", async {
+        observe(&self.gate, "GetTenantSettings", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Administer)
@@ -93,7 +94,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::UpdateTenantSettingsRequest>,
     ) -> Result<Response<pb::UpdateTenantSettingsResponse>, Status> {
-        observe("UpdateTenantSettings", async {
+        observe(&self.gate, "UpdateTenantSettings", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Administer)
@@ -114,7 +115,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::CreateRuleRequest>,
     ) -> Result<Response<pb::CreateRuleResponse>, Status> {
-        observe("CreateRule", async {
+        observe(&self.gate, "CreateRule", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Administer)
@@ -135,7 +136,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::UpdateRuleRequest>,
     ) -> Result<Response<pb::UpdateRuleResponse>, Status> {
-        observe("UpdateRule", async {
+        observe(&self.gate, "UpdateRule", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Administer)
@@ -158,7 +159,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::DeleteRuleRequest>,
     ) -> Result<Response<pb::DeleteRuleResponse>, Status> {
-        observe("DeleteRule", async {
+        observe(&self.gate, "DeleteRule", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Administer)
@@ -179,7 +180,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::ListRulesRequest>,
     ) -> Result<Response<pb::ListRulesResponse>, Status> {
-        observe("ListRules", async {
+        observe(&self.gate, "ListRules", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Administer)
@@ -197,7 +198,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::TestRulesRequest>,
     ) -> Result<Response<pb::TestRulesResponse>, Status> {
-        observe("TestRules", async {
+        observe(&self.gate, "TestRules", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Administer)
@@ -214,7 +215,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
-        observe("ListAuditEvents", async {
+        observe(&self.gate, "ListAuditEvents", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::ReadAudit)

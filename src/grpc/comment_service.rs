@@ -1,17 +1,18 @@
 use tonic::{Request, Response, Status};
 
 use super::pb::comment_service_server::CommentService;
-use super::{auth::credentials, convert, observe, pb};
+use super::{Gate, auth::credentials, convert, observe, pb};
 use crate::domain::{CommentId, Label, PageSize, Permission, ReportDetail, ReporterId};
 use crate::moderation::{Marked, Moderation};
 
 pub struct CommentApi {
     moderation: Moderation,
+    gate: Gate,
 }
 
 impl CommentApi {
-    pub fn new(moderation: Moderation) -> Self {
-        CommentApi { moderation }
+    pub fn new(moderation: Moderation, gate: Gate) -> Self {
+        CommentApi { moderation, gate }
     }
 }
 
@@ -21,7 +22,7 @@ impl CommentService for CommentApi {
         &self,
         request: Request<pb::SubmitCommentRequest>,
     ) -> Result<Response<pb::SubmitCommentResponse>, Status> {
-        observe("SubmitComment", async {
+        observe(&self.gate, "SubmitComment", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::SubmitComments)
@@ -39,7 +40,7 @@ impl CommentService for CommentApi {
         &self,
         request: Request<pb::GetCommentRequest>,
     ) -> Result<Response<pb::GetCommentResponse>, Status> {
-        observe("GetComment", async {
+        observe(&self.gate, "GetComment", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::ReadComments)
@@ -57,7 +58,7 @@ impl CommentService for CommentApi {
         &self,
         request: Request<pb::ListCommentsRequest>,
     ) -> Result<Response<pb::ListCommentsResponse>, Status> {
-        observe("ListComments", async {
+        observe(&self.gate, "ListComments", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::ReadComments)
@@ -88,7 +89,7 @@ impl CommentService for CommentApi {
         &self,
         request: Request<pb::MarkSpamRequest>,
     ) -> Result<Response<pb::MarkSpamResponse>, Status> {
-        observe("MarkSpam", async {
+        observe(&self.gate, "MarkSpam", async {
             let marked = self
                 .mark(&request, &request.get_ref().comment_id, Label::Spam)
                 .await?;
@@ -104,7 +105,7 @@ impl CommentService for CommentApi {
         &self,
         request: Request<pb::MarkToxicRequest>,
     ) -> Result<Response<pb::MarkToxicResponse>, Status> {
-        observe("MarkToxic", async {
+        observe(&self.gate, "MarkToxic", async {
             let category = convert::toxicity_category("category", request.get_ref().category)?;
             let marked = self
                 .mark(
@@ -125,7 +126,7 @@ impl CommentService for CommentApi {
         &self,
         request: Request<pb::MarkNotToxicRequest>,
     ) -> Result<Response<pb::MarkNotToxicResponse>, Status> {
-        observe("MarkNotToxic", async {
+        observe(&self.gate, "MarkNotToxic", async {
             let marked = self
                 .mark(&request, &request.get_ref().comment_id, Label::NotToxic)
                 .await?;
@@ -141,7 +142,7 @@ impl CommentService for CommentApi {
         &self,
         request: Request<pb::ReportCommentRequest>,
     ) -> Result<Response<pb::ReportCommentResponse>, Status> {
-        observe("ReportComment", async {
+        observe(&self.gate, "ReportComment", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::ReportComments)
@@ -173,7 +174,7 @@ impl CommentService for CommentApi {
         &self,
         request: Request<pb::WatchDecisionsRequest>,
     ) -> Result<Response<Self::WatchDecisionsStream>, Status> {
-        observe("WatchDecisions", async {
+        observe(&self.gate, "WatchDecisions", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::ReadComments)
@@ -193,7 +194,7 @@ impl CommentService for CommentApi {
         &self,
         request: Request<pb::MarkHamRequest>,
     ) -> Result<Response<pb::MarkHamResponse>, Status> {
-        observe("MarkHam", async {
+        observe(&self.gate, "MarkHam", async {
             let marked = self
                 .mark(&request, &request.get_ref().comment_id, Label::Ham)
                 .await?;

@@ -6,6 +6,7 @@
 //! and results are converted back here.
 
 mod admin_service;
+mod admission;
 mod auth;
 mod comment_service;
 mod convert;
@@ -19,6 +20,7 @@ use std::time::Instant;
 use tonic::{Response, Status};
 
 pub use admin_service::AdminApi;
+pub use admission::Gate;
 pub use comment_service::CommentApi;
 pub use review_service::ReviewApi;
 
@@ -46,13 +48,18 @@ pub fn server() -> tonic::transport::Server {
 /// Largest request accepted on the wire; bodies are further bounded by policy.
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
-/// Runs one RPC and records its status code and latency.
+/// Runs one RPC if the gate admits it, and records its status code and
+/// latency (refused calls included).
 async fn observe<T>(
+    gate: &Gate,
     rpc: &'static str,
     call: impl Future<Output = Result<T, Status>>,
 ) -> Result<Response<T>, Status> {
     let start = Instant::now();
-    let result = call.await;
+    let result = match gate.admit(rpc) {
+        Ok(_permit) => call.await,
+        Err(refused) => Err(refused),
+    };
     let code = match &result {
         Ok(_) => tonic::Code::Ok,
         Err(status) => status.code(),

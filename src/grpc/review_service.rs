@@ -1,17 +1,18 @@
 use tonic::{Request, Response, Status};
 
 use super::pb::review_service_server::ReviewService;
-use super::{auth::credentials, convert, observe, pb};
+use super::{Gate, auth::credentials, convert, observe, pb};
 use crate::domain::{AuthorId, CommentId, PageSize, Permission};
 use crate::moderation::{ClaimRequest, Moderation, ReviewActor};
 
 pub struct ReviewApi {
     moderation: Moderation,
+    gate: Gate,
 }
 
 impl ReviewApi {
-    pub fn new(moderation: Moderation) -> Self {
-        ReviewApi { moderation }
+    pub fn new(moderation: Moderation, gate: Gate) -> Self {
+        ReviewApi { moderation, gate }
     }
 }
 
@@ -21,7 +22,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::ListReviewQueueRequest>,
     ) -> Result<Response<pb::ListReviewQueueResponse>, Status> {
-        observe("ListReviewQueue", async {
+        observe(&self.gate, "ListReviewQueue", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Review)
@@ -51,7 +52,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::ClaimReviewsRequest>,
     ) -> Result<Response<pb::ClaimReviewsResponse>, Status> {
-        observe("ClaimReviews", async {
+        observe(&self.gate, "ClaimReviews", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Review)
@@ -91,7 +92,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::DecideReviewRequest>,
     ) -> Result<Response<pb::DecideReviewResponse>, Status> {
-        observe("DecideReview", async {
+        observe(&self.gate, "DecideReview", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Review)
@@ -120,7 +121,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::DecideReviewsRequest>,
     ) -> Result<Response<pb::DecideReviewsResponse>, Status> {
-        observe("DecideReviews", async {
+        observe(&self.gate, "DecideReviews", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Review)
@@ -144,7 +145,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::ReopenCommentRequest>,
     ) -> Result<Response<pb::ReopenCommentResponse>, Status> {
-        observe("ReopenComment", async {
+        observe(&self.gate, "ReopenComment", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Review)
@@ -179,7 +180,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::WatchQueueRequest>,
     ) -> Result<Response<Self::WatchQueueStream>, Status> {
-        observe("WatchQueue", async {
+        observe(&self.gate, "WatchQueue", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Review)
@@ -202,7 +203,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::ReleaseReviewsRequest>,
     ) -> Result<Response<pb::ReleaseReviewsResponse>, Status> {
-        observe("ReleaseReviews", async {
+        observe(&self.gate, "ReleaseReviews", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Review)
@@ -225,7 +226,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::SetAuthorStandingRequest>,
     ) -> Result<Response<pb::SetAuthorStandingResponse>, Status> {
-        observe("SetAuthorStanding", async {
+        observe(&self.gate, "SetAuthorStanding", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Review)
@@ -256,7 +257,7 @@ impl ReviewService for ReviewApi {
         &self,
         request: Request<pb::GetAuthorRequest>,
     ) -> Result<Response<pb::GetAuthorResponse>, Status> {
-        observe("GetAuthor", async {
+        observe(&self.gate, "GetAuthor", async {
             let principal = self
                 .moderation
                 .authorize(credentials(&request), Permission::Review)

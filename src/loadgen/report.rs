@@ -38,6 +38,9 @@ pub fn status_name(code: tonic::Code) -> &'static str {
 #[derive(Debug, Clone)]
 pub struct Recorder {
     latencies: Histogram<u64>,
+    /// The calls that succeeded only: under load shedding, fast refusals
+    /// would otherwise hide the latency of the calls that were served.
+    ok_latencies: Histogram<u64>,
     statuses: BTreeMap<String, u64>,
     errors: BTreeMap<String, u64>,
 }
@@ -47,6 +50,8 @@ impl Default for Recorder {
         Recorder {
             // 1 ns to 1 hour, 3 significant digits.
             latencies: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds"),
+            ok_latencies: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+                .expect("valid bounds"),
             statuses: BTreeMap::new(),
             errors: BTreeMap::new(),
         }
@@ -58,6 +63,9 @@ impl Recorder {
     pub fn record(&mut self, latency: Duration, code: tonic::Code, message: &str) {
         let nanos = (latency.as_nanos() as u64).clamp(1, self.latencies.high());
         self.latencies.record(nanos).expect("clamped into range");
+        if code == tonic::Code::Ok {
+            self.ok_latencies.record(nanos).expect("clamped into range");
+        }
         *self
             .statuses
             .entry(status_name(code).to_owned())
@@ -75,6 +83,9 @@ impl Recorder {
 
     pub fn merge(&mut self, other: &Recorder) {
         self.latencies.add(&other.latencies).expect("same bounds");
+        self.ok_latencies
+            .add(&other.ok_latencies)
+            .expect("same bounds");
         for (k, v) in &other.statuses {
             *self.statuses.entry(k.clone()).or_default() += v;
         }
@@ -96,17 +107,7 @@ impl Recorder {
         } else {
             (h.min(), h.max())
         };
-        let latency_distribution = [10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0]
-            .into_iter()
-            .map(|p| LatencyPoint {
-                percentage: p as u32,
-                latency: if count == 0 {
-                    0
-                } else {
-                    h.value_at_quantile(p / 100.0)
-                },
-            })
-            .collect();
+        let latency_distribution = distribution(h);
         Report {
             name: name.to_owned(),
             end_reason: end_reason.to_owned(),
@@ -128,9 +129,25 @@ impl Recorder {
             error_distribution: self.errors.clone(),
             status_code_distribution: self.statuses.clone(),
             latency_distribution,
+            ok_latency_distribution: distribution(&self.ok_latencies),
             histogram: histogram(h, fastest, slowest),
         }
     }
+}
+
+/// ghz's percentiles of a histogram.
+fn distribution(h: &Histogram<u64>) -> Vec<LatencyPoint> {
+    [10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0]
+        .into_iter()
+        .map(|p| LatencyPoint {
+            percentage: p as u32,
+            latency: if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(p / 100.0)
+            },
+        })
+        .collect()
 }
 
 /// ghz's histogram: ten equal-width buckets from fastest to slowest, each
@@ -192,6 +209,9 @@ pub struct Report {
     pub error_distribution: BTreeMap<String, u64>,
     pub status_code_distribution: BTreeMap<String, u64>,
     pub latency_distribution: Vec<LatencyPoint>,
+    /// Not in ghz's report: the same percentiles over the calls that
+    /// returned OK.
+    pub ok_latency_distribution: Vec<LatencyPoint>,
     pub histogram: Vec<Bucket>,
 }
 
@@ -312,6 +332,21 @@ mod tests {
         assert_eq!(report.latency_distribution.len(), 7);
         assert_eq!(report.histogram.len(), 11);
         assert!((report.histogram[10].mark - 0.001).abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_ok_distribution_leaves_refusals_out() {
+        let mut r = Recorder::default();
+        for _ in 0..90 {
+            r.record(Duration::from_micros(100), Code::Unavailable, "shed");
+        }
+        for _ in 0..10 {
+            r.record(Duration::from_millis(20), Code::Ok, "");
+        }
+        let report = r.report("", "normal", Duration::from_secs(1));
+        let p50 = |d: &[LatencyPoint]| d.iter().find(|l| l.percentage == 50).unwrap().latency;
+        assert!(p50(&report.latency_distribution) < 200_000);
+        assert!(p50(&report.ok_latency_distribution) >= 19_900_000);
     }
 
     #[test]

@@ -15,7 +15,10 @@
 //! reach hundreds of milliseconds. Writes: a caller is answered only after
 //! its batch committed; one writer for SQLite, two for Postgres (one commits
 //! while the other gathers). When a batch fails, the store retries each item
-//! alone, so one bad item never fails the others.
+//! alone, so one bad item never fails the others. A job whose caller went
+//! away before its batch started (deadline passed, call cancelled) is
+//! dropped: under overload, the database does not spend itself on answers
+//! nobody waits for.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -47,7 +50,7 @@ impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
         F: Fn(Vec<J>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<R>> + Send,
     {
-        let (jobs, queue) = mpsc::channel(MAX_BATCH * 16);
+        let (jobs, queue) = mpsc::channel::<(J, oneshot::Sender<R>)>(MAX_BATCH * 16);
         let queue = Arc::new(Mutex::new(queue));
         let run = Arc::new(run);
         for _ in 0..workers.max(1) {
@@ -63,11 +66,23 @@ impl<J: Send + 'static, R: Send + 'static> Batcher<J, R> {
                             return; // Every sender is gone: shutting down.
                         }
                     }
+                    // A caller that went away before its job started (its
+                    // deadline passed, it cancelled) was never answered:
+                    // its job is dropped, not run for nobody.
+                    let gathered = batch.len();
+                    batch.retain(|(_, reply)| !reply.is_closed());
+                    if batch.len() < gathered {
+                        metrics::counter!("moderato_abandoned_jobs_total")
+                            .increment((gathered - batch.len()) as u64);
+                    }
+                    if batch.is_empty() {
+                        continue;
+                    }
                     let (items, replies): (Vec<J>, Vec<oneshot::Sender<R>>) =
                         batch.drain(..).unzip();
                     for (reply, result) in replies.into_iter().zip(run(items).await) {
-                        // A caller that went away (cancelled) has nothing to
-                        // be told; a write was still made.
+                        // A caller that went away while its batch ran has
+                        // nothing to be told; the work was still done.
                         let _ = reply.send(result);
                     }
                 }

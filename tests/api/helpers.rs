@@ -164,6 +164,7 @@ pub async fn spawn_app_configured(
         admin_key_file: admin_key_file.clone(),
         tls: None,
         http_tls: false,
+        max_concurrent_calls: moderato::config::DEFAULT_MAX_CONCURRENT_CALLS,
     };
     configure(&mut settings);
     let app = Application::build(settings)

@@ -11,6 +11,7 @@ mod console;
 mod decisions;
 mod helpers;
 mod operations;
+mod overload;
 mod reports;
 mod review;
 mod rules;

@@ -373,6 +373,7 @@ async fn a_server_with_unreadable_tls_files_does_not_start() {
         admin_key_file: dir.path().join("admin.key"),
         tls: Some(tls),
         http_tls: false,
+        max_concurrent_calls: moderato::config::DEFAULT_MAX_CONCURRENT_CALLS,
     };
 
     let mismatched = moderato::startup::Application::build(settings(files.tls(false)))
