@@ -138,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
         tls: None,
         http_tls: false,
         max_concurrent_calls: moderato::config::DEFAULT_MAX_CONCURRENT_CALLS,
+        key_requests_per_second: 0,
     };
     let app = Application::build(settings).await?;
     let addr = app.grpc_addr();
@@ -166,11 +167,15 @@ async fn main() -> anyhow::Result<()> {
         let n = n.min(first.len());
         let started = Instant::now();
         let tenant = TenantName::parse(&format!("labels-{run}-{n}"))?;
-        let key = moderato::moderation::create_tenant_key(store.as_ref(), &tenant, Role::Admin)
-            .await?
-            .secret
-            .expose()
-            .to_owned();
+        let key = moderato::moderation::create_tenant_key(
+            store.as_ref(),
+            &tenant,
+            moderato::domain::KeySpec::role(Role::Admin),
+        )
+        .await?
+        .secret
+        .expose()
+        .to_owned();
         let bearer = Bearer(format!("Bearer {key}").parse()?);
         let mut comments: CommentServiceClient<Authed> =
             CommentServiceClient::with_interceptor(channel.clone(), bearer.clone());

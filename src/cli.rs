@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{DEFAULT_DATABASE_URL, Settings, default_admin_key_file};
-use crate::domain::{KeyId, ModelKind, Role, RuleFile, TenantName};
+use crate::domain::{KeyId, KeySpec, ModelKind, Role, RuleFile, TenantName};
 use crate::startup::Application;
 use crate::storage::{self, DbOptions};
 use crate::telemetry::LogFormat;
@@ -333,6 +333,12 @@ pub struct ServeArgs {
     /// UNAVAILABLE and a retry delay (0: no bound).
     #[arg(long, env = "MODERATO_MAX_CONCURRENT_CALLS", default_value_t = crate::config::DEFAULT_MAX_CONCURRENT_CALLS)]
     pub max_concurrent_calls: usize,
+    /// Requests per second of an API key that has no rate of its own (keys
+    /// create --requests-per-second, CreateApiKey), shared by the live
+    /// replicas; past it calls get RESOURCE_EXHAUSTED with a retry delay
+    /// (0: no limit).
+    #[arg(long, env = "MODERATO_KEY_REQUESTS_PER_SECOND", default_value_t = 0)]
+    pub key_requests_per_second: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -345,6 +351,15 @@ pub enum KeysCommand {
         /// publisher, moderator or admin.
         #[arg(long)]
         role: String,
+        /// What the key is for, shown in listings.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Days until the key stops working (default: never).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        /// The key's own rate (default: the server's --key-requests-per-second).
+        #[arg(long)]
+        requests_per_second: Option<u32>,
     },
     /// List a tenant's keys (never the keys themselves).
     List {
@@ -424,6 +439,7 @@ async fn serve(args: ServeArgs, database_url: String, db: DbOptions) -> anyhow::
         },
         http_tls: args.http_tls,
         max_concurrent_calls: args.max_concurrent_calls,
+        key_requests_per_second: args.key_requests_per_second,
     };
     let app = Application::build(settings).await?;
     app.run_until_stopped(shutdown_signal()).await
@@ -763,11 +779,24 @@ async fn keys(command: KeysCommand, database_url: &str) -> anyhow::Result<()> {
     let store = open_for_command(database_url).await?;
     let result = async {
         match command {
-            KeysCommand::Create { tenant, role } => {
+            KeysCommand::Create {
+                tenant,
+                role,
+                name,
+                expires_in_days,
+                requests_per_second,
+            } => {
                 let tenant = TenantName::parse(&tenant)?;
-                let role = Role::parse("role", &role)?;
+                let now = chrono::Utc::now();
+                let spec = KeySpec::parse(
+                    Role::parse("role", &role)?,
+                    &name,
+                    expires_in_days.map(|days| now + chrono::Duration::days(i64::from(days))),
+                    requests_per_second,
+                    now,
+                )?;
                 let created =
-                    crate::moderation::create_tenant_key(store.as_ref(), &tenant, role).await?;
+                    crate::moderation::create_tenant_key(store.as_ref(), &tenant, spec).await?;
                 println!("{}", created.secret.expose());
                 Ok(())
             }
@@ -775,17 +804,26 @@ async fn keys(command: KeysCommand, database_url: &str) -> anyhow::Result<()> {
                 let tenant = TenantName::parse(&tenant)?;
                 let tenant_id = find_tenant(store.as_ref(), &tenant).await?;
                 for key in store.list_api_keys(tenant_id).await? {
-                    let state = match key.revoke_time {
-                        Some(t) => format!("revoked {}", t.to_rfc3339()),
-                        None => "active".to_owned(),
+                    let now = chrono::Utc::now();
+                    let state = match (key.revoke_time, key.expire_time) {
+                        (Some(t), _) => format!("revoked {}", t.to_rfc3339()),
+                        (None, Some(t)) if t <= now => format!("expired {}", t.to_rfc3339()),
+                        (None, Some(t)) => format!("active until {}", t.to_rfc3339()),
+                        (None, None) => "active".to_owned(),
                     };
+                    let last_use = key.last_use_time.map_or_else(
+                        || "never used".to_owned(),
+                        |t| format!("used {}", t.to_rfc3339()),
+                    );
                     println!(
-                        "{}\t{}\t{}…\t{}\t{}",
+                        "{}\t{}\t{}…\t{}\t{}\t{}\t{}",
                         key.key_id,
                         key.role,
                         key.key_prefix,
                         key.create_time.to_rfc3339(),
-                        state
+                        state,
+                        last_use,
+                        key.name,
                     );
                 }
                 Ok(())

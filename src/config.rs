@@ -23,6 +23,9 @@ pub struct Settings {
     pub http_tls: bool,
     /// Calls one replica works on at once before refusing more (0: no bound).
     pub max_concurrent_calls: usize,
+    /// Requests per second of an API key without a rate of its own, shared
+    /// by the live replicas (0: no limit).
+    pub key_requests_per_second: u32,
 }
 
 /// See `Settings::max_concurrent_calls` and BENCHMARKS.md (issue #14).

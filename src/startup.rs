@@ -16,12 +16,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Settings;
-use crate::domain::{Role, TenantName};
+use crate::domain::{KeySpec, Role, TenantName};
 use crate::grpc::pb::admin_service_server::AdminServiceServer;
 use crate::grpc::pb::comment_service_server::CommentServiceServer;
 use crate::grpc::pb::review_service_server::ReviewServiceServer;
 use crate::grpc::{self, AdminApi, CommentApi, Gate, MAX_MESSAGE_BYTES, ReviewApi};
-use crate::moderation::{self, Moderation};
+use crate::moderation::{self, Limits, Moderation};
 use crate::pipeline::Pipeline;
 use crate::storage::{self, Store};
 use crate::tls::{Incoming, Protocol, ReloadingConfig};
@@ -69,7 +69,13 @@ impl Application {
             grpc_tls,
             http_tls,
             gate: Gate::new(settings.max_concurrent_calls),
-            moderation: Moderation::new(store, Pipeline::default()),
+            moderation: Moderation::with_limits(
+                store,
+                Pipeline::default(),
+                Limits {
+                    key_requests_per_second: settings.key_requests_per_second,
+                },
+            ),
         })
     }
 
@@ -148,6 +154,8 @@ impl Application {
 
         let rule_watcher = tokio::spawn(m.clone().watch_rule_changes());
         let model_watcher = tokio::spawn(m.clone().watch_model_changes());
+        let revocation_watcher = tokio::spawn(m.clone().watch_key_revocations());
+        let replica_watcher = tokio::spawn(m.clone().watch_replicas());
         let metrics = crate::telemetry::metrics().clone();
         let store = self.moderation.store().clone();
         let upkeep = tokio::spawn(async move {
@@ -181,6 +189,9 @@ impl Application {
         tls_watchers.iter().for_each(|w| w.abort());
         rule_watcher.abort();
         model_watcher.abort();
+        revocation_watcher.abort();
+        replica_watcher.abort();
+        self.moderation.leave().await;
         self.moderation.store().close().await;
         grpc_result.context("gRPC server failed")?;
         http_result.context("HTTP server failed")?;
@@ -214,7 +225,10 @@ async fn bootstrap(store: &dyn Store, key_file: &Path) -> anyhow::Result<()> {
     let key = moderation::create_key(
         store,
         tenant,
-        Role::Admin,
+        KeySpec {
+            name: "bootstrap admin key".to_owned(),
+            ..KeySpec::role(Role::Admin)
+        },
         &crate::domain::Actor::operator(),
     )
     .await?;

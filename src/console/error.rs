@@ -160,6 +160,19 @@ impl IntoResponse for ConsoleError {
             ConsoleError::Reopen(err @ ReopenError::Stale { current }) => {
                 stale(err.to_string(), current)
             }
+            ConsoleError::Auth(err @ AuthError::RateLimited { retry_after, .. }) => {
+                let mut response = body(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    err.to_string(),
+                );
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(seconds),
+                );
+                response
+            }
             ConsoleError::Auth(err @ AuthError::Forbidden { .. }) => {
                 body(StatusCode::FORBIDDEN, "forbidden", err.to_string())
             }

@@ -87,11 +87,19 @@ pub struct Principal {
     pub tenant_id: TenantId,
     pub key_id: KeyId,
     pub role: Role,
+    /// After this instant the key authenticates nothing.
+    pub expire_time: Option<DateTime<Utc>>,
+    /// The key's own rate; `None` takes the server's default.
+    pub requests_per_second: Option<u32>,
 }
 
 impl Principal {
     pub fn can(&self, permission: Permission) -> bool {
         self.role.allows(permission)
+    }
+
+    pub fn expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.expire_time.is_some_and(|at| at <= now)
     }
 
     /// The caller as named in the audit trail.
@@ -202,6 +210,79 @@ pub struct ApiKeyInfo {
     pub key_prefix: String,
     pub create_time: DateTime<Utc>,
     pub revoke_time: Option<DateTime<Utc>>,
+    pub name: String,
+    pub expire_time: Option<DateTime<Utc>>,
+    /// Updated at most once a minute.
+    pub last_use_time: Option<DateTime<Utc>>,
+    pub requests_per_second: Option<u32>,
+}
+
+/// What a new key is: parsed from `CreateApiKey` or the CLI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeySpec {
+    pub role: Role,
+    pub name: String,
+    pub expire_time: Option<DateTime<Utc>>,
+    pub requests_per_second: Option<u32>,
+}
+
+impl KeySpec {
+    pub const MAX_NAME_CHARS: usize = 100;
+    pub const MAX_REQUESTS_PER_SECOND: u32 = 1_000_000;
+
+    /// A key with a role only: no name, no expiry, the server's rate.
+    pub fn role(role: Role) -> Self {
+        KeySpec {
+            role,
+            name: String::new(),
+            expire_time: None,
+            requests_per_second: None,
+        }
+    }
+
+    pub fn parse(
+        role: Role,
+        name: &str,
+        expire_time: Option<DateTime<Utc>>,
+        requests_per_second: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, FieldViolation> {
+        let name = name.trim();
+        if name.chars().count() > Self::MAX_NAME_CHARS {
+            return Err(FieldViolation::new(
+                "name",
+                format!("is longer than {} characters", Self::MAX_NAME_CHARS),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(FieldViolation::new(
+                "name",
+                "must not contain control characters",
+            ));
+        }
+        if let Some(at) = expire_time
+            && at <= now
+        {
+            return Err(FieldViolation::new("expire_time", "must be in the future"));
+        }
+        if let Some(rate) = requests_per_second
+            && !(1..=Self::MAX_REQUESTS_PER_SECOND).contains(&rate)
+        {
+            return Err(FieldViolation::new(
+                "requests_per_second",
+                format!(
+                    "must be between 1 and {} (leave it unset for the server's default)",
+                    Self::MAX_REQUESTS_PER_SECOND
+                ),
+            ));
+        }
+        Ok(KeySpec {
+            role,
+            name: name.to_owned(),
+            expire_time,
+            requests_per_second,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -218,6 +299,52 @@ mod tests {
         assert_eq!(a.hash(), KeyHash::of(a.expose()));
         assert_ne!(a.hash(), b.hash());
         assert!(!format!("{a:?}").contains(&a.expose()[4..]));
+    }
+
+    #[test]
+    fn a_key_spec_refuses_what_it_cannot_honour() {
+        let now = Utc::now();
+        let field = |r: Result<KeySpec, FieldViolation>| r.unwrap_err().field;
+        assert_eq!(
+            field(KeySpec::parse(
+                Role::Admin,
+                &"n".repeat(101),
+                None,
+                None,
+                now
+            )),
+            "name"
+        );
+        assert_eq!(
+            field(KeySpec::parse(Role::Admin, "a\u{7}b", None, None, now)),
+            "name"
+        );
+        assert_eq!(
+            field(KeySpec::parse(Role::Admin, "", Some(now), None, now)),
+            "expire_time"
+        );
+        assert_eq!(
+            field(KeySpec::parse(Role::Admin, "", None, Some(0), now)),
+            "requests_per_second"
+        );
+        let spec = KeySpec::parse(
+            Role::Publisher,
+            "  CMS production ",
+            Some(now + chrono::Duration::days(90)),
+            Some(50),
+            now,
+        )
+        .unwrap();
+        assert_eq!(spec.name, "CMS production");
+        let principal = Principal {
+            tenant_id: TenantId::generate(),
+            key_id: KeyId::generate(),
+            role: Role::Publisher,
+            expire_time: spec.expire_time,
+            requests_per_second: spec.requests_per_second,
+        };
+        assert!(!principal.expired_at(now));
+        assert!(principal.expired_at(now + chrono::Duration::days(90)));
     }
 
     #[test]

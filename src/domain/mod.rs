@@ -17,7 +17,7 @@ mod rule;
 mod tenant;
 mod toxicity;
 
-pub use auth::{Actor, ApiKeyInfo, ApiKeySecret, KeyHash, Permission, Principal, Role};
+pub use auth::{Actor, ApiKeyInfo, ApiKeySecret, KeyHash, KeySpec, Permission, Principal, Role};
 pub use author::{AuthorStanding, Standing, StandingTerm};
 pub use comment::{
     ArticleId, AuthorId, ClientCommentId, Comment, CommentBody, CommentStatus, DisplayName,

@@ -28,8 +28,8 @@ impl AdminService for AdminApi {
                 .moderation
                 .authorize(credentials(&request), Permission::Administer)
                 .await?;
-            let role = convert::role(request.get_ref().role)?;
-            let created = self.moderation.create_api_key(&principal, role).await?;
+            let spec = convert::key_spec(request.into_inner())?;
+            let created = self.moderation.create_api_key(&principal, spec).await?;
             Ok(pb::CreateApiKeyResponse {
                 key: created.secret.expose().to_owned(),
                 api_key: Some(convert::api_key(created.info)),

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use super::pb;
 use crate::domain::{
     Actor, ApiKeyInfo, ArticleId, AuthorId, AuthorStanding, CategoryThresholds, ClientCommentId,
-    Comment, CommentBody, CommentId, CommentStatus, DisplayName, FieldViolation, LanguageTag,
-    ModerationMode, ModeratorId, NewComment, Reason, ReportReason, ReviewDecision, ReviewId,
-    ReviewItem, Role, SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch,
+    Comment, CommentBody, CommentId, CommentStatus, DisplayName, FieldViolation, KeySpec,
+    LanguageTag, ModerationMode, ModeratorId, NewComment, Reason, ReportReason, ReviewDecision,
+    ReviewId, ReviewItem, Role, SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch,
     ToxicityCategory,
 };
 pub use crate::moderation::parse::{
@@ -448,7 +448,21 @@ pub fn api_key(value: ApiKeyInfo) -> pb::ApiKey {
         key_prefix: value.key_prefix,
         create_time: Some(timestamp(value.create_time)),
         revoke_time: value.revoke_time.map(timestamp),
+        name: value.name,
+        expire_time: value.expire_time.map(timestamp),
+        last_use_time: value.last_use_time.map(timestamp),
+        requests_per_second: value.requests_per_second,
     }
+}
+
+pub fn key_spec(request: pb::CreateApiKeyRequest) -> Result<KeySpec, FieldViolation> {
+    KeySpec::parse(
+        role(request.role)?,
+        &request.name,
+        optional_time("expire_time", request.expire_time)?,
+        request.requests_per_second,
+        Utc::now(),
+    )
 }
 
 pub fn settings(value: TenantSettings) -> pb::TenantSettings {

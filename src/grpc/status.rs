@@ -46,6 +46,11 @@ impl From<AuthError> for Status {
                 Status::unauthenticated(err.to_string())
             }
             AuthError::Forbidden { .. } => Status::permission_denied(err.to_string()),
+            AuthError::RateLimited { retry_after, .. } => Status::with_error_details(
+                Code::ResourceExhausted,
+                err.to_string(),
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
             AuthError::Store(err) => err.into(),
         }
     }

@@ -1,7 +1,7 @@
 use super::{Moderation, now};
 use crate::domain::{
-    Actor, ApiKeyInfo, ApiKeySecret, FieldViolation, KeyId, Principal, Role, TenantId, TenantName,
-    TenantSettings, TenantSettingsPatch,
+    Actor, ApiKeyInfo, ApiKeySecret, FieldViolation, KeyId, KeySpec, Principal, TenantId,
+    TenantName, TenantSettings, TenantSettingsPatch,
 };
 use crate::storage::{NewApiKey, StoreError};
 
@@ -23,16 +23,16 @@ pub struct CreatedKey {
 }
 
 impl Moderation {
-    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, %role))]
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, role = %spec.role))]
     pub async fn create_api_key(
         &self,
         principal: &Principal,
-        role: Role,
+        spec: KeySpec,
     ) -> Result<CreatedKey, AdminError> {
         Ok(create_key(
             self.store().as_ref(),
             principal.tenant_id,
-            role,
+            spec,
             &principal.actor(),
         )
         .await?)
@@ -99,7 +99,7 @@ impl Moderation {
 pub async fn create_key(
     store: &dyn crate::storage::Store,
     tenant: TenantId,
-    role: Role,
+    spec: KeySpec,
     actor: &Actor,
 ) -> Result<CreatedKey, StoreError> {
     let secret = ApiKeySecret::generate();
@@ -108,7 +108,7 @@ pub async fn create_key(
             tenant,
             &NewApiKey {
                 key_id: KeyId::generate(),
-                role,
+                spec,
                 hash: secret.hash(),
                 key_prefix: secret.display_prefix(),
             },
@@ -123,8 +123,8 @@ pub async fn create_key(
 pub async fn create_tenant_key(
     store: &dyn crate::storage::Store,
     tenant: &TenantName,
-    role: Role,
+    spec: KeySpec,
 ) -> Result<CreatedKey, StoreError> {
     let (tenant_id, _) = super::rules::create_tenant(store, tenant).await?;
-    create_key(store, tenant_id, role, &Actor::operator()).await
+    create_key(store, tenant_id, spec, &Actor::operator()).await
 }

@@ -20,8 +20,12 @@ pub enum AuthError {
     Missing,
     #[error("malformed authorization metadata; expected `Bearer <key>`")]
     Malformed,
-    #[error("unknown or revoked API key")]
+    #[error("unknown, revoked or expired API key")]
     UnknownKey,
+    #[error(
+        "this API key is over its rate of {rate} requests per second; retry after the RetryInfo delay"
+    )]
+    RateLimited { rate: u32, retry_after: Duration },
     #[error("this API key's role ({role}) may not {action}")]
     Forbidden {
         role: crate::domain::Role,
@@ -56,6 +60,22 @@ impl Moderation {
                 principal
             }
         };
+        let now = chrono::Utc::now();
+        if principal.expired_at(now) {
+            return Err(AuthError::UnknownKey);
+        }
+        let rate = principal
+            .requests_per_second
+            .unwrap_or(self.inner.limits.key_requests_per_second);
+        if rate > 0 {
+            let (per_second, burst) =
+                super::limits::share(f64::from(rate), self.inner.replicas.get());
+            self.inner
+                .key_buckets
+                .take(&principal.key_id, per_second, burst, Instant::now())
+                .map_err(|retry_after| AuthError::RateLimited { rate, retry_after })?;
+        }
+        self.record_use(&principal, now);
         if !principal.can(permission) {
             return Err(AuthError::Forbidden {
                 role: principal.role,
@@ -65,6 +85,84 @@ impl Moderation {
         Ok(principal)
     }
 }
+
+impl Moderation {
+    /// Writes the key's last use, at most once a `KEY_USE_INTERVAL` per key
+    /// on this replica, off the call's path.
+    fn record_use(&self, principal: &Principal, now: chrono::DateTime<chrono::Utc>) {
+        if self.inner.key_uses.get(&principal.key_id).is_some() {
+            return;
+        }
+        self.inner.key_uses.insert(principal.key_id, ());
+        let (store, tenant, key) = (self.store().clone(), principal.tenant_id, principal.key_id);
+        tokio::spawn(async move {
+            if let Err(err) = store.touch_api_key(tenant, key, now).await {
+                tracing::debug!(error = %err, "recording a key's last use failed");
+            }
+        });
+    }
+
+    /// Drops keys revoked through any replica (or the CLI) from this
+    /// replica's cache, polling every `REVOCATION_POLL`, so a revocation
+    /// applies everywhere within a second. Runs until aborted.
+    pub async fn watch_key_revocations(self) {
+        let mut tick = tokio::time::interval(REVOCATION_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // A window, not a watermark: revocations written by a replica
+            // whose clock lags ours still fall inside it.
+            let since = chrono::Utc::now() - REVOCATION_WINDOW;
+            match self.store().keys_revoked_since(since).await {
+                Ok(revoked) if !revoked.is_empty() => {
+                    self.inner
+                        .keys
+                        .remove_where(|_, p| revoked.contains(&p.key_id));
+                }
+                Ok(_) => {}
+                Err(err) => tracing::debug!(error = %err, "polling for revoked keys failed"),
+            }
+        }
+    }
+
+    /// Announces this replica every `HEARTBEAT` and keeps the count of live
+    /// replicas that the in-memory rates are split by. Runs until aborted;
+    /// call `leave` when stopping.
+    pub async fn watch_replicas(self) {
+        let mut tick = tokio::time::interval(super::limits::HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = chrono::Utc::now();
+            let live_since = now
+                - chrono::Duration::from_std(super::limits::LIVE_FOR).expect("a short duration");
+            match self
+                .store()
+                .replica_heartbeat(self.inner.replica_id, now, live_since)
+                .await
+            {
+                Ok(live) => self.inner.replicas.set(live),
+                Err(err) => tracing::debug!(error = %err, "replica heartbeat failed"),
+            }
+        }
+    }
+
+    /// The replicas this one shares its rates with, itself included.
+    pub fn live_replicas(&self) -> u32 {
+        self.inner.replicas.get()
+    }
+
+    /// Stops counting this replica (at shutdown).
+    pub async fn leave(&self) {
+        if let Err(err) = self.store().replica_leave(self.inner.replica_id).await {
+            tracing::debug!(error = %err, "leaving the replica list failed");
+        }
+    }
+}
+
+/// How often every replica looks for revoked keys, and how far back.
+pub const REVOCATION_POLL: Duration = Duration::from_millis(250);
+const REVOCATION_WINDOW: chrono::Duration = chrono::Duration::seconds(30);
 
 fn describe(permission: Permission) -> &'static str {
     match permission {

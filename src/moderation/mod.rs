@@ -12,6 +12,7 @@ mod authors;
 mod batch;
 mod comments;
 mod decisions;
+mod limits;
 mod models;
 pub mod parse;
 mod reports;
@@ -47,6 +48,17 @@ use auth::TtlCache;
 /// the CLI, within this delay.
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
 
+/// A key's last use is written at most this often (per replica; the
+/// statement also skips the write when another replica wrote within it).
+pub const KEY_USE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Limits set by the operator for the whole server.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Requests per second of a key without a rate of its own; 0: no limit.
+    pub key_requests_per_second: u32,
+}
+
 /// The moderation service: store, pipeline and caches, cheap to clone.
 #[derive(Clone)]
 pub struct Moderation {
@@ -55,6 +67,12 @@ pub struct Moderation {
 
 struct Inner {
     store: Arc<dyn Store>,
+    limits: Limits,
+    key_buckets: limits::Buckets<crate::domain::KeyId>,
+    replicas: limits::ReplicaCount,
+    replica_id: uuid::Uuid,
+    /// When this replica last recorded each key's use.
+    key_uses: TtlCache<crate::domain::KeyId, ()>,
     pipeline: Pipeline,
     keys: TtlCache<crate::domain::KeyHash, crate::domain::Principal>,
     settings: TtlCache<crate::domain::TenantId, Arc<crate::domain::TenantSettings>>,
@@ -68,9 +86,18 @@ struct Inner {
 impl Moderation {
     /// Needs a Tokio runtime: it starts the batch workers.
     pub fn new(store: Arc<dyn Store>, pipeline: Pipeline) -> Self {
+        Self::with_limits(store, pipeline, Limits::default())
+    }
+
+    pub fn with_limits(store: Arc<dyn Store>, pipeline: Pipeline, limits: Limits) -> Self {
         let sequencer = sequencer::Sequencer::start(store.clone());
         Moderation {
             inner: Arc::new(Inner {
+                limits,
+                key_buckets: limits::Buckets::new(),
+                replicas: limits::ReplicaCount::default(),
+                replica_id: uuid::Uuid::new_v4(),
+                key_uses: TtlCache::new(KEY_USE_INTERVAL),
                 writer: batch::CommentWriter::start(store.clone(), sequencer.clone()),
                 sequencer,
                 history: batch::HistoryReader::start(store.clone()),

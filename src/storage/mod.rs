@@ -23,6 +23,7 @@ mod models;
 mod postgres;
 mod queue;
 mod reasons;
+mod replicas;
 mod reports;
 mod rules;
 mod sqlite;
@@ -56,6 +57,7 @@ pub use queue::{
     ReleaseRejection, Reopen, ReopenRejection,
 };
 pub(crate) use queue::{ReasonCodeSql, count_queue_sql, push_queue_conditions};
+pub use replicas::ReplicaStore;
 pub use reports::{NewReport, ReportOutcome, ReportStore};
 pub use rules::{RULES_CHANNEL, RuleRecord, RuleStore};
 pub use sqlite::SqliteStore;
@@ -106,6 +108,7 @@ pub trait Store:
     + EventStore
     + AuthorStore
     + ReportStore
+    + ReplicaStore
     + Send
     + Sync
     + 'static

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use crate::domain::{
-    Actor, ApiKeyInfo, FieldViolation, KeyHash, KeyId, Principal, Role, TenantId, TenantName,
+    Actor, ApiKeyInfo, FieldViolation, KeyHash, KeyId, KeySpec, Principal, TenantId, TenantName,
     TenantSettings, TenantSettingsPatch, ToxicityCategory, ToxicityThresholds,
 };
 
@@ -48,13 +48,25 @@ pub trait TenantStore: Send + Sync {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Option<ApiKeyInfo>, StoreError>;
+    /// Records a use of the key at `now`, unless one was recorded in the
+    /// minute before (so a busy key costs one write a minute, whichever
+    /// replica serves it).
+    async fn touch_api_key(
+        &self,
+        tenant: TenantId,
+        key_id: KeyId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Keys revoked at or after `since` (every replica polls this to drop
+    /// them from its cache).
+    async fn keys_revoked_since(&self, since: DateTime<Utc>) -> Result<Vec<KeyId>, StoreError>;
 }
 
 /// A new API key's stored form.
 #[derive(Debug, Clone)]
 pub struct NewApiKey {
     pub key_id: KeyId,
-    pub role: Role,
+    pub spec: KeySpec,
     pub hash: KeyHash,
     pub key_prefix: String,
 }

@@ -18,6 +18,7 @@ async fn api_keys_are_created_listed_and_revoked(backend: Backend) {
     let created = admin
         .create_api_key(pb::CreateApiKeyRequest {
             role: ApiKeyRole::Moderator as i32,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -65,7 +66,7 @@ async fn api_keys_are_created_listed_and_revoked(backend: Backend) {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let err = admin
-        .create_api_key(pb::CreateApiKeyRequest { role: 0 })
+        .create_api_key(pb::CreateApiKeyRequest::default())
         .await
         .unwrap_err();
     assert_eq!(violated_field(&err), "role");

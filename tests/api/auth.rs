@@ -42,6 +42,7 @@ async fn a_revoked_key_stops_working(backend: Backend) {
     let created = admin
         .create_api_key(pb::CreateApiKeyRequest {
             role: ApiKeyRole::Publisher as i32,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -165,6 +165,7 @@ pub async fn spawn_app_configured(
         tls: None,
         http_tls: false,
         max_concurrent_calls: moderato::config::DEFAULT_MAX_CONCURRENT_CALLS,
+        key_requests_per_second: 0,
     };
     configure(&mut settings);
     let app = Application::build(settings)
@@ -252,12 +253,16 @@ impl TestApp {
     /// A key for tenant `tenant`, created the operator's way (creating the tenant).
     pub async fn key_for(&self, tenant: &str, role: Role) -> String {
         let tenant = TenantName::parse(tenant).unwrap();
-        moderato::moderation::create_tenant_key(self.store.as_ref(), &tenant, role)
-            .await
-            .unwrap()
-            .secret
-            .expose()
-            .to_owned()
+        moderato::moderation::create_tenant_key(
+            self.store.as_ref(),
+            &tenant,
+            moderato::domain::KeySpec::role(role),
+        )
+        .await
+        .unwrap()
+        .secret
+        .expose()
+        .to_owned()
     }
 
     /// The id of tenant `default`, created at the first start.

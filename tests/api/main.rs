@@ -10,6 +10,7 @@ mod comments;
 mod console;
 mod decisions;
 mod helpers;
+mod keys;
 mod operations;
 mod overload;
 mod reports;

@@ -658,7 +658,7 @@ async fn revoked_keys_do_not_authenticate(backend: Backend) {
     let hash = KeyHash::of("mdr_test-key");
     let key = NewApiKey {
         key_id: KeyId::generate(),
-        role: Role::Moderator,
+        spec: moderato::domain::KeySpec::role(Role::Moderator),
         hash,
         key_prefix: "mdr_te".into(),
     };

@@ -374,6 +374,7 @@ async fn a_server_with_unreadable_tls_files_does_not_start() {
         tls: Some(tls),
         http_tls: false,
         max_concurrent_calls: moderato::config::DEFAULT_MAX_CONCURRENT_CALLS,
+        key_requests_per_second: 0,
     };
 
     let mismatched = moderato::startup::Application::build(settings(files.tls(false)))

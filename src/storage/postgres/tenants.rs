@@ -46,7 +46,17 @@ fn key_from_row(row: &PgRow) -> Result<ApiKeyInfo, StoreError> {
         key_prefix: row.try_get("key_prefix")?,
         create_time: row.try_get("create_time")?,
         revoke_time: row.try_get("revoke_time")?,
+        name: row.try_get("name")?,
+        expire_time: row.try_get("expire_time")?,
+        last_use_time: row.try_get("last_use_time")?,
+        requests_per_second: rate_column(row)?,
     })
+}
+
+fn rate_column(row: &PgRow) -> Result<Option<u32>, StoreError> {
+    row.try_get::<Option<i32>, _>("requests_per_second")?
+        .map(|r| u32::try_from(r).map_err(|_| StoreError::Corrupt(format!("rate {r}"))))
+        .transpose()
 }
 
 #[async_trait]
@@ -213,15 +223,19 @@ impl TenantStore for PostgresStore {
     ) -> Result<ApiKeyInfo, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO api_keys (tenant_id, key_id, key_hash, key_prefix, role, create_time) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (tenant_id, key_id, key_hash, key_prefix, role, create_time, \
+             name, expire_time, requests_per_second) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(tenant.as_uuid())
         .bind(key.key_id.as_uuid())
         .bind(key.hash.as_bytes().as_slice())
         .bind(&key.key_prefix)
-        .bind(key.role.as_str())
+        .bind(key.spec.role.as_str())
         .bind(now)
+        .bind(&key.spec.name)
+        .bind(key.spec.expire_time)
+        .bind(key.spec.requests_per_second.map(|r| r as i32))
         .execute(&mut *tx)
         .await?;
         audit(
@@ -235,7 +249,12 @@ impl TenantStore for PostgresStore {
                 subject_id: key.key_id.to_string(),
                 from_state: None,
                 to_state: Some("active"),
-                detail: serde_json::json!({ "role": key.role.as_str() }),
+                detail: serde_json::json!({
+                    "role": key.spec.role.as_str(),
+                    "name": key.spec.name,
+                    "expire_time": key.spec.expire_time,
+                    "requests_per_second": key.spec.requests_per_second,
+                }),
                 comment_id: None,
                 author_id: None,
                 stream: None,
@@ -245,16 +264,20 @@ impl TenantStore for PostgresStore {
         tx.commit().await?;
         Ok(ApiKeyInfo {
             key_id: key.key_id,
-            role: key.role,
+            role: key.spec.role,
             key_prefix: key.key_prefix.clone(),
             create_time: now,
             revoke_time: None,
+            name: key.spec.name.clone(),
+            expire_time: key.spec.expire_time,
+            last_use_time: None,
+            requests_per_second: key.spec.requests_per_second,
         })
     }
 
     async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>, StoreError> {
         let row = sqlx::query(
-            "SELECT tenant_id, key_id, role FROM api_keys \
+            "SELECT tenant_id, key_id, role, expire_time, requests_per_second FROM api_keys \
              WHERE key_hash = $1 AND revoke_time IS NULL",
         )
         .bind(hash.as_bytes().as_slice())
@@ -267,13 +290,16 @@ impl TenantStore for PostgresStore {
             key_id: KeyId::from_uuid(row.try_get("key_id")?),
             role: Role::parse("role", &role)
                 .map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
+            expire_time: row.try_get("expire_time")?,
+            requests_per_second: rate_column(&row)?,
         }))
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]
     async fn list_api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT key_id, role, key_prefix, create_time, revoke_time FROM api_keys \
+            "SELECT key_id, role, key_prefix, create_time, revoke_time, name, expire_time, last_use_time, requests_per_second \
+             FROM api_keys \
              WHERE tenant_id = $1 ORDER BY create_time, key_id",
         )
         .bind(tenant.as_uuid())
@@ -323,7 +349,8 @@ impl TenantStore for PostgresStore {
             .await?;
         }
         let row = sqlx::query(
-            "SELECT key_id, role, key_prefix, create_time, revoke_time FROM api_keys \
+            "SELECT key_id, role, key_prefix, create_time, revoke_time, name, expire_time, last_use_time, requests_per_second \
+             FROM api_keys \
              WHERE tenant_id = $1 AND key_id = $2",
         )
         .bind(tenant.as_uuid())
@@ -332,5 +359,34 @@ impl TenantStore for PostgresStore {
         .await?;
         tx.commit().await?;
         row.as_ref().map(key_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant, %key_id))]
+    async fn touch_api_key(
+        &self,
+        tenant: TenantId,
+        key_id: KeyId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE api_keys SET last_use_time = $3 \
+             WHERE tenant_id = $1 AND key_id = $2 \
+             AND (last_use_time IS NULL OR last_use_time < $3 - interval '1 minute')",
+        )
+        .bind(tenant.as_uuid())
+        .bind(key_id.as_uuid())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn keys_revoked_since(&self, since: DateTime<Utc>) -> Result<Vec<KeyId>, StoreError> {
+        let ids: Vec<Uuid> =
+            sqlx::query_scalar("SELECT key_id FROM api_keys WHERE revoke_time >= $1")
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(ids.into_iter().map(KeyId::from_uuid).collect())
     }
 }

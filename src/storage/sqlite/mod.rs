@@ -55,6 +55,7 @@ mod comments;
 mod events;
 mod models;
 mod queue;
+mod replicas;
 mod reports;
 mod rules;
 mod tenants;

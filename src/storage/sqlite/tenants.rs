@@ -47,7 +47,17 @@ fn key_from_row(row: &SqliteRow) -> Result<ApiKeyInfo, StoreError> {
         key_prefix: row.try_get("key_prefix")?,
         create_time: time_column(row, "create_time")?,
         revoke_time: optional_time_column(row, "revoke_time")?,
+        name: row.try_get("name")?,
+        expire_time: optional_time_column(row, "expire_time")?,
+        last_use_time: optional_time_column(row, "last_use_time")?,
+        requests_per_second: rate_column(row)?,
     })
+}
+
+fn rate_column(row: &SqliteRow) -> Result<Option<u32>, StoreError> {
+    row.try_get::<Option<i64>, _>("requests_per_second")?
+        .map(|r| u32::try_from(r).map_err(|_| StoreError::Corrupt(format!("rate {r}"))))
+        .transpose()
 }
 
 #[async_trait]
@@ -214,15 +224,19 @@ impl TenantStore for SqliteStore {
     ) -> Result<ApiKeyInfo, StoreError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         sqlx::query(
-            "INSERT INTO api_keys (tenant_id, key_id, key_hash, key_prefix, role, create_time) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO api_keys (tenant_id, key_id, key_hash, key_prefix, role, create_time, \
+             name, expire_time, requests_per_second) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .bind(tenant.as_uuid())
         .bind(key.key_id.as_uuid())
         .bind(key.hash.as_bytes().as_slice())
         .bind(&key.key_prefix)
-        .bind(key.role.as_str())
+        .bind(key.spec.role.as_str())
         .bind(to_micros(now))
+        .bind(&key.spec.name)
+        .bind(key.spec.expire_time.map(to_micros))
+        .bind(key.spec.requests_per_second.map(i64::from))
         .execute(&mut *tx)
         .await?;
         audit(
@@ -236,7 +250,12 @@ impl TenantStore for SqliteStore {
                 subject_id: key.key_id.to_string(),
                 from_state: None,
                 to_state: Some("active"),
-                detail: serde_json::json!({ "role": key.role.as_str() }),
+                detail: serde_json::json!({
+                    "role": key.spec.role.as_str(),
+                    "name": key.spec.name,
+                    "expire_time": key.spec.expire_time,
+                    "requests_per_second": key.spec.requests_per_second,
+                }),
                 comment_id: None,
                 author_id: None,
                 stream: None,
@@ -246,16 +265,20 @@ impl TenantStore for SqliteStore {
         tx.commit().await?;
         Ok(ApiKeyInfo {
             key_id: key.key_id,
-            role: key.role,
+            role: key.spec.role,
             key_prefix: key.key_prefix.clone(),
             create_time: now,
             revoke_time: None,
+            name: key.spec.name.clone(),
+            expire_time: key.spec.expire_time,
+            last_use_time: None,
+            requests_per_second: key.spec.requests_per_second,
         })
     }
 
     async fn authenticate(&self, hash: &KeyHash) -> Result<Option<Principal>, StoreError> {
         let row = sqlx::query(
-            "SELECT tenant_id, key_id, role FROM api_keys \
+            "SELECT tenant_id, key_id, role, expire_time, requests_per_second FROM api_keys \
              WHERE key_hash = ?1 AND revoke_time IS NULL",
         )
         .bind(hash.as_bytes().as_slice())
@@ -268,13 +291,16 @@ impl TenantStore for SqliteStore {
             key_id: KeyId::from_uuid(row.try_get("key_id")?),
             role: Role::parse("role", &role)
                 .map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
+            expire_time: optional_time_column(&row, "expire_time")?,
+            requests_per_second: rate_column(&row)?,
         }))
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]
     async fn list_api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT key_id, role, key_prefix, create_time, revoke_time FROM api_keys \
+            "SELECT key_id, role, key_prefix, create_time, revoke_time, name, expire_time, last_use_time, requests_per_second \
+             FROM api_keys \
              WHERE tenant_id = ?1 ORDER BY create_time, key_id",
         )
         .bind(tenant.as_uuid())
@@ -324,7 +350,8 @@ impl TenantStore for SqliteStore {
             .await?;
         }
         let row = sqlx::query(
-            "SELECT key_id, role, key_prefix, create_time, revoke_time FROM api_keys \
+            "SELECT key_id, role, key_prefix, create_time, revoke_time, name, expire_time, last_use_time, requests_per_second \
+             FROM api_keys \
              WHERE tenant_id = ?1 AND key_id = ?2",
         )
         .bind(tenant.as_uuid())
@@ -333,5 +360,37 @@ impl TenantStore for SqliteStore {
         .await?;
         tx.commit().await?;
         row.as_ref().map(key_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant, %key_id))]
+    async fn touch_api_key(
+        &self,
+        tenant: TenantId,
+        key_id: KeyId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = to_micros(now);
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        sqlx::query(
+            "UPDATE api_keys SET last_use_time = ?3 \
+             WHERE tenant_id = ?1 AND key_id = ?2 \
+             AND (last_use_time IS NULL OR last_use_time < ?3 - 60000000)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(key_id.as_uuid())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn keys_revoked_since(&self, since: DateTime<Utc>) -> Result<Vec<KeyId>, StoreError> {
+        let ids: Vec<uuid::Uuid> =
+            sqlx::query_scalar("SELECT key_id FROM api_keys WHERE revoke_time >= ?1")
+                .bind(to_micros(since))
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(ids.into_iter().map(KeyId::from_uuid).collect())
     }
 }
