@@ -66,11 +66,20 @@ pub struct TenantSettings {
     pub hide_reported: bool,
     /// Review and reject thresholds per toxicity category.
     pub toxicity: super::ToxicityThresholds,
+    /// Comments one author may submit in a minute; 0: no limit.
+    pub max_comments_per_author_per_minute: u32,
+    /// Comments one IP address may submit in a minute; 0: no limit.
+    pub max_comments_per_ip_per_minute: u32,
 }
 
 impl TenantSettings {
     pub const MAX_BODY_CHARS_LIMIT: u32 = super::comment::MAX_BODY_CHARS_CEILING as u32;
     pub const MAX_REPORT_THRESHOLD: u32 = 1_000;
+    /// The author limit is counted from the author's latest comments, of
+    /// which the store keeps this many.
+    pub const MAX_COMMENTS_PER_AUTHOR_PER_MINUTE: u32 =
+        crate::pipeline::spam::history::RECENT_LIMIT;
+    pub const MAX_COMMENTS_PER_IP_PER_MINUTE: u32 = 100_000;
 
     /// What a new tenant starts with.
     pub fn defaults(tenant_name: &TenantName) -> Self {
@@ -83,6 +92,8 @@ impl TenantSettings {
             report_threshold: 3,
             hide_reported: false,
             toxicity: super::ToxicityThresholds::default(),
+            max_comments_per_author_per_minute: 0,
+            max_comments_per_ip_per_minute: 0,
         }
     }
 
@@ -118,6 +129,30 @@ impl TenantSettings {
         }
         if let Some(hide) = patch.hide_reported {
             next.hide_reported = hide;
+        }
+        if let Some(limit) = patch.max_comments_per_author_per_minute {
+            if limit > Self::MAX_COMMENTS_PER_AUTHOR_PER_MINUTE {
+                return Err(FieldViolation::new(
+                    "max_comments_per_author_per_minute",
+                    format!(
+                        "must be between 0 (no limit) and {}",
+                        Self::MAX_COMMENTS_PER_AUTHOR_PER_MINUTE
+                    ),
+                ));
+            }
+            next.max_comments_per_author_per_minute = limit;
+        }
+        if let Some(limit) = patch.max_comments_per_ip_per_minute {
+            if limit > Self::MAX_COMMENTS_PER_IP_PER_MINUTE {
+                return Err(FieldViolation::new(
+                    "max_comments_per_ip_per_minute",
+                    format!(
+                        "must be between 0 (no limit) and {}",
+                        Self::MAX_COMMENTS_PER_IP_PER_MINUTE
+                    ),
+                ));
+            }
+            next.max_comments_per_ip_per_minute = limit;
         }
         let mut seen = Vec::new();
         for (i, t) in patch.toxicity.iter().enumerate() {
@@ -172,6 +207,8 @@ pub struct TenantSettingsPatch {
     pub max_body_chars: Option<u32>,
     pub report_threshold: Option<u32>,
     pub hide_reported: Option<bool>,
+    pub max_comments_per_author_per_minute: Option<u32>,
+    pub max_comments_per_ip_per_minute: Option<u32>,
     /// Categories given new thresholds; the others keep theirs.
     pub toxicity: Vec<super::CategoryThresholds>,
 }

@@ -356,6 +356,8 @@ pub fn settings_patch(
         max_body_chars: request.max_body_chars,
         report_threshold: request.report_threshold,
         hide_reported: request.hide_reported,
+        max_comments_per_author_per_minute: request.max_comments_per_author_per_minute,
+        max_comments_per_ip_per_minute: request.max_comments_per_ip_per_minute,
         toxicity: request
             .toxicity_thresholds
             .into_iter()
@@ -478,6 +480,8 @@ pub fn settings(value: TenantSettings) -> pb::TenantSettings {
         max_body_chars: value.max_body_chars,
         report_threshold: value.report_threshold,
         hide_reported: value.hide_reported,
+        max_comments_per_author_per_minute: value.max_comments_per_author_per_minute,
+        max_comments_per_ip_per_minute: value.max_comments_per_ip_per_minute,
         toxicity_thresholds: ToxicityCategory::ALL
             .into_iter()
             .map(|c| {

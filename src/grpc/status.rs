@@ -61,6 +61,11 @@ impl From<SubmitError> for Status {
         match err {
             SubmitError::Invalid(violation) => violation.into(),
             SubmitError::IdempotencyKeyReused => Status::already_exists(err.to_string()),
+            SubmitError::RateLimited { retry_after, .. } => Status::with_error_details(
+                Code::ResourceExhausted,
+                err.to_string(),
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
             SubmitError::Store(err) => err.into(),
         }
     }

@@ -16,6 +16,15 @@ pub enum SubmitError {
     Invalid(FieldViolation),
     #[error("client_comment_id was already used for a different comment")]
     IdempotencyKeyReused,
+    /// The tenant's per-author or per-IP rate.
+    #[error(
+        "this {scope} has submitted {limit} comments in the last minute, the tenant's limit; retry after the RetryInfo delay"
+    )]
+    RateLimited {
+        scope: &'static str,
+        limit: u32,
+        retry_after: std::time::Duration,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -123,6 +132,25 @@ impl Moderation {
                 since: at - history::DUPLICATE_WINDOW,
             })
             .await?;
+        if let Some(refusal) = self.over_submission_rate(principal, &comment, &settings, &facts, at)
+        {
+            // A retry of a comment stored before the limit was reached is
+            // answered with it, as any retry is.
+            if let Some(client_id) = &comment.client_comment_id
+                && let Some(stored) = self
+                    .inner
+                    .store
+                    .find_by_client_comment_id(principal.tenant_id, client_id.as_str())
+                    .await?
+            {
+                return if comment.is_same_submission(&stored) {
+                    Ok(stored)
+                } else {
+                    Err(SubmitError::IdempotencyKeyReused)
+                };
+            }
+            return Err(refusal);
+        }
         let verdict = self.inner.pipeline.evaluate(
             &comment,
             &settings,
@@ -157,6 +185,66 @@ impl Moderation {
             InsertOutcome::Existing(stored) if comment.is_same_submission(&stored) => Ok(stored),
             InsertOutcome::Existing(_) => Err(SubmitError::IdempotencyKeyReused),
         }
+    }
+
+    /// The tenant's per-author and per-IP rates. The author's is counted
+    /// from the author's latest comments as stored (exact across replicas,
+    /// save submissions of the same author in flight at the same instant);
+    /// the IP's from this replica's buckets (see `limits`).
+    fn over_submission_rate(
+        &self,
+        principal: &Principal,
+        comment: &NewComment,
+        settings: &TenantSettings,
+        facts: &crate::storage::AuthorFacts,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<SubmitError> {
+        let minute = chrono::Duration::minutes(1);
+        let limit = settings.max_comments_per_author_per_minute as usize;
+        if limit > 0 {
+            let in_window: Vec<_> = facts
+                .history
+                .recent
+                .iter()
+                .filter(|c| c.create_time > at - minute)
+                .map(|c| c.create_time)
+                .collect();
+            if in_window.len() >= limit {
+                // Newest first: a place frees up when the limit-th newest
+                // leaves the window.
+                let mut times = in_window;
+                times.sort_unstable_by(|a, b| b.cmp(a));
+                let frees_at = times[limit - 1] + minute;
+                return Some(SubmitError::RateLimited {
+                    scope: "author",
+                    limit: limit as u32,
+                    retry_after: (frees_at - at).to_std().unwrap_or_default(),
+                });
+            }
+        }
+        let limit = settings.max_comments_per_ip_per_minute;
+        if limit > 0
+            && let Some(ip) = comment.author_ip
+        {
+            // `limit` a minute, bursts of a minute's worth: this replica's
+            // share of both.
+            let (per_minute, burst) =
+                super::limits::share(f64::from(limit), self.inner.replicas.get());
+            let per_second = per_minute / 60.0;
+            if let Err(retry_after) = self.inner.ip_buckets.take(
+                &(principal.tenant_id, ip),
+                per_second,
+                burst,
+                std::time::Instant::now(),
+            ) {
+                return Some(SubmitError::RateLimited {
+                    scope: "IP address",
+                    limit,
+                    retry_after,
+                });
+            }
+        }
+        None
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, %id))]

@@ -69,6 +69,7 @@ struct Inner {
     store: Arc<dyn Store>,
     limits: Limits,
     key_buckets: limits::Buckets<crate::domain::KeyId>,
+    ip_buckets: limits::Buckets<(crate::domain::TenantId, std::net::IpAddr)>,
     replicas: limits::ReplicaCount,
     replica_id: uuid::Uuid,
     /// When this replica last recorded each key's use.
@@ -95,6 +96,7 @@ impl Moderation {
             inner: Arc::new(Inner {
                 limits,
                 key_buckets: limits::Buckets::new(),
+                ip_buckets: limits::Buckets::new(),
                 replicas: limits::ReplicaCount::default(),
                 replica_id: uuid::Uuid::new_v4(),
                 key_uses: TtlCache::new(KEY_USE_INTERVAL),

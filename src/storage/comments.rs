@@ -41,6 +41,12 @@ pub trait CommentStore: Send + Sync {
         tenant: TenantId,
         id: CommentId,
     ) -> Result<Option<Comment>, StoreError>;
+    /// The comment stored under this idempotency key, if any.
+    async fn find_by_client_comment_id(
+        &self,
+        tenant: TenantId,
+        client_comment_id: &str,
+    ) -> Result<Option<Comment>, StoreError>;
     /// Newest first; at most `query.limit` comments.
     async fn list_comments(
         &self,

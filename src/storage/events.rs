@@ -381,6 +381,8 @@ pub(crate) fn settings_change_detail(
             "max_body_chars": s.max_body_chars,
             "report_threshold": s.report_threshold,
             "hide_reported": s.hide_reported,
+            "max_comments_per_author_per_minute": s.max_comments_per_author_per_minute,
+            "max_comments_per_ip_per_minute": s.max_comments_per_ip_per_minute,
             "toxicity_thresholds": ToxicityCategory::ALL
                 .into_iter()
                 .map(|c| (c.name().to_owned(), serde_json::json!(s.toxicity.get(c))))

@@ -13,6 +13,7 @@ mod helpers;
 mod keys;
 mod operations;
 mod overload;
+mod rates;
 mod reports;
 mod review;
 mod rules;

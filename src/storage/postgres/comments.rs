@@ -262,6 +262,24 @@ impl CommentStore for PostgresStore {
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn find_by_client_comment_id(
+        &self,
+        tenant: TenantId,
+        client_comment_id: &str,
+    ) -> Result<Option<Comment>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            comment_columns!(),
+            " FROM comments c WHERE c.tenant_id = $1 AND c.client_comment_id = $2"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(client_comment_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(comment_from_row).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
     async fn list_comments(
         &self,
         tenant: TenantId,

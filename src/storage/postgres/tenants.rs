@@ -34,6 +34,14 @@ fn settings_from_row(row: &PgRow) -> Result<TenantSettings, StoreError> {
             row.try_get::<Option<Json<serde_json::Value>>, _>("toxicity_thresholds")?
                 .map(|json| json.0),
         )?,
+        max_comments_per_author_per_minute: u32::try_from(
+            row.try_get::<i32, _>("max_comments_per_author_per_minute")?,
+        )
+        .map_err(|_| StoreError::Corrupt("max_comments_per_author_per_minute".into()))?,
+        max_comments_per_ip_per_minute: u32::try_from(
+            row.try_get::<i32, _>("max_comments_per_ip_per_minute")?,
+        )
+        .map_err(|_| StoreError::Corrupt("max_comments_per_ip_per_minute".into()))?,
     })
 }
 
@@ -143,7 +151,8 @@ impl TenantStore for PostgresStore {
     ) -> Result<Option<TenantSettings>, StoreError> {
         let row = sqlx::query(
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
-             report_threshold, hide_reported, toxicity_thresholds \
+             report_threshold, hide_reported, toxicity_thresholds, \
+             max_comments_per_author_per_minute, max_comments_per_ip_per_minute \
              FROM tenants WHERE tenant_id = $1",
         )
         .bind(tenant.as_uuid())
@@ -163,7 +172,8 @@ impl TenantStore for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
-             report_threshold, hide_reported, toxicity_thresholds \
+             report_threshold, hide_reported, toxicity_thresholds, \
+             max_comments_per_author_per_minute, max_comments_per_ip_per_minute \
              FROM tenants WHERE tenant_id = $1 FOR UPDATE",
         )
         .bind(tenant.as_uuid())
@@ -177,7 +187,8 @@ impl TenantStore for PostgresStore {
         sqlx::query(
             "UPDATE tenants SET moderation_mode = $2, review_threshold = $3, reject_threshold = $4, \
              max_body_chars = $5, update_time = $6, report_threshold = $7, hide_reported = $8, \
-             toxicity_thresholds = $9 \
+             toxicity_thresholds = $9, max_comments_per_author_per_minute = $10, \
+             max_comments_per_ip_per_minute = $11 \
              WHERE tenant_id = $1",
         )
         .bind(tenant.as_uuid())
@@ -189,6 +200,8 @@ impl TenantStore for PostgresStore {
         .bind(next.report_threshold as i32)
         .bind(next.hide_reported)
         .bind(crate::storage::toxicity_thresholds_to_json(&next.toxicity).map(Json))
+        .bind(next.max_comments_per_author_per_minute as i32)
+        .bind(next.max_comments_per_ip_per_minute as i32)
         .execute(&mut *tx)
         .await?;
         audit(

@@ -35,6 +35,14 @@ fn settings_from_row(row: &SqliteRow) -> Result<TenantSettings, StoreError> {
                 .transpose()
                 .map_err(|e| StoreError::Corrupt(format!("toxicity_thresholds: {e}")))?,
         )?,
+        max_comments_per_author_per_minute: u32::try_from(
+            row.try_get::<i64, _>("max_comments_per_author_per_minute")?,
+        )
+        .map_err(|_| StoreError::Corrupt("max_comments_per_author_per_minute".into()))?,
+        max_comments_per_ip_per_minute: u32::try_from(
+            row.try_get::<i64, _>("max_comments_per_ip_per_minute")?,
+        )
+        .map_err(|_| StoreError::Corrupt("max_comments_per_ip_per_minute".into()))?,
     })
 }
 
@@ -144,7 +152,8 @@ impl TenantStore for SqliteStore {
     ) -> Result<Option<TenantSettings>, StoreError> {
         let row = sqlx::query(
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
-             report_threshold, hide_reported, toxicity_thresholds \
+             report_threshold, hide_reported, toxicity_thresholds, \
+             max_comments_per_author_per_minute, max_comments_per_ip_per_minute \
              FROM tenants WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -164,7 +173,8 @@ impl TenantStore for SqliteStore {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let row = sqlx::query(
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
-             report_threshold, hide_reported, toxicity_thresholds \
+             report_threshold, hide_reported, toxicity_thresholds, \
+             max_comments_per_author_per_minute, max_comments_per_ip_per_minute \
              FROM tenants WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -178,7 +188,8 @@ impl TenantStore for SqliteStore {
         sqlx::query(
             "UPDATE tenants SET moderation_mode = ?2, review_threshold = ?3, reject_threshold = ?4, \
              max_body_chars = ?5, report_threshold = ?6, hide_reported = ?7, update_time = ?8, \
-             toxicity_thresholds = ?9 \
+             toxicity_thresholds = ?9, max_comments_per_author_per_minute = ?10, \
+             max_comments_per_ip_per_minute = ?11 \
              WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -190,6 +201,8 @@ impl TenantStore for SqliteStore {
         .bind(next.hide_reported)
         .bind(to_micros(now))
         .bind(crate::storage::toxicity_thresholds_to_json(&next.toxicity).map(|v| v.to_string()))
+        .bind(i64::from(next.max_comments_per_author_per_minute))
+        .bind(i64::from(next.max_comments_per_ip_per_minute))
         .execute(&mut *tx)
         .await?;
         audit(
