@@ -139,6 +139,8 @@ async fn main() -> anyhow::Result<()> {
         http_tls: false,
         max_concurrent_calls: moderato::config::DEFAULT_MAX_CONCURRENT_CALLS,
         key_requests_per_second: 0,
+        secret_key: None,
+        secret_key_file: dir.path().join("secret.key"),
     };
     let app = Application::build(settings).await?;
     let addr = app.grpc_addr();

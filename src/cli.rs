@@ -339,6 +339,10 @@ pub struct ServeArgs {
     /// (0: no limit).
     #[arg(long, env = "MODERATO_KEY_REQUESTS_PER_SECOND", default_value_t = 0)]
     pub key_requests_per_second: u32,
+    /// Where the server secret is kept when MODERATO_SECRET_KEY is unset
+    /// (created with mode 0600 on first start). Default: beside the admin key.
+    #[arg(long, env = "MODERATO_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -428,7 +432,6 @@ async fn serve(args: ServeArgs, database_url: String, db: DbOptions) -> anyhow::
         http_addr: args.http_addr,
         database_url,
         db,
-        admin_key_file,
         tls: match (args.tls_cert, args.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles {
                 cert,
@@ -440,6 +443,14 @@ async fn serve(args: ServeArgs, database_url: String, db: DbOptions) -> anyhow::
         http_tls: args.http_tls,
         max_concurrent_calls: args.max_concurrent_calls,
         key_requests_per_second: args.key_requests_per_second,
+        // Read from the environment only: a flag would show in `ps`.
+        secret_key: std::env::var("MODERATO_SECRET_KEY")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        secret_key_file: args
+            .secret_key_file
+            .unwrap_or_else(|| crate::config::default_secret_key_file(&admin_key_file)),
+        admin_key_file,
     };
     let app = Application::build(settings).await?;
     app.run_until_stopped(shutdown_signal()).await

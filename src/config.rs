@@ -26,6 +26,15 @@ pub struct Settings {
     /// Requests per second of an API key without a rate of its own, shared
     /// by the live replicas (0: no limit).
     pub key_requests_per_second: u32,
+    /// The server secret (`MODERATO_SECRET_KEY`); when unset, read from
+    /// `secret_key_file`, which the first start creates.
+    pub secret_key: Option<String>,
+    pub secret_key_file: PathBuf,
+}
+
+/// `secret.key` beside the admin key file.
+pub fn default_secret_key_file(admin_key_file: &Path) -> PathBuf {
+    admin_key_file.with_file_name("secret.key")
 }
 
 /// See `Settings::max_concurrent_calls` and BENCHMARKS.md (issue #14).

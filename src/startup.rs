@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Settings;
-use crate::domain::{KeySpec, Role, TenantName};
+use crate::domain::{IpHasher, KeySpec, Role, ServerSecret, TenantName};
 use crate::grpc::pb::admin_service_server::AdminServiceServer;
 use crate::grpc::pb::comment_service_server::CommentServiceServer;
 use crate::grpc::pb::review_service_server::ReviewServiceServer;
@@ -57,6 +57,8 @@ impl Application {
         };
         let store = storage::connect(&settings.database_url, &settings.db).await?;
         bootstrap(store.as_ref(), &settings.admin_key_file).await?;
+        let secret = server_secret(&settings)?;
+        hash_stored_addresses(store.as_ref(), &secret.ip_hasher()).await?;
         let grpc_listener = TcpListener::bind(settings.grpc_addr)
             .await
             .with_context(|| format!("binding gRPC on {}", settings.grpc_addr))?;
@@ -69,12 +71,13 @@ impl Application {
             grpc_tls,
             http_tls,
             gate: Gate::new(settings.max_concurrent_calls),
-            moderation: Moderation::with_limits(
+            moderation: Moderation::with_options(
                 store,
                 Pipeline::default(),
                 Limits {
                     key_requests_per_second: settings.key_requests_per_second,
                 },
+                &secret,
             ),
         })
     }
@@ -238,6 +241,65 @@ async fn bootstrap(store: &dyn Store, key_file: &Path) -> anyhow::Result<()> {
         path = %key_file.display(),
         "empty database: created tenant `default` and wrote its admin key to this file"
     );
+    Ok(())
+}
+
+/// `MODERATO_SECRET_KEY`, else the secret file, created on first start.
+/// Replicas must share it (each would otherwise hash addresses its own way):
+/// set the variable, or give them the same file.
+fn server_secret(settings: &Settings) -> anyhow::Result<ServerSecret> {
+    if let Some(secret) = &settings.secret_key {
+        return ServerSecret::new(secret)
+            .map_err(|why| anyhow::anyhow!("MODERATO_SECRET_KEY: {why}"));
+    }
+    let path = &settings.secret_key_file;
+    match std::fs::read_to_string(path) {
+        Ok(secret) => {
+            ServerSecret::new(&secret).map_err(|why| anyhow::anyhow!("{}: {why}", path.display()))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let secret = ServerSecret::generate();
+            write_secret_file(path, &secret)
+                .with_context(|| format!("writing the server secret to {}", path.display()))?;
+            tracing::info!(
+                path = %path.display(),
+                "no MODERATO_SECRET_KEY: generated the server secret in this file \
+                 (replicas must share one: set MODERATO_SECRET_KEY or copy the file)"
+            );
+            ServerSecret::new(&secret).map_err(anyhow::Error::msg)
+        }
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Replaces addresses stored by releases before the keyed hash with their
+/// hashes (a no-op once done: the index that finds them is then empty).
+async fn hash_stored_addresses(store: &dyn Store, hasher: &IpHasher) -> anyhow::Result<()> {
+    let mut replaced = 0;
+    loop {
+        let batch = store.plaintext_author_ips(1_000).await?;
+        if batch.is_empty() {
+            break;
+        }
+        let hashed: Vec<_> = batch
+            .into_iter()
+            .map(|(tenant, comment, stored)| {
+                let hash = match stored.parse() {
+                    Ok(ip) => hasher.hash(tenant, ip),
+                    Err(_) => hasher.hash_text(tenant, &stored),
+                };
+                (tenant, comment, hash)
+            })
+            .collect();
+        store.replace_author_ips(&hashed).await?;
+        replaced += hashed.len();
+    }
+    if replaced > 0 {
+        tracing::info!(
+            replaced,
+            "replaced stored IP addresses with their keyed hashes"
+        );
+    }
     Ok(())
 }
 

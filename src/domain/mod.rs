@@ -14,6 +14,7 @@ mod page;
 mod report;
 mod review;
 mod rule;
+mod secret;
 mod tenant;
 mod toxicity;
 
@@ -38,5 +39,6 @@ pub use rule::{
     RuleRejection, check_rule_set,
 };
 pub(crate) use rule::{RuleStep, plan_rule_change};
+pub use secret::{IP_HASH_PREFIX, IpHasher, ServerSecret};
 pub use tenant::{ModerationMode, TenantName, TenantSettings, TenantSettingsPatch};
 pub use toxicity::{CategoryThresholds, ToxicityCategory, ToxicityScores, ToxicityThresholds};

@@ -112,6 +112,7 @@ pub(crate) struct PendingComment {
     pub fingerprint: Fingerprint,
     pub actor: Actor,
     pub now: DateTime<Utc>,
+    pub ip_hash: Option<String>,
 }
 
 /// Group commit of new comments (`CommentStore::insert_comments`). The
@@ -141,6 +142,7 @@ impl CommentWriter {
                                 fingerprint: p.fingerprint,
                                 actor: &p.actor,
                                 now: p.now,
+                                ip_hash: p.ip_hash.as_deref(),
                             };
                             (p.tenant, record)
                         })

@@ -175,6 +175,9 @@ impl Moderation {
                 fingerprint: features.fingerprint,
                 actor: principal.actor(),
                 now: at,
+                ip_hash: comment
+                    .author_ip
+                    .map(|ip| self.inner.ip_hasher.hash(principal.tenant_id, ip)),
             })
             .await?;
         match outcome {

@@ -70,6 +70,7 @@ struct Inner {
     limits: Limits,
     key_buckets: limits::Buckets<crate::domain::KeyId>,
     ip_buckets: limits::Buckets<(crate::domain::TenantId, std::net::IpAddr)>,
+    ip_hasher: crate::domain::IpHasher,
     replicas: limits::ReplicaCount,
     replica_id: uuid::Uuid,
     /// When this replica last recorded each key's use.
@@ -86,17 +87,26 @@ struct Inner {
 
 impl Moderation {
     /// Needs a Tokio runtime: it starts the batch workers.
+    /// With no limits and a throwaway secret (commands that store no IP).
     pub fn new(store: Arc<dyn Store>, pipeline: Pipeline) -> Self {
-        Self::with_limits(store, pipeline, Limits::default())
+        let secret = crate::domain::ServerSecret::new(&crate::domain::ServerSecret::generate())
+            .expect("a generated secret is long enough");
+        Self::with_options(store, pipeline, Limits::default(), &secret)
     }
 
-    pub fn with_limits(store: Arc<dyn Store>, pipeline: Pipeline, limits: Limits) -> Self {
+    pub fn with_options(
+        store: Arc<dyn Store>,
+        pipeline: Pipeline,
+        limits: Limits,
+        secret: &crate::domain::ServerSecret,
+    ) -> Self {
         let sequencer = sequencer::Sequencer::start(store.clone());
         Moderation {
             inner: Arc::new(Inner {
                 limits,
                 key_buckets: limits::Buckets::new(),
                 ip_buckets: limits::Buckets::new(),
+                ip_hasher: secret.ip_hasher(),
                 replicas: limits::ReplicaCount::default(),
                 replica_id: uuid::Uuid::new_v4(),
                 key_uses: TtlCache::new(KEY_USE_INTERVAL),

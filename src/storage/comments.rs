@@ -41,6 +41,17 @@ pub trait CommentStore: Send + Sync {
         tenant: TenantId,
         id: CommentId,
     ) -> Result<Option<Comment>, StoreError>;
+    /// Up to `limit` comments whose `author_ip` is still an address, as
+    /// releases before the keyed hash stored it.
+    async fn plaintext_author_ips(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, CommentId, String)>, StoreError>;
+    /// Replaces those addresses with their hashes, in one transaction.
+    async fn replace_author_ips(
+        &self,
+        hashed: &[(TenantId, CommentId, String)],
+    ) -> Result<(), StoreError>;
     /// The comment stored under this idempotency key, if any.
     async fn find_by_client_comment_id(
         &self,
@@ -65,6 +76,8 @@ pub struct NewCommentRecord<'a> {
     pub fingerprint: Fingerprint,
     pub actor: &'a Actor,
     pub now: DateTime<Utc>,
+    /// `author_ip` as stored: keyed hash (`domain::IpHasher`), never the address.
+    pub ip_hash: Option<&'a str>,
 }
 
 impl NewCommentRecord<'_> {
@@ -153,7 +166,7 @@ impl<'a> CommentRows<'a> {
                 .encode();
                 Ok(CommentRow {
                     tenant: *tenant,
-                    author_ip: record.comment.author_ip.map(|ip| ip.to_string()),
+                    author_ip: record.ip_hash.map(str::to_owned),
                     fingerprint: record.fingerprint,
                     review,
                     audit,

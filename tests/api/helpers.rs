@@ -166,6 +166,8 @@ pub async fn spawn_app_configured(
         http_tls: false,
         max_concurrent_calls: moderato::config::DEFAULT_MAX_CONCURRENT_CALLS,
         key_requests_per_second: 0,
+        secret_key: None,
+        secret_key_file: admin_key_file.with_file_name("secret.key"),
     };
     configure(&mut settings);
     let app = Application::build(settings)

@@ -134,6 +134,7 @@ async fn insert(
                 fingerprint: Features::extract(comment.body.as_str()).fingerprint,
                 actor: &Actor::system(),
                 now: at,
+                ip_hash: None,
             },
         )
         .await
@@ -1360,6 +1361,7 @@ pub(crate) fn record_of<'a>(
         fingerprint: Features::extract(comment.body.as_str()).fingerprint,
         actor,
         now,
+        ip_hash: None,
     }
 }
 

@@ -375,6 +375,8 @@ async fn a_server_with_unreadable_tls_files_does_not_start() {
         http_tls: false,
         max_concurrent_calls: moderato::config::DEFAULT_MAX_CONCURRENT_CALLS,
         key_requests_per_second: 0,
+        secret_key: None,
+        secret_key_file: dir.path().join("secret.key"),
     };
 
     let mismatched = moderato::startup::Application::build(settings(files.tls(false)))

@@ -288,6 +288,42 @@ impl CommentStore for SqliteStore {
         row.as_ref().map(comment_from_row).transpose()
     }
 
+    async fn plaintext_author_ips(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, CommentId, String)>, StoreError> {
+        let rows: Vec<(uuid::Uuid, uuid::Uuid, String)> = sqlx::query_as(
+            "SELECT tenant_id, comment_id, author_ip FROM comments \
+             WHERE author_ip IS NOT NULL AND substr(author_ip, 1, 3) <> 'h1:' LIMIT ?1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, c, ip)| (TenantId::from_uuid(t), CommentId::from_uuid(c), ip))
+            .collect())
+    }
+
+    async fn replace_author_ips(
+        &self,
+        hashed: &[(TenantId, CommentId, String)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for (tenant, comment, hash) in hashed {
+            sqlx::query(
+                "UPDATE comments SET author_ip = ?3 WHERE tenant_id = ?1 AND comment_id = ?2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(comment.as_uuid())
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     #[tracing::instrument(skip_all, fields(%tenant))]
     async fn find_by_client_comment_id(
         &self,
