@@ -232,6 +232,12 @@ impl TestApp {
         (self.channel().await, Bearer(value))
     }
 
+    /// A channel sending `key` (none when `None`), for any client.
+    pub async fn authed(&self, key: Option<&str>) -> Authed {
+        let (channel, bearer) = self.bearer(key).await;
+        InterceptedService::new(channel, bearer)
+    }
+
     pub async fn comments(&self, key: &str) -> CommentServiceClient<Authed> {
         let (channel, bearer) = self.bearer(Some(key)).await;
         CommentServiceClient::with_interceptor(channel, bearer)
