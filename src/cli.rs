@@ -198,11 +198,6 @@ impl LabelledFile {
     /// The labelled texts (`true`: spam, or toxic); blank texts are skipped
     /// (and counted).
     fn read(&self, kind: ModelKind) -> anyhow::Result<(Vec<(String, bool)>, usize)> {
-        let delimiter = match self.delimiter.as_str() {
-            "\\t" | "tab" => b'\t',
-            d if d.len() == 1 => d.as_bytes()[0],
-            d => anyhow::bail!("--delimiter must be one character or \\t, not {d:?}"),
-        };
         let input: Box<dyn std::io::Read> = if self.csv.as_os_str() == "-" {
             Box::new(std::io::stdin())
         } else {
@@ -210,6 +205,20 @@ impl LabelledFile {
                 std::fs::File::open(&self.csv)
                     .with_context(|| format!("opening {}", self.csv.display()))?,
             )
+        };
+        self.read_from(input, kind)
+    }
+
+    /// The same from any reader (the fuzz harness feeds it bytes).
+    pub fn read_from(
+        &self,
+        input: Box<dyn std::io::Read>,
+        kind: ModelKind,
+    ) -> anyhow::Result<(Vec<(String, bool)>, usize)> {
+        let delimiter = match self.delimiter.as_str() {
+            "\\t" | "tab" => b'\t',
+            d if d.len() == 1 => d.as_bytes()[0],
+            d => anyhow::bail!("--delimiter must be one character or \\t, not {d:?}"),
         };
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)

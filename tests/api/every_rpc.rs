@@ -461,13 +461,7 @@ async fn every_rpc_keeps_tenants_apart_and_refuses_bad_keys(backend: Backend) {
         .await
         .create_api_key(pb::CreateApiKeyRequest {
             role: pb::ApiKeyRole::Admin as i32,
-            expire_time: Some({
-                let at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
-                prost_types::Timestamp {
-                    seconds: at.timestamp(),
-                    nanos: at.timestamp_subsec_nanos() as i32,
-                }
-            }),
+            expire_time: Some(crate::helpers::timestamp_in(1.5)),
             ..Default::default()
         })
         .await

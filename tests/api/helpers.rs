@@ -339,6 +339,15 @@ pub fn tool(env: &str, name: &str) -> std::path::PathBuf {
     })
 }
 
+/// A protobuf timestamp `seconds` from now (negative: in the past).
+pub fn timestamp_in(seconds: f64) -> prost_types::Timestamp {
+    let at = chrono::Utc::now() + chrono::Duration::milliseconds((seconds * 1000.0) as i64);
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
 /// A comment request with sensible defaults.
 pub fn comment(article: &str, author: &str, body: &str) -> pb::SubmitCommentRequest {
     pb::SubmitCommentRequest {

@@ -8,7 +8,9 @@ use tonic::Code;
 use tonic_types::StatusExt as _;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, comment, spawn_app, spawn_app_on, violated_field};
+use crate::helpers::{
+    Backend, TestApp, comment, spawn_app, spawn_app_on, timestamp_in, violated_field,
+};
 
 backend_tests!(
     keys_carry_a_name_an_expiry_a_rate_and_their_last_use,
@@ -17,14 +19,6 @@ backend_tests!(
     replicas_split_a_key_rate_between_them,
     a_revocation_applies_on_every_replica_within_a_second,
 );
-
-fn in_future(seconds: f64) -> prost_types::Timestamp {
-    let at = chrono::Utc::now() + chrono::Duration::milliseconds((seconds * 1000.0) as i64);
-    prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
-}
 
 async fn create_key(app: &TestApp, request: pb::CreateApiKeyRequest) -> pb::CreateApiKeyResponse {
     app.admin(&app.admin_key)
@@ -54,7 +48,7 @@ async fn submit(app: &TestApp, key: &str) -> Result<(), tonic::Status> {
 
 async fn keys_carry_a_name_an_expiry_a_rate_and_their_last_use(backend: Backend) {
     let app = spawn_app(backend).await;
-    let expire = in_future(3600.0);
+    let expire = timestamp_in(3600.0);
     let created = create_key(
         &app,
         pb::CreateApiKeyRequest {
@@ -108,7 +102,7 @@ async fn keys_carry_a_name_an_expiry_a_rate_and_their_last_use(backend: Backend)
         ),
         (
             pb::CreateApiKeyRequest {
-                expire_time: Some(in_future(-60.0)),
+                expire_time: Some(timestamp_in(-60.0)),
                 ..publisher(None)
             },
             "expire_time",
@@ -133,7 +127,7 @@ async fn an_expired_key_authenticates_nothing(backend: Backend) {
     let created = create_key(
         &app,
         pb::CreateApiKeyRequest {
-            expire_time: Some(in_future(1.5)),
+            expire_time: Some(timestamp_in(1.5)),
             ..publisher(None)
         },
     )
