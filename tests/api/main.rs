@@ -12,6 +12,7 @@ mod decisions;
 mod every_rpc;
 mod helpers;
 mod keys;
+mod limits;
 mod logs;
 mod operations;
 mod overload;
