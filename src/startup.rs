@@ -159,6 +159,7 @@ impl Application {
         let model_watcher = tokio::spawn(m.clone().watch_model_changes());
         let revocation_watcher = tokio::spawn(m.clone().watch_key_revocations());
         let replica_watcher = tokio::spawn(m.clone().watch_replicas());
+        let retention = tokio::spawn(m.clone().watch_retention());
         let metrics = crate::telemetry::metrics().clone();
         let store = self.moderation.store().clone();
         let upkeep = tokio::spawn(async move {
@@ -194,6 +195,7 @@ impl Application {
         model_watcher.abort();
         revocation_watcher.abort();
         replica_watcher.abort();
+        retention.abort();
         self.moderation.leave().await;
         self.moderation.store().close().await;
         grpc_result.context("gRPC server failed")?;

@@ -70,6 +70,10 @@ pub struct TenantSettings {
     pub max_comments_per_author_per_minute: u32,
     /// Comments one IP address may submit in a minute; 0: no limit.
     pub max_comments_per_ip_per_minute: u32,
+    /// Days after which a rejected comment's text is removed; 0: kept.
+    pub retain_rejected_bodies_days: u32,
+    /// Days after which any comment's text is removed; 0: kept.
+    pub retain_bodies_days: u32,
 }
 
 impl TenantSettings {
@@ -80,6 +84,7 @@ impl TenantSettings {
     pub const MAX_COMMENTS_PER_AUTHOR_PER_MINUTE: u32 =
         crate::pipeline::spam::history::RECENT_LIMIT;
     pub const MAX_COMMENTS_PER_IP_PER_MINUTE: u32 = 100_000;
+    pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
     /// What a new tenant starts with.
     pub fn defaults(tenant_name: &TenantName) -> Self {
@@ -94,6 +99,8 @@ impl TenantSettings {
             toxicity: super::ToxicityThresholds::default(),
             max_comments_per_author_per_minute: 0,
             max_comments_per_ip_per_minute: 0,
+            retain_rejected_bodies_days: 0,
+            retain_bodies_days: 0,
         }
     }
 
@@ -154,6 +161,28 @@ impl TenantSettings {
             }
             next.max_comments_per_ip_per_minute = limit;
         }
+        for (field, value, target) in [
+            (
+                "retain_rejected_bodies_days",
+                patch.retain_rejected_bodies_days,
+                &mut next.retain_rejected_bodies_days,
+            ),
+            (
+                "retain_bodies_days",
+                patch.retain_bodies_days,
+                &mut next.retain_bodies_days,
+            ),
+        ] {
+            if let Some(days) = value {
+                if days > Self::MAX_RETENTION_DAYS {
+                    return Err(FieldViolation::new(
+                        field,
+                        format!("must be between 0 (keep) and {}", Self::MAX_RETENTION_DAYS),
+                    ));
+                }
+                *target = days;
+            }
+        }
         let mut seen = Vec::new();
         for (i, t) in patch.toxicity.iter().enumerate() {
             let field = |name: &str| format!("toxicity_thresholds[{i}].{name}");
@@ -209,6 +238,8 @@ pub struct TenantSettingsPatch {
     pub hide_reported: Option<bool>,
     pub max_comments_per_author_per_minute: Option<u32>,
     pub max_comments_per_ip_per_minute: Option<u32>,
+    pub retain_rejected_bodies_days: Option<u32>,
+    pub retain_bodies_days: Option<u32>,
     /// Categories given new thresholds; the others keep theirs.
     pub toxicity: Vec<super::CategoryThresholds>,
 }

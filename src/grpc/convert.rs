@@ -358,6 +358,8 @@ pub fn settings_patch(
         hide_reported: request.hide_reported,
         max_comments_per_author_per_minute: request.max_comments_per_author_per_minute,
         max_comments_per_ip_per_minute: request.max_comments_per_ip_per_minute,
+        retain_rejected_bodies_days: request.retain_rejected_bodies_days,
+        retain_bodies_days: request.retain_bodies_days,
         toxicity: request
             .toxicity_thresholds
             .into_iter()
@@ -482,6 +484,8 @@ pub fn settings(value: TenantSettings) -> pb::TenantSettings {
         hide_reported: value.hide_reported,
         max_comments_per_author_per_minute: value.max_comments_per_author_per_minute,
         max_comments_per_ip_per_minute: value.max_comments_per_ip_per_minute,
+        retain_rejected_bodies_days: value.retain_rejected_bodies_days,
+        retain_bodies_days: value.retain_bodies_days,
         toxicity_thresholds: ToxicityCategory::ALL
             .into_iter()
             .map(|c| {

@@ -16,6 +16,7 @@ mod limits;
 mod models;
 pub mod parse;
 mod reports;
+pub mod retention;
 mod review;
 mod rules;
 mod sequencer;

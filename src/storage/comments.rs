@@ -52,6 +52,18 @@ pub trait CommentStore: Send + Sync {
         &self,
         hashed: &[(TenantId, CommentId, String)],
     ) -> Result<(), StoreError>;
+    /// Replaces with `marker` the text of up to `limit` comments past their
+    /// tenant's retention at `now` (`retain_rejected_bodies_days` for
+    /// rejected ones, `retain_bodies_days` for all; 0 keeps), marks them
+    /// purged, and audits one `comments.purged` event per tenant, in one
+    /// transaction. Returns how many it purged per tenant. On Postgres a
+    /// run that finds another replica's run in progress purges nothing.
+    async fn purge_expired_bodies(
+        &self,
+        now: DateTime<Utc>,
+        marker: &str,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, u64)>, StoreError>;
     /// The comment stored under this idempotency key, if any.
     async fn find_by_client_comment_id(
         &self,

@@ -383,6 +383,8 @@ pub(crate) fn settings_change_detail(
             "hide_reported": s.hide_reported,
             "max_comments_per_author_per_minute": s.max_comments_per_author_per_minute,
             "max_comments_per_ip_per_minute": s.max_comments_per_ip_per_minute,
+            "retain_rejected_bodies_days": s.retain_rejected_bodies_days,
+            "retain_bodies_days": s.retain_bodies_days,
             "toxicity_thresholds": ToxicityCategory::ALL
                 .into_iter()
                 .map(|c| (c.name().to_owned(), serde_json::json!(s.toxicity.get(c))))

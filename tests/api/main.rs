@@ -19,6 +19,7 @@ mod overload;
 mod privacy;
 mod rates;
 mod reports;
+mod retention;
 mod review;
 mod rules;
 mod spam;

@@ -9,8 +9,11 @@ use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
-use super::{PostgresStore, comment_from_row, micros};
-use crate::domain::{Comment, CommentId, TenantId};
+use chrono::{DateTime, Utc};
+
+use super::{PostgresStore, audit, comment_from_row, micros};
+use crate::domain::{Actor, Comment, CommentId, TenantId};
+use crate::storage::AuditEvent;
 use crate::storage::{
     CommentCursor, CommentQuery, CommentRows, CommentStore, InsertOutcome, NewCommentRecord,
     StoreError,
@@ -295,6 +298,72 @@ impl CommentStore for PostgresStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn purge_expired_bodies(
+        &self,
+        now: DateTime<Utc>,
+        marker: &str,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, u64)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // One replica purges at a time; the others skip this round.
+        let ours: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('moderato.retention'))")
+                .fetch_one(&mut *tx)
+                .await?;
+        if !ours {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+            "WITH doomed AS ( \
+                 SELECT c.tenant_id, c.comment_id FROM comments c \
+                 JOIN tenants t ON t.tenant_id = c.tenant_id \
+                 WHERE c.purge_time IS NULL \
+                   AND (t.retain_bodies_days > 0 OR t.retain_rejected_bodies_days > 0) \
+                   AND ((t.retain_bodies_days > 0 \
+                         AND c.create_time < $1 - make_interval(days => t.retain_bodies_days)) \
+                     OR (t.retain_rejected_bodies_days > 0 AND c.status = 'rejected' \
+                         AND c.create_time < $1 - make_interval(days => t.retain_rejected_bodies_days))) \
+                 LIMIT $3 FOR UPDATE OF c SKIP LOCKED \
+             ), purged AS ( \
+                 UPDATE comments c SET body = $2, original_body = NULL, purge_time = $1 \
+                 FROM doomed d WHERE c.tenant_id = d.tenant_id AND c.comment_id = d.comment_id \
+                 RETURNING c.tenant_id \
+             ) \
+             SELECT tenant_id, count(*) FROM purged GROUP BY tenant_id",
+        )
+        .bind(now)
+        .bind(marker)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let purged: Vec<(TenantId, u64)> = rows
+            .into_iter()
+            .map(|(t, n)| (TenantId::from_uuid(t), n as u64))
+            .collect();
+        for (tenant, count) in &purged {
+            audit(
+                &mut tx,
+                *tenant,
+                now,
+                AuditEvent {
+                    actor: &Actor::system(),
+                    action: "comments.purged",
+                    subject_type: "tenant",
+                    subject_id: tenant.to_string(),
+                    from_state: None,
+                    to_state: None,
+                    detail: serde_json::json!({ "comments": count, "reason": "retention" }),
+                    comment_id: None,
+                    author_id: None,
+                    stream: None,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(purged)
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]

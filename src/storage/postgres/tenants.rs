@@ -42,6 +42,12 @@ fn settings_from_row(row: &PgRow) -> Result<TenantSettings, StoreError> {
             row.try_get::<i32, _>("max_comments_per_ip_per_minute")?,
         )
         .map_err(|_| StoreError::Corrupt("max_comments_per_ip_per_minute".into()))?,
+        retain_rejected_bodies_days: u32::try_from(
+            row.try_get::<i32, _>("retain_rejected_bodies_days")?,
+        )
+        .map_err(|_| StoreError::Corrupt("retain_rejected_bodies_days".into()))?,
+        retain_bodies_days: u32::try_from(row.try_get::<i32, _>("retain_bodies_days")?)
+            .map_err(|_| StoreError::Corrupt("retain_bodies_days".into()))?,
     })
 }
 
@@ -152,7 +158,8 @@ impl TenantStore for PostgresStore {
         let row = sqlx::query(
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
              report_threshold, hide_reported, toxicity_thresholds, \
-             max_comments_per_author_per_minute, max_comments_per_ip_per_minute \
+             max_comments_per_author_per_minute, max_comments_per_ip_per_minute, \
+             retain_rejected_bodies_days, retain_bodies_days \
              FROM tenants WHERE tenant_id = $1",
         )
         .bind(tenant.as_uuid())
@@ -173,7 +180,8 @@ impl TenantStore for PostgresStore {
         let row = sqlx::query(
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
              report_threshold, hide_reported, toxicity_thresholds, \
-             max_comments_per_author_per_minute, max_comments_per_ip_per_minute \
+             max_comments_per_author_per_minute, max_comments_per_ip_per_minute, \
+             retain_rejected_bodies_days, retain_bodies_days \
              FROM tenants WHERE tenant_id = $1 FOR UPDATE",
         )
         .bind(tenant.as_uuid())
@@ -188,7 +196,8 @@ impl TenantStore for PostgresStore {
             "UPDATE tenants SET moderation_mode = $2, review_threshold = $3, reject_threshold = $4, \
              max_body_chars = $5, update_time = $6, report_threshold = $7, hide_reported = $8, \
              toxicity_thresholds = $9, max_comments_per_author_per_minute = $10, \
-             max_comments_per_ip_per_minute = $11 \
+             max_comments_per_ip_per_minute = $11, retain_rejected_bodies_days = $12, \
+             retain_bodies_days = $13 \
              WHERE tenant_id = $1",
         )
         .bind(tenant.as_uuid())
@@ -202,6 +211,8 @@ impl TenantStore for PostgresStore {
         .bind(crate::storage::toxicity_thresholds_to_json(&next.toxicity).map(Json))
         .bind(next.max_comments_per_author_per_minute as i32)
         .bind(next.max_comments_per_ip_per_minute as i32)
+        .bind(next.retain_rejected_bodies_days as i32)
+        .bind(next.retain_bodies_days as i32)
         .execute(&mut *tx)
         .await?;
         audit(

@@ -9,8 +9,11 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use uuid::Uuid;
 
-use super::{BEGIN_WRITE, SqliteStore, comment_from_row, to_micros};
-use crate::domain::{Comment, CommentId, CommentStatus, ReviewId, TenantId};
+use chrono::{DateTime, Utc};
+
+use super::{BEGIN_WRITE, SqliteStore, audit, comment_from_row, to_micros};
+use crate::domain::{Actor, Comment, CommentId, CommentStatus, ReviewId, TenantId};
+use crate::storage::AuditEvent;
 use crate::storage::{
     CommentQuery, CommentRow, CommentRows, CommentStore, InsertOutcome, NewCommentRecord,
     RecentEntry, StoreError,
@@ -322,6 +325,71 @@ impl CommentStore for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn purge_expired_bodies(
+        &self,
+        now: DateTime<Utc>,
+        marker: &str,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, u64)>, StoreError> {
+        const DAY: i64 = 86_400_000_000;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let doomed: Vec<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
+            "SELECT c.tenant_id, c.comment_id FROM comments c \
+             JOIN tenants t ON t.tenant_id = c.tenant_id \
+             WHERE c.purge_time IS NULL \
+               AND (t.retain_bodies_days > 0 OR t.retain_rejected_bodies_days > 0) \
+               AND ((t.retain_bodies_days > 0 AND c.create_time < ?1 - t.retain_bodies_days * ?3) \
+                 OR (t.retain_rejected_bodies_days > 0 AND c.status = 'rejected' \
+                     AND c.create_time < ?1 - t.retain_rejected_bodies_days * ?3)) \
+             LIMIT ?2",
+        )
+        .bind(to_micros(now))
+        .bind(i64::from(limit))
+        .bind(DAY)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut counts: std::collections::BTreeMap<uuid::Uuid, u64> = Default::default();
+        for (tenant, comment) in &doomed {
+            sqlx::query(
+                "UPDATE comments SET body = ?3, original_body = NULL, purge_time = ?4 \
+                 WHERE tenant_id = ?1 AND comment_id = ?2",
+            )
+            .bind(tenant)
+            .bind(comment)
+            .bind(marker)
+            .bind(to_micros(now))
+            .execute(&mut *tx)
+            .await?;
+            *counts.entry(*tenant).or_default() += 1;
+        }
+        let purged: Vec<(TenantId, u64)> = counts
+            .into_iter()
+            .map(|(t, n)| (TenantId::from_uuid(t), n))
+            .collect();
+        for (tenant, count) in &purged {
+            audit(
+                &mut tx,
+                *tenant,
+                now,
+                AuditEvent {
+                    actor: &Actor::system(),
+                    action: "comments.purged",
+                    subject_type: "tenant",
+                    subject_id: tenant.to_string(),
+                    from_state: None,
+                    to_state: None,
+                    detail: serde_json::json!({ "comments": count, "reason": "retention" }),
+                    comment_id: None,
+                    author_id: None,
+                    stream: None,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(purged)
     }
 
     #[tracing::instrument(skip_all, fields(%tenant))]

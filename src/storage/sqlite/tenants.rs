@@ -43,6 +43,12 @@ fn settings_from_row(row: &SqliteRow) -> Result<TenantSettings, StoreError> {
             row.try_get::<i64, _>("max_comments_per_ip_per_minute")?,
         )
         .map_err(|_| StoreError::Corrupt("max_comments_per_ip_per_minute".into()))?,
+        retain_rejected_bodies_days: u32::try_from(
+            row.try_get::<i64, _>("retain_rejected_bodies_days")?,
+        )
+        .map_err(|_| StoreError::Corrupt("retain_rejected_bodies_days".into()))?,
+        retain_bodies_days: u32::try_from(row.try_get::<i64, _>("retain_bodies_days")?)
+            .map_err(|_| StoreError::Corrupt("retain_bodies_days".into()))?,
     })
 }
 
@@ -153,7 +159,8 @@ impl TenantStore for SqliteStore {
         let row = sqlx::query(
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
              report_threshold, hide_reported, toxicity_thresholds, \
-             max_comments_per_author_per_minute, max_comments_per_ip_per_minute \
+             max_comments_per_author_per_minute, max_comments_per_ip_per_minute, \
+             retain_rejected_bodies_days, retain_bodies_days \
              FROM tenants WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -174,7 +181,8 @@ impl TenantStore for SqliteStore {
         let row = sqlx::query(
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
              report_threshold, hide_reported, toxicity_thresholds, \
-             max_comments_per_author_per_minute, max_comments_per_ip_per_minute \
+             max_comments_per_author_per_minute, max_comments_per_ip_per_minute, \
+             retain_rejected_bodies_days, retain_bodies_days \
              FROM tenants WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -189,7 +197,8 @@ impl TenantStore for SqliteStore {
             "UPDATE tenants SET moderation_mode = ?2, review_threshold = ?3, reject_threshold = ?4, \
              max_body_chars = ?5, report_threshold = ?6, hide_reported = ?7, update_time = ?8, \
              toxicity_thresholds = ?9, max_comments_per_author_per_minute = ?10, \
-             max_comments_per_ip_per_minute = ?11 \
+             max_comments_per_ip_per_minute = ?11, retain_rejected_bodies_days = ?12, \
+             retain_bodies_days = ?13 \
              WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -203,6 +212,8 @@ impl TenantStore for SqliteStore {
         .bind(crate::storage::toxicity_thresholds_to_json(&next.toxicity).map(|v| v.to_string()))
         .bind(i64::from(next.max_comments_per_author_per_minute))
         .bind(i64::from(next.max_comments_per_ip_per_minute))
+        .bind(i64::from(next.retain_rejected_bodies_days))
+        .bind(i64::from(next.retain_bodies_days))
         .execute(&mut *tx)
         .await?;
         audit(
