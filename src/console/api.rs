@@ -439,6 +439,10 @@ pub struct SettingsBody {
     reject_threshold: Option<f64>,
     /// Categories given new thresholds; the others keep theirs.
     toxicity: Vec<CategoryBody>,
+    max_comments_per_author_per_minute: Option<u32>,
+    max_comments_per_ip_per_minute: Option<u32>,
+    retain_rejected_bodies_days: Option<u32>,
+    retain_bodies_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -448,8 +452,8 @@ pub struct CategoryBody {
     reject: f64,
 }
 
-/// Changes the mode and thresholds (admins); the store validates them
-/// together, as `UpdateTenantSettings` does.
+/// Changes the mode, thresholds, submission rates and retention (admins);
+/// the store validates them together, as `UpdateTenantSettings` does.
 pub async fn update_settings(
     State(moderation): State<Moderation>,
     headers: HeaderMap,
@@ -487,6 +491,10 @@ pub async fn update_settings(
         review_threshold: body.review_threshold,
         reject_threshold: body.reject_threshold,
         toxicity,
+        max_comments_per_author_per_minute: body.max_comments_per_author_per_minute,
+        max_comments_per_ip_per_minute: body.max_comments_per_ip_per_minute,
+        retain_rejected_bodies_days: body.retain_rejected_bodies_days,
+        retain_bodies_days: body.retain_bodies_days,
         ..TenantSettingsPatch::default()
     };
     Ok(Json(

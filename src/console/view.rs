@@ -285,6 +285,10 @@ pub struct SettingsView {
     pub hide_reported: bool,
     /// Per toxicity category: the scores that hold and reject.
     pub toxicity: Vec<CategoryView>,
+    pub max_comments_per_author_per_minute: u32,
+    pub max_comments_per_ip_per_minute: u32,
+    pub retain_rejected_bodies_days: u32,
+    pub retain_bodies_days: u32,
 }
 
 #[derive(Serialize)]
@@ -304,6 +308,10 @@ impl From<TenantSettings> for SettingsView {
             max_body_chars: s.max_body_chars,
             report_threshold: s.report_threshold,
             hide_reported: s.hide_reported,
+            max_comments_per_author_per_minute: s.max_comments_per_author_per_minute,
+            max_comments_per_ip_per_minute: s.max_comments_per_ip_per_minute,
+            retain_rejected_bodies_days: s.retain_rejected_bodies_days,
+            retain_bodies_days: s.retain_bodies_days,
             toxicity: crate::domain::ToxicityCategory::ALL
                 .into_iter()
                 .map(|c| {

@@ -573,6 +573,42 @@ async fn admins_list_and_test_rules_and_change_settings_in_the_console(backend: 
     assert_eq!(again["moderation_mode"], "pre");
     assert_eq!(again["review_threshold"], 0.4);
     assert_eq!(again["toxicity"].as_array().unwrap().len(), 5);
+    let limits = call(
+        &app,
+        "POST",
+        "/console/api/settings",
+        Some(&admin),
+        Some(json!({
+            "max_comments_per_author_per_minute": 5,
+            "max_comments_per_ip_per_minute": 30,
+            "retain_rejected_bodies_days": 30,
+            "retain_bodies_days": 0,
+        })),
+    )
+    .await;
+    assert_eq!(limits.status, 200, "{}", limits.body);
+    let limits = limits.json();
+    assert_eq!(
+        (
+            limits["max_comments_per_author_per_minute"].clone(),
+            limits["max_comments_per_ip_per_minute"].clone(),
+            limits["retain_rejected_bodies_days"].clone(),
+            limits["moderation_mode"].clone(),
+        ),
+        (json!(5), json!(30), json!(30), json!("pre"))
+    );
+    let too_many = call(
+        &app,
+        "POST",
+        "/console/api/settings",
+        Some(&admin),
+        Some(json!({ "max_comments_per_author_per_minute": 51 })),
+    )
+    .await;
+    assert_eq!(
+        too_many.json()["error"]["field"],
+        "max_comments_per_author_per_minute"
+    );
 
     let threat = call(
         &app,
