@@ -147,11 +147,6 @@ impl Moderation {
         }
     }
 
-    /// The replicas this one shares its rates with, itself included.
-    pub fn live_replicas(&self) -> u32 {
-        self.inner.replicas.get()
-    }
-
     /// Stops counting this replica (at shutdown).
     pub async fn leave(&self) {
         if let Err(err) = self.store().replica_leave(self.inner.replica_id).await {

@@ -205,19 +205,16 @@ impl Moderation {
         let minute = chrono::Duration::minutes(1);
         let limit = settings.max_comments_per_author_per_minute as usize;
         if limit > 0 {
-            let in_window: Vec<_> = facts
+            // `recent` is newest first: a place frees up when the
+            // limit-th newest comment of the window leaves it.
+            if let Some(limit_th) = facts
                 .history
                 .recent
                 .iter()
                 .filter(|c| c.create_time > at - minute)
-                .map(|c| c.create_time)
-                .collect();
-            if in_window.len() >= limit {
-                // Newest first: a place frees up when the limit-th newest
-                // leaves the window.
-                let mut times = in_window;
-                times.sort_unstable_by(|a, b| b.cmp(a));
-                let frees_at = times[limit - 1] + minute;
+                .nth(limit - 1)
+            {
+                let frees_at = limit_th.create_time + minute;
                 return Some(SubmitError::RateLimited {
                     scope: "author",
                     limit: limit as u32,

@@ -347,6 +347,22 @@ pub(crate) fn requeued_event<'a>(
 }
 
 /// The audit event of a standing change.
+/// A retention run that removed the text of `count` of the tenant's comments.
+pub(crate) fn purge_event(actor: &Actor, tenant: TenantId, count: u64) -> AuditEvent<'_> {
+    AuditEvent {
+        actor,
+        action: "comments.purged",
+        subject_type: "tenant",
+        subject_id: tenant.to_string(),
+        from_state: None,
+        to_state: None,
+        detail: serde_json::json!({ "comments": count, "reason": "retention" }),
+        comment_id: None,
+        author_id: None,
+        stream: None,
+    }
+}
+
 pub(crate) fn standing_event<'a>(
     author: &str,
     from: AuthorStanding,

@@ -43,7 +43,7 @@ pub use comments::{CommentCursor, CommentQuery, CommentStore, InsertOutcome, New
 pub(crate) use comments::{CommentRow, CommentRows, retry_alone};
 pub use error::StoreError;
 pub(crate) use events::{
-    AuditEvent, comment_created_event, decision_event, reopened_event, reported_event,
+    AuditEvent, comment_created_event, decision_event, purge_event, reopened_event, reported_event,
     requeued_event, settings_change_detail, standing_event, status_column,
 };
 pub use events::{

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::{PostgresStore, audit, comment_from_row, micros};
 use crate::domain::{Actor, Comment, CommentId, TenantId};
-use crate::storage::AuditEvent;
+use crate::storage::purge_event;
 use crate::storage::{
     CommentCursor, CommentQuery, CommentRows, CommentStore, InsertOutcome, NewCommentRecord,
     StoreError,
@@ -342,25 +342,9 @@ impl CommentStore for PostgresStore {
             .into_iter()
             .map(|(t, n)| (TenantId::from_uuid(t), n as u64))
             .collect();
+        let system = Actor::system();
         for (tenant, count) in &purged {
-            audit(
-                &mut tx,
-                *tenant,
-                now,
-                AuditEvent {
-                    actor: &Actor::system(),
-                    action: "comments.purged",
-                    subject_type: "tenant",
-                    subject_id: tenant.to_string(),
-                    from_state: None,
-                    to_state: None,
-                    detail: serde_json::json!({ "comments": count, "reason": "retention" }),
-                    comment_id: None,
-                    author_id: None,
-                    stream: None,
-                },
-            )
-            .await?;
+            audit(&mut tx, *tenant, now, purge_event(&system, *tenant, *count)).await?;
         }
         tx.commit().await?;
         Ok(purged)

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::{BEGIN_WRITE, SqliteStore, audit, comment_from_row, to_micros};
 use crate::domain::{Actor, Comment, CommentId, CommentStatus, ReviewId, TenantId};
-use crate::storage::AuditEvent;
+use crate::storage::purge_event;
 use crate::storage::{
     CommentQuery, CommentRow, CommentRows, CommentStore, InsertOutcome, NewCommentRecord,
     RecentEntry, StoreError,
@@ -368,25 +368,9 @@ impl CommentStore for SqliteStore {
             .into_iter()
             .map(|(t, n)| (TenantId::from_uuid(t), n))
             .collect();
+        let system = Actor::system();
         for (tenant, count) in &purged {
-            audit(
-                &mut tx,
-                *tenant,
-                now,
-                AuditEvent {
-                    actor: &Actor::system(),
-                    action: "comments.purged",
-                    subject_type: "tenant",
-                    subject_id: tenant.to_string(),
-                    from_state: None,
-                    to_state: None,
-                    detail: serde_json::json!({ "comments": count, "reason": "retention" }),
-                    comment_id: None,
-                    author_id: None,
-                    stream: None,
-                },
-            )
-            .await?;
+            audit(&mut tx, *tenant, now, purge_event(&system, *tenant, *count)).await?;
         }
         tx.commit().await?;
         Ok(purged)

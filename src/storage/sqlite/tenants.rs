@@ -35,20 +35,13 @@ fn settings_from_row(row: &SqliteRow) -> Result<TenantSettings, StoreError> {
                 .transpose()
                 .map_err(|e| StoreError::Corrupt(format!("toxicity_thresholds: {e}")))?,
         )?,
-        max_comments_per_author_per_minute: u32::try_from(
-            row.try_get::<i64, _>("max_comments_per_author_per_minute")?,
-        )
-        .map_err(|_| StoreError::Corrupt("max_comments_per_author_per_minute".into()))?,
-        max_comments_per_ip_per_minute: u32::try_from(
-            row.try_get::<i64, _>("max_comments_per_ip_per_minute")?,
-        )
-        .map_err(|_| StoreError::Corrupt("max_comments_per_ip_per_minute".into()))?,
-        retain_rejected_bodies_days: u32::try_from(
-            row.try_get::<i64, _>("retain_rejected_bodies_days")?,
-        )
-        .map_err(|_| StoreError::Corrupt("retain_rejected_bodies_days".into()))?,
-        retain_bodies_days: u32::try_from(row.try_get::<i64, _>("retain_bodies_days")?)
-            .map_err(|_| StoreError::Corrupt("retain_bodies_days".into()))?,
+        max_comments_per_author_per_minute: count_column(
+            row,
+            "max_comments_per_author_per_minute",
+        )?,
+        max_comments_per_ip_per_minute: count_column(row, "max_comments_per_ip_per_minute")?,
+        retain_rejected_bodies_days: count_column(row, "retain_rejected_bodies_days")?,
+        retain_bodies_days: count_column(row, "retain_bodies_days")?,
     })
 }
 
@@ -64,13 +57,21 @@ fn key_from_row(row: &SqliteRow) -> Result<ApiKeyInfo, StoreError> {
         name: row.try_get("name")?,
         expire_time: optional_time_column(row, "expire_time")?,
         last_use_time: optional_time_column(row, "last_use_time")?,
-        requests_per_second: rate_column(row)?,
+        requests_per_second: optional_count_column(row, "requests_per_second")?,
     })
 }
 
-fn rate_column(row: &SqliteRow) -> Result<Option<u32>, StoreError> {
-    row.try_get::<Option<i64>, _>("requests_per_second")?
-        .map(|r| u32::try_from(r).map_err(|_| StoreError::Corrupt(format!("rate {r}"))))
+/// A non-negative count or limit stored as an integer.
+fn count_column(row: &SqliteRow, column: &str) -> Result<u32, StoreError> {
+    let value: i64 = row.try_get(column)?;
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column} {value}")))
+}
+
+fn optional_count_column(row: &SqliteRow, column: &str) -> Result<Option<u32>, StoreError> {
+    row.try_get::<Option<i64>, _>(column)?
+        .map(|value| {
+            u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column} {value}")))
+        })
         .transpose()
 }
 
@@ -316,7 +317,7 @@ impl TenantStore for SqliteStore {
             role: Role::parse("role", &role)
                 .map_err(|_| StoreError::Corrupt(format!("role {role:?}")))?,
             expire_time: optional_time_column(&row, "expire_time")?,
-            requests_per_second: rate_column(&row)?,
+            requests_per_second: optional_count_column(&row, "requests_per_second")?,
         }))
     }
 
