@@ -204,6 +204,28 @@ impl Reason {
             score: None,
         }
     }
+
+    /// The reason as kept once the text it explains is erased (at its
+    /// author's request): code, rule, action and score stay, so the
+    /// decision stays explained; spans into the text go, and so does a
+    /// link rule's quote of the link's host, the one message that repeats
+    /// the author's words.
+    pub fn without_text(self) -> Reason {
+        let message = if self.code == "rule.links" && self.message.contains('"') {
+            format!(
+                "{}: a link (its address was erased with the text)",
+                self.rule_name
+            )
+        } else {
+            self.message
+        };
+        Reason {
+            message,
+            span: None,
+            target: None,
+            ..self
+        }
+    }
 }
 
 /// A stored comment.
@@ -236,6 +258,50 @@ pub struct Comment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_erased_reason_keeps_the_decision_and_loses_the_text() {
+        let link = Reason {
+            rule_id: "r1".into(),
+            rule_name: "liens".into(),
+            action: "review".into(),
+            span: Some(Span { start: 4, end: 20 }),
+            ..Reason::new(
+                "rule.links",
+                "liens: link to \"arnaque.example\", which is not an allowed domain",
+            )
+        };
+        let erased = link.clone().without_text();
+        assert!(!erased.message.contains("arnaque"), "{}", erased.message);
+        assert_eq!(erased.span, None);
+        assert_eq!(
+            (
+                erased.code.as_str(),
+                erased.rule_id.as_str(),
+                erased.action.as_str()
+            ),
+            ("rule.links", "r1", "review")
+        );
+
+        let hate = Reason {
+            span: Some(Span { start: 0, end: 3 }),
+            target: Some(Span { start: 5, end: 9 }),
+            score: Some(0.9),
+            ..Reason::new(
+                "hate.dehumanization",
+                "dehumanises migrants (identity attack)",
+            )
+        };
+        let erased = hate.clone().without_text();
+        assert_eq!((erased.span, erased.target), (None, None));
+        assert_eq!(
+            erased.message, hate.message,
+            "a message that quotes no text stays"
+        );
+        assert_eq!(erased.score, Some(0.9));
+        let count = Reason::new("rule.links", "liens: 4 links, more than 3");
+        assert_eq!(count.clone().without_text().message, count.message);
+    }
 
     #[test]
     fn body_must_not_be_blank_and_is_kept_verbatim() {

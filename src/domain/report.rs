@@ -26,6 +26,17 @@ impl ReportReason {
             ReportReason::Other => "other",
         }
     }
+
+    pub fn from_db(value: &str) -> Option<Self> {
+        Some(match value {
+            "offensive" => ReportReason::Offensive,
+            "spam" => ReportReason::Spam,
+            "harassment" => ReportReason::Harassment,
+            "illegal" => ReportReason::Illegal,
+            "other" => ReportReason::Other,
+            _ => return None,
+        })
+    }
 }
 
 /// The platform's id for the reader who reports.

@@ -2,7 +2,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb::admin_service_server::AdminService;
 use super::{Gate, auth::credentials, convert, observe, pb};
-use crate::domain::{CommentBody, KeyId, PageSize, Permission};
+use crate::domain::{AuthorId, CommentBody, KeyId, PageSize, Permission};
 use crate::moderation::Moderation;
 use crate::storage::RuleChange;
 
@@ -231,6 +231,41 @@ impl AdminService for AdminApi {
             Ok(pb::ListAuditEventsResponse {
                 audit_events: page.items.into_iter().map(convert::audit_event).collect(),
                 next_page_token: page.next_page_token,
+            })
+        })
+        .await
+    }
+
+    async fn export_author(
+        &self,
+        request: Request<pb::ExportAuthorRequest>,
+    ) -> Result<Response<pb::ExportAuthorResponse>, Status> {
+        observe(&self.gate, "ExportAuthor", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let author = AuthorId::parse("author_id", request.into_inner().author_id)?;
+            let export = self.moderation.export_author(&principal, author).await?;
+            Ok(convert::author_export(export))
+        })
+        .await
+    }
+
+    async fn erase_author(
+        &self,
+        request: Request<pb::EraseAuthorRequest>,
+    ) -> Result<Response<pb::EraseAuthorResponse>, Status> {
+        observe(&self.gate, "EraseAuthor", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let author = AuthorId::parse("author_id", request.into_inner().author_id)?;
+            let erased = self.moderation.erase_author(&principal, author).await?;
+            Ok(pb::EraseAuthorResponse {
+                erased_comments: erased.comments as i64,
+                erased_reports: erased.reports as i64,
             })
         })
         .await

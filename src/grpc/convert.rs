@@ -165,6 +165,34 @@ pub fn report_reason(value: i32) -> Result<ReportReason, FieldViolation> {
     })
 }
 
+fn report_reason_to_pb(value: ReportReason) -> pb::ReportReason {
+    match value {
+        ReportReason::Offensive => pb::ReportReason::Offensive,
+        ReportReason::Spam => pb::ReportReason::Spam,
+        ReportReason::Harassment => pb::ReportReason::Harassment,
+        ReportReason::Illegal => pb::ReportReason::Illegal,
+        ReportReason::Other => pb::ReportReason::Other,
+    }
+}
+
+pub fn author_export(value: crate::moderation::privacy::AuthorExport) -> pb::ExportAuthorResponse {
+    pb::ExportAuthorResponse {
+        author: Some(author(&value.author)),
+        comments: value.author.recent.into_iter().map(comment).collect(),
+        reports: value
+            .reports
+            .into_iter()
+            .map(|r| pb::ExportedReport {
+                comment_id: r.comment_id.to_string(),
+                reason: report_reason_to_pb(r.reason).into(),
+                detail: r.detail,
+                create_time: Some(timestamp(r.create_time)),
+            })
+            .collect(),
+        audit_events: value.audit_events.into_iter().map(audit_event).collect(),
+    }
+}
+
 pub fn standing_term(
     standing: i32,
     until: Option<prost_types::Timestamp>,

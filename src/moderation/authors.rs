@@ -9,7 +9,9 @@ use super::{Moderation, now};
 use crate::domain::{
     Actor, AuthorId, AuthorStanding, Comment, FieldViolation, Principal, Standing, StandingTerm,
 };
-use crate::storage::{StandingChange, StoreError};
+use chrono::{DateTime, Utc};
+
+use crate::storage::{AuthorRecord, StandingChange, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorError {
@@ -87,19 +89,24 @@ impl Moderation {
             .get_author(principal.tenant_id, author.as_str(), recent)
             .await?
             .ok_or(AuthorError::NotFound)?;
-        let at = now();
-        let in_force = record
-            .standing
-            .as_ref()
-            .map_or_else(StandingTerm::default, |s| s.term.in_force(at));
-        Ok(AuthorView {
+        Ok(AuthorView::of(author, record, now()))
+    }
+}
+
+impl AuthorView {
+    /// The view of a stored record at `at`.
+    pub(super) fn of(author: AuthorId, record: AuthorRecord, at: DateTime<Utc>) -> Self {
+        AuthorView {
             author_id: author.into_inner(),
-            in_force,
+            in_force: record
+                .standing
+                .as_ref()
+                .map_or_else(StandingTerm::default, |s| s.term.in_force(at)),
             last_set: record.standing,
             approved: record.approved,
             pending_review: record.pending_review,
             rejected: record.rejected,
             recent: record.recent,
-        })
+        }
     }
 }

@@ -15,6 +15,7 @@ mod decisions;
 mod limits;
 mod models;
 pub mod parse;
+pub mod privacy;
 mod reports;
 pub mod retention;
 mod review;

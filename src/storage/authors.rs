@@ -48,6 +48,48 @@ pub trait AuthorStore: Send + Sync {
         author: &str,
         recent: u32,
     ) -> Result<Option<AuthorRecord>, StoreError>;
+    /// Erases what identifies the author, in one transaction: each of the
+    /// author's comments not erased yet gets `erasure.marker` as its body,
+    /// no original body, display name, address hash or text fingerprints,
+    /// and its reasons [`Reason::without_text`]; the reports the author
+    /// made and the reports on the author's comments lose their free text;
+    /// the fingerprints in the author's facts row are zeroed. Statuses,
+    /// scores, counts, standing, decisions and the audit trail stay.
+    /// Audited as `author.erased` with what this call erased (0 and 0 when
+    /// an earlier call erased everything). `None`, with nothing written,
+    /// when the tenant knows nothing of the author.
+    ///
+    /// [`Reason::without_text`]: crate::domain::Reason::without_text
+    async fn erase_author(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        erasure: &Erasure<'_>,
+    ) -> Result<Option<Erased>, StoreError>;
+}
+
+/// An erasure on its way to the store (see [`AuthorStore::erase_author`]).
+pub struct Erasure<'a> {
+    /// What an erased comment's body reads.
+    pub marker: &'a str,
+    pub actor: &'a Actor,
+    pub now: DateTime<Utc>,
+}
+
+/// A comment's stored reasons as an erasure leaves them.
+pub(crate) fn erased_reasons(stored: &str) -> Result<String, StoreError> {
+    let reasons: Vec<crate::domain::Reason> = super::reasons::decode(stored)?
+        .into_iter()
+        .map(crate::domain::Reason::without_text)
+        .collect();
+    Ok(super::reasons::encode(&reasons))
+}
+
+/// What one erasure call erased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Erased {
+    pub comments: u64,
+    pub reports: u64,
 }
 
 /// One author-history look-up (see [`AuthorStore::author_facts`]).
@@ -230,6 +272,16 @@ impl RecentEntry {
         Ok(out)
     }
 
+    /// `recent` with every entry's text fingerprints zeroed: the times and
+    /// statuses (velocity, standing) stay, nothing derived from the text does.
+    pub fn without_fingerprints(recent: &[u8]) -> Vec<u8> {
+        let mut out = recent.to_vec();
+        for entry in out.chunks_exact_mut(Self::BYTES) {
+            entry[8..24].fill(0);
+        }
+        out
+    }
+
     /// `recent` with the status byte of `comment_id`'s entry set; `None`
     /// when the comment is not among the author's latest.
     pub fn restatus(
@@ -324,6 +376,18 @@ mod tests {
                 CommentStatus::Rejected,
                 CommentStatus::Approved
             ]
+        );
+        let blank = RecentEntry::decode_all(&RecentEntry::without_fingerprints(&recent)).unwrap();
+        assert!(blank.iter().all(|c| c.exact == 0 && c.simhash == 0));
+        assert_eq!(
+            blank
+                .iter()
+                .map(|c| (c.create_time, c.status))
+                .collect::<Vec<_>>(),
+            read.iter()
+                .map(|c| (c.create_time, c.status))
+                .collect::<Vec<_>>(),
+            "times and statuses stay"
         );
         assert_eq!(
             RecentEntry::restatus(&recent, CommentId::generate(), CommentStatus::Approved),

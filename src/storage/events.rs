@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Decision, Lesson, NewReport, Reopen, StandingChange, StoreError};
+use super::{Decision, Erased, Lesson, NewReport, Reopen, StandingChange, StoreError};
 use crate::domain::{
     Actor, AuthorStanding, Comment, CommentId, CommentStatus, ModelKind, Requeue, ReviewId,
     RuleStep, TenantId, TenantSettings, ToxicityCategory,
@@ -346,7 +346,6 @@ pub(crate) fn requeued_event<'a>(
     }
 }
 
-/// The audit event of a standing change.
 /// A retention run that removed the text of `count` of the tenant's comments.
 pub(crate) fn purge_event(actor: &Actor, tenant: TenantId, count: u64) -> AuditEvent<'_> {
     AuditEvent {
@@ -363,6 +362,23 @@ pub(crate) fn purge_event(actor: &Actor, tenant: TenantId, count: u64) -> AuditE
     }
 }
 
+/// An erasure at the author's request: what it erased, never what the text was.
+pub(crate) fn erased_event<'a>(actor: &'a Actor, author: &str, erased: &Erased) -> AuditEvent<'a> {
+    AuditEvent {
+        actor,
+        action: "author.erased",
+        subject_type: "author",
+        subject_id: author.to_owned(),
+        from_state: None,
+        to_state: None,
+        detail: serde_json::json!({ "comments": erased.comments, "reports": erased.reports }),
+        comment_id: None,
+        author_id: Some(author.to_owned()),
+        stream: None,
+    }
+}
+
+/// The audit event of a standing change.
 pub(crate) fn standing_event<'a>(
     author: &str,
     from: AuthorStanding,

@@ -35,16 +35,18 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 
-pub use authors::{AuthorFacts, AuthorRecord, AuthorStore, HistoryLookup, StandingChange};
+pub use authors::{
+    AuthorFacts, AuthorRecord, AuthorStore, Erased, Erasure, HistoryLookup, StandingChange,
+};
 pub(crate) use authors::{
-    HistoryRow, RecentEntry, author_facts_from_rows, author_record, standing_term,
+    HistoryRow, RecentEntry, author_facts_from_rows, author_record, erased_reasons, standing_term,
 };
 pub use comments::{CommentCursor, CommentQuery, CommentStore, InsertOutcome, NewCommentRecord};
 pub(crate) use comments::{CommentRow, CommentRows, retry_alone};
 pub use error::StoreError;
 pub(crate) use events::{
-    AuditEvent, comment_created_event, decision_event, purge_event, reopened_event, reported_event,
-    requeued_event, settings_change_detail, standing_event, status_column,
+    AuditEvent, comment_created_event, decision_event, erased_event, purge_event, reopened_event,
+    reported_event, requeued_event, settings_change_detail, standing_event, status_column,
 };
 pub use events::{
     AuditQuery, AuditRecord, DECISIONS_CHANNEL, DecisionEvent, EventStore, NUMBERING_ROUND,
@@ -58,7 +60,8 @@ pub use queue::{
 };
 pub(crate) use queue::{ReasonCodeSql, count_queue_sql, push_queue_conditions};
 pub use replicas::ReplicaStore;
-pub use reports::{NewReport, ReportOutcome, ReportStore};
+pub(crate) use reports::report_record;
+pub use reports::{NewReport, ReportOutcome, ReportRecord, ReportStore};
 pub use rules::{RULES_CHANNEL, RuleRecord, RuleStore};
 pub use sqlite::SqliteStore;
 pub use tenants::{NewApiKey, TenantStore};

@@ -21,6 +21,22 @@ pub trait ReportStore: Send + Sync {
         tenant: TenantId,
         report: &NewReport<'_>,
     ) -> Result<ReportOutcome, StoreError>;
+    /// Every report `reporter` made, oldest first.
+    async fn reports_by(
+        &self,
+        tenant: TenantId,
+        reporter: &str,
+    ) -> Result<Vec<ReportRecord>, StoreError>;
+}
+
+/// A stored report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRecord {
+    pub comment_id: CommentId,
+    pub reason: ReportReason,
+    /// Empty once erased.
+    pub detail: String,
+    pub create_time: DateTime<Utc>,
 }
 
 /// A reader's report on its way to the store.
@@ -56,4 +72,20 @@ pub enum ReportOutcome {
         /// This report sent the comment back to the queue.
         requeued: bool,
     },
+}
+
+/// A report as either backend reads it.
+pub(crate) fn report_record(
+    comment_id: uuid::Uuid,
+    reason: &str,
+    detail: String,
+    create_time: DateTime<Utc>,
+) -> Result<ReportRecord, StoreError> {
+    Ok(ReportRecord {
+        comment_id: CommentId::from_uuid(comment_id),
+        reason: ReportReason::from_db(reason)
+            .ok_or_else(|| StoreError::Corrupt(format!("report reason {reason:?}")))?,
+        detail,
+        create_time,
+    })
 }

@@ -57,9 +57,11 @@ enum Rpc {
     ListRules,
     TestRules,
     ListAuditEvents,
+    ExportAuthor,
+    EraseAuthor,
 }
 
-const ALL: [Rpc; 29] = [
+const ALL: [Rpc; 31] = [
     Rpc::SubmitComment,
     Rpc::GetComment,
     Rpc::ListComments,
@@ -89,6 +91,8 @@ const ALL: [Rpc; 29] = [
     Rpc::ListRules,
     Rpc::TestRules,
     Rpc::ListAuditEvents,
+    Rpc::ExportAuthor,
+    Rpc::EraseAuthor,
 ];
 
 const ROLES: [Role; 3] = [Role::Publisher, Role::Moderator, Role::Admin];
@@ -110,7 +114,7 @@ impl Rpc {
             }
             CreateApiKey | RevokeApiKey | ListApiKeys | GetTenantSettings
             | UpdateTenantSettings | CreateRule | UpdateRule | DeleteRule | ListRules
-            | TestRules => &[Role::Admin],
+            | TestRules | ExportAuthor | EraseAuthor => &[Role::Admin],
         }
     }
 
@@ -325,6 +329,18 @@ impl Rpc {
                 })
                 .await
                 .map(|r| show(&r.into_inner())),
+            Rpc::ExportAuthor => admin
+                .export_author(pb::ExportAuthorRequest {
+                    author_id: "author-a".into(),
+                })
+                .await
+                .map(|r| show(&r.into_inner())),
+            Rpc::EraseAuthor => admin
+                .erase_author(pb::EraseAuthorRequest {
+                    author_id: "author-a".into(),
+                })
+                .await
+                .map(|r| show(&r.into_inner())),
         }
     }
 }
@@ -499,9 +515,9 @@ async fn every_rpc_keeps_tenants_apart_and_refuses_bad_keys(backend: Backend) {
 
     // Tenant A is as it was.
     let mut comments_a = app.comments(&app.admin_key).await;
-    for (id, status) in [
-        (&a.approved, pb::CommentStatus::Approved),
-        (&a.held, pb::CommentStatus::PendingReview),
+    for (id, status, body) in [
+        (&a.approved, pb::CommentStatus::Approved, BODY_APPROVED),
+        (&a.held, pb::CommentStatus::PendingReview, BODY_HELD),
     ] {
         let stored = comments_a
             .get_comment(pb::GetCommentRequest {
@@ -513,6 +529,10 @@ async fn every_rpc_keeps_tenants_apart_and_refuses_bad_keys(backend: Backend) {
             .comment
             .unwrap();
         assert_eq!(stored.status, status as i32);
+        assert_eq!(
+            stored.body, body,
+            "B's EraseAuthor of its own author-a left A's alone"
+        );
     }
     let rules = admin_a
         .list_rules(pb::ListRulesRequest {})

@@ -244,6 +244,16 @@ async fn every_oversized_field_is_refused_naming_it(backend: Backend) {
         let result = admin.list_audit_events(request).await.map(drop);
         expect_field("ListAuditEvents", result, field).await;
     }
+    let result = admin
+        .export_author(pb::ExportAuthorRequest { author_id: long() })
+        .await
+        .map(drop);
+    expect_field("ExportAuthor", result, "author_id").await;
+    let result = admin
+        .erase_author(pb::EraseAuthorRequest { author_id: long() })
+        .await
+        .map(drop);
+    expect_field("EraseAuthor", result, "author_id").await;
 
     // Nothing was written by any of them.
     let listed = comments

@@ -9,6 +9,7 @@ mod bench;
 mod comments;
 mod console;
 mod decisions;
+mod erasure;
 mod every_rpc;
 mod helpers;
 mod keys;

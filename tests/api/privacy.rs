@@ -17,7 +17,11 @@ async fn stored_addresses(url: &str) -> Vec<Option<String>> {
     let sql = "SELECT author_ip FROM comments ORDER BY create_time, comment_id";
     if url.starts_with("sqlite") {
         let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-        sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+        let stored = sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap();
+        // Closed, not dropped: a dropped connection closes on its worker
+        // thread later, removing the WAL while the caller lists the files.
+        conn.close().await.unwrap();
+        stored
     } else {
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()

@@ -10,8 +10,8 @@ use super::{PostgresStore, audit, comment_from_row};
 use crate::domain::{Standing, TenantId};
 use crate::pipeline::spam::history;
 use crate::storage::{
-    AuthorFacts, AuthorRecord, AuthorStore, HistoryLookup, StandingChange, StoreError,
-    standing_term,
+    AuthorFacts, AuthorRecord, AuthorStore, Erased, Erasure, HistoryLookup, RecentEntry,
+    StandingChange, StoreError, erased_event, erased_reasons, standing_term,
 };
 
 #[async_trait]
@@ -173,6 +173,103 @@ impl AuthorStore for PostgresStore {
             .map(comment_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(crate::storage::author_record(standing, recent, counts))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn erase_author(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        erasure: &Erasure<'_>,
+    ) -> Result<Option<Erased>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The row locks order this erasure after any decision in flight on
+        // these comments (and a second erasure after this one).
+        let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+            "SELECT comment_id, reasons FROM comments \
+             WHERE tenant_id = $1 AND author_id = $2 AND erase_time IS NULL FOR UPDATE",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut reasons = Vec::with_capacity(rows.len());
+        for (id, stored) in rows {
+            ids.push(id);
+            reasons.push(erased_reasons(&stored)?);
+        }
+        sqlx::query(
+            "UPDATE comments c SET body = $3, original_body = NULL, author_display_name = '', \
+                author_ip = NULL, text_hash = NULL, simhash = NULL, reasons = e.reasons, \
+                erase_time = $4, purge_time = COALESCE(c.purge_time, $4), update_time = $4 \
+             FROM UNNEST($2::uuid[], $5::text[]) AS e(comment_id, reasons) \
+             WHERE c.tenant_id = $1 AND c.comment_id = e.comment_id",
+        )
+        .bind(tenant.as_uuid())
+        .bind(&ids)
+        .bind(erasure.marker)
+        .bind(erasure.now)
+        .bind(&reasons)
+        .execute(&mut *tx)
+        .await?;
+        let reports = sqlx::query(
+            "UPDATE comment_reports SET detail = '', erase_time = $3 \
+             WHERE tenant_id = $1 AND erase_time IS NULL AND (reporter_id = $2 OR comment_id IN \
+                (SELECT comment_id FROM comments WHERE tenant_id = $1 AND author_id = $2))",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .bind(erasure.now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let recent: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT recent FROM author_facts WHERE tenant_id = $1 AND author_id = $2 FOR UPDATE",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(recent) = recent {
+            sqlx::query(
+                "UPDATE author_facts SET recent = $3 WHERE tenant_id = $1 AND author_id = $2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(author)
+            .bind(RecentEntry::without_fingerprints(&recent))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let erased = Erased {
+            comments: ids.len() as u64,
+            reports,
+        };
+        if erased.comments == 0 && erased.reports == 0 {
+            let known: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM comments WHERE tenant_id = $1 AND author_id = $2) \
+                    OR EXISTS (SELECT 1 FROM comment_reports \
+                        WHERE tenant_id = $1 AND reporter_id = $2) \
+                    OR EXISTS (SELECT 1 FROM author_standings \
+                        WHERE tenant_id = $1 AND author_id = $2)",
+            )
+            .bind(tenant.as_uuid())
+            .bind(author)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !known {
+                return Ok(None);
+            }
+        }
+        audit(
+            &mut tx,
+            tenant,
+            erasure.now,
+            erased_event(erasure.actor, author, &erased),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(erased))
     }
 }
 

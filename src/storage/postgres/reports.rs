@@ -7,7 +7,9 @@ use super::comments::comment_for_update;
 use super::queue::{has_open_item, requeue_in};
 use super::{PostgresStore, audit};
 use crate::domain::TenantId;
-use crate::storage::{NewReport, ReportOutcome, ReportStore, StoreError};
+use crate::storage::{
+    NewReport, ReportOutcome, ReportRecord, ReportStore, StoreError, report_record,
+};
 
 #[async_trait]
 impl ReportStore for PostgresStore {
@@ -108,5 +110,25 @@ impl ReportStore for PostgresStore {
             reports,
             requeued: requeue.is_some(),
         })
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn reports_by(
+        &self,
+        tenant: TenantId,
+        reporter: &str,
+    ) -> Result<Vec<ReportRecord>, StoreError> {
+        let rows: Vec<(uuid::Uuid, String, String, chrono::DateTime<chrono::Utc>)> =
+            sqlx::query_as(
+                "SELECT comment_id, reason, detail, create_time FROM comment_reports \
+                 WHERE tenant_id = $1 AND reporter_id = $2 ORDER BY create_time, comment_id",
+            )
+            .bind(tenant.as_uuid())
+            .bind(reporter)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(id, reason, detail, at)| report_record(id, &reason, detail, at))
+            .collect()
     }
 }

@@ -11,8 +11,8 @@ use super::{
 use crate::domain::{Standing, TenantId};
 use crate::pipeline::spam::history;
 use crate::storage::{
-    AuthorFacts, AuthorRecord, AuthorStore, HistoryLookup, StandingChange, StoreError,
-    standing_term,
+    AuthorFacts, AuthorRecord, AuthorStore, Erased, Erasure, HistoryLookup, RecentEntry,
+    StandingChange, StoreError, erased_event, erased_reasons, standing_term,
 };
 
 #[async_trait]
@@ -178,6 +178,97 @@ impl AuthorStore for SqliteStore {
             .map(comment_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(crate::storage::author_record(standing, recent, counts))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn erase_author(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        erasure: &Erasure<'_>,
+    ) -> Result<Option<Erased>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let now = to_micros(erasure.now);
+        let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+            "SELECT comment_id, reasons FROM comments \
+             WHERE tenant_id = ?1 AND author_id = ?2 AND erase_time IS NULL",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id, stored) in &rows {
+            sqlx::query(
+                "UPDATE comments SET body = ?3, original_body = NULL, author_display_name = '', \
+                    author_ip = NULL, text_hash = NULL, simhash = NULL, reasons = ?4, \
+                    erase_time = ?5, purge_time = COALESCE(purge_time, ?5), update_time = ?5 \
+                 WHERE tenant_id = ?1 AND comment_id = ?2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(id)
+            .bind(erasure.marker)
+            .bind(erased_reasons(stored)?)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let reports = sqlx::query(
+            "UPDATE comment_reports SET detail = '', erase_time = ?3 \
+             WHERE tenant_id = ?1 AND erase_time IS NULL AND (reporter_id = ?2 OR comment_id IN \
+                (SELECT comment_id FROM comments WHERE tenant_id = ?1 AND author_id = ?2))",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let recent: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT recent FROM author_facts WHERE tenant_id = ?1 AND author_id = ?2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(author)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(recent) = recent {
+            sqlx::query(
+                "UPDATE author_facts SET recent = ?3 WHERE tenant_id = ?1 AND author_id = ?2",
+            )
+            .bind(tenant.as_uuid())
+            .bind(author)
+            .bind(RecentEntry::without_fingerprints(&recent))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let erased = Erased {
+            comments: rows.len() as u64,
+            reports,
+        };
+        if erased.comments == 0 && erased.reports == 0 {
+            let known: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM comments WHERE tenant_id = ?1 AND author_id = ?2) \
+                    OR EXISTS (SELECT 1 FROM comment_reports \
+                        WHERE tenant_id = ?1 AND reporter_id = ?2) \
+                    OR EXISTS (SELECT 1 FROM author_standings \
+                        WHERE tenant_id = ?1 AND author_id = ?2)",
+            )
+            .bind(tenant.as_uuid())
+            .bind(author)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !known {
+                return Ok(None);
+            }
+        }
+        audit(
+            &mut tx,
+            tenant,
+            erasure.now,
+            erased_event(erasure.actor, author, &erased),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(erased))
     }
 }
 

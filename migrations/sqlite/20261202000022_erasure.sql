@@ -1,0 +1,5 @@
+-- Erasure at an author's request (AdminService.EraseAuthor, issue #14):
+-- when a comment or a report lost what identified its author; NULL while
+-- kept. A second erasure finds nothing left to erase and says so.
+ALTER TABLE comments ADD COLUMN erase_time INTEGER;
+ALTER TABLE comment_reports ADD COLUMN erase_time INTEGER;
