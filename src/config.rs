@@ -38,7 +38,7 @@ pub fn default_secret_key_file(admin_key_file: &Path) -> PathBuf {
 }
 
 /// See `Settings::max_concurrent_calls` and BENCHMARKS.md (issue #14).
-pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 256;
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 128;
 
 /// Beside the SQLite file when there is one, else `data/admin.key`.
 pub fn default_admin_key_file(database_url: &str) -> PathBuf {

@@ -56,7 +56,7 @@ async fn observe<T>(
     call: impl Future<Output = Result<T, Status>>,
 ) -> Result<Response<T>, Status> {
     let start = Instant::now();
-    let result = match gate.admit(rpc) {
+    let result = match gate.admit(rpc).await {
         Ok(_permit) => call.await,
         Err(refused) => Err(refused),
     };

@@ -1,4 +1,5 @@
-//! Load shedding and deadlines: past its bound a replica refuses at once,
+//! Load shedding and deadlines: past its bound a replica refuses (after a
+//! short wait for a place, `grpc::admission::QUEUE_WAIT`),
 //! and work whose caller is gone is not started. SQLite lets the test hold
 //! the write lock from outside, which parks submissions deterministically.
 
@@ -50,7 +51,7 @@ fn keyed(client_id: &str, body: &str) -> pb::SubmitCommentRequest {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_past_the_concurrency_bound_are_refused_at_once_with_a_retry_delay() {
+async fn calls_past_the_concurrency_bound_are_refused_with_a_retry_delay() {
     let app = spawn_bounded(1).await;
     let key = app.key_for("default", Role::Publisher).await;
     let mut lock = hold_write_lock(&app).await;

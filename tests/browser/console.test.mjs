@@ -190,10 +190,19 @@ try {
   assert.ok(testMarks.includes("con"), JSON.stringify(testMarks));
   await adminPage.selectOption("#mode", "pre");
   await adminPage.fill("#threshold-threat-review", "0.35");
+  assert.equal(await adminPage.locator("#retain-rejected").inputValue(), "0", "keep by default");
+  await adminPage.fill("#per-author", "7");
+  await adminPage.fill("#retain-rejected", "30");
   await adminPage.click("#settings-form button");
   await adminPage.waitForFunction(() => document.querySelector("#status").textContent !== "");
   assert.equal(await adminPage.locator("#mode").inputValue(), "pre");
   await adminPage.waitForFunction(() => document.querySelector("#threshold-threat-review").value === "0.35");
+  // Read back from the server after the save, not just what was typed.
+  await adminPage.reload();
+  await adminPage.waitForSelector("#rules li");
+  await adminPage.waitForFunction(() => document.querySelector("#per-author").value === "7");
+  assert.equal(await adminPage.locator("#retain-rejected").inputValue(), "30");
+  assert.equal(await adminPage.locator("#per-ip").inputValue(), "0");
   await adminPage.screenshot({ path: `${artifacts}/admin.png`, fullPage: true });
 
   step("phone width");

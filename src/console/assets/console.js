@@ -92,6 +92,10 @@ const TEXT = {
     "settings.reject": "Seuil de rejet (spam)",
     "settings.save": "Enregistrer les réglages",
     "settings.saved": "Réglages enregistrés.",
+    "settings.per_author": "Commentaires par auteur et par minute (0 = sans limite)",
+    "settings.per_ip": "Commentaires par adresse IP et par minute (0 = sans limite)",
+    "settings.retain_rejected": "Garder le texte des commentaires rejetés (jours, 0 = toujours)",
+    "settings.retain_all": "Garder le texte de tous les commentaires (jours, 0 = toujours)",
     "rule.disabled": "désactivée",
     "author.latest": "Ses derniers commentaires",
     "settings.toxicity": "Seuils de toxicité par catégorie (relecture / rejet)",
@@ -188,6 +192,10 @@ const TEXT = {
     "settings.reject": "Reject threshold (spam)",
     "settings.save": "Save the settings",
     "settings.saved": "Settings saved.",
+    "settings.per_author": "Comments per author per minute (0 = no limit)",
+    "settings.per_ip": "Comments per IP address per minute (0 = no limit)",
+    "settings.retain_rejected": "Keep the text of rejected comments (days, 0 = forever)",
+    "settings.retain_all": "Keep the text of all comments (days, 0 = forever)",
     "rule.disabled": "disabled",
     "author.latest": "Their latest comments",
     "settings.toxicity": "Toxicity thresholds per category (review / reject)",
@@ -780,7 +788,16 @@ async function loadAdmin() {
   $("mode").value = settings.moderation_mode;
   $("review-threshold").value = String(settings.review_threshold);
   $("reject-threshold").value = String(settings.reject_threshold);
+  for (const [id, field] of LIMIT_FIELDS) $(id).value = String(settings[field]);
 }
+
+/// The whole-number settings: the input and the settings field it edits.
+const LIMIT_FIELDS = [
+  ["per-author", "max_comments_per_author_per_minute"],
+  ["per-ip", "max_comments_per_ip_per_minute"],
+  ["retain-rejected", "retain_rejected_bodies_days"],
+  ["retain-all", "retain_bodies_days"],
+];
 
 async function testText(text) {
   const result = await api("/console/api/rules/test", { method: "POST", body: { body: text } });
@@ -848,6 +865,7 @@ function start() {
         moderation_mode: $("mode").value,
         review_threshold: Number($("review-threshold").value),
         reject_threshold: Number($("reject-threshold").value),
+        ...Object.fromEntries(LIMIT_FIELDS.map(([id, field]) => [field, Number($(id).value)])),
         toxicity: [...new Set([...document.querySelectorAll("#toxicity-thresholds input")].map((i) => i.dataset.category))]
           .map((category) => ({
             category,
