@@ -759,6 +759,15 @@ async fn the_queue_moves_stream_to_the_console_and_resume_after_a_cursor(backend
     let app = spawn_app(backend).await;
     // One comment held before the stream opens: "from now on" skips it.
     let moderator = held(&app, &["Un avis déjà là"]).await;
+    // Numbering runs after the commit: "from now on" starts after the last
+    // numbered event, so wait until the held comment's event has its number.
+    let tenant = app.default_tenant().await;
+    for _ in 0..250 {
+        if app.store.last_decision_sequence(tenant).await.unwrap() >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let mut events = EventStream::open(&app, &moderator, "").await;
     let publisher = app.key_for("default", Role::Publisher).await;
     let comment_id = app
