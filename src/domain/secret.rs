@@ -55,6 +55,75 @@ impl ServerSecret {
     pub fn ip_hasher(&self) -> IpHasher {
         IpHasher(self.derive("moderato ip hash v1"))
     }
+
+    /// Seals the secrets moderato must be able to read back (webhook
+    /// signing secrets, external classifiers' API keys).
+    pub fn sealer(&self) -> Sealer {
+        Sealer(self.derive("moderato sealed secrets v1"))
+    }
+}
+
+/// Marks sealed values (and which scheme sealed them).
+pub const SEALED_PREFIX: &str = "s1:";
+
+/// Encrypts secrets at rest (XChaCha20-Poly1305 under a key derived from
+/// the server secret): a leaked database does not give them back, and a
+/// sealed value only opens for the record it was sealed for (`context`,
+/// e.g. tenant and webhook id, is authenticated with it), so values cannot
+/// be swapped between rows.
+#[derive(Clone)]
+pub struct Sealer([u8; 32]);
+
+impl Sealer {
+    pub fn seal(&self, plaintext: &str, context: &[u8]) -> String {
+        use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new((&self.0).into());
+        let nonce: [u8; 24] = rand::random();
+        let sealed = cipher
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: context,
+                },
+            )
+            .expect("encryption of a short value cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        format!(
+            "{SEALED_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+        )
+    }
+
+    /// `None` when `sealed` was not sealed by this key for this context.
+    pub fn open(&self, sealed: &str, context: &[u8]) -> Option<String> {
+        use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sealed.strip_prefix(SEALED_PREFIX)?)
+            .ok()?;
+        if bytes.len() < 24 {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(24);
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new((&self.0).into());
+        let plaintext = cipher
+            .decrypt(
+                nonce.into(),
+                Payload {
+                    msg: ciphertext,
+                    aad: context,
+                },
+            )
+            .ok()?;
+        String::from_utf8(plaintext).ok()
+    }
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealer(***)")
+    }
 }
 
 impl fmt::Debug for ServerSecret {
@@ -120,6 +189,38 @@ mod tests {
         let stored = h.hash(a, ip);
         assert!(stored.starts_with(IP_HASH_PREFIX) && !stored.contains("203"));
         assert_eq!(stored.len(), IP_HASH_PREFIX.len() + 22);
+    }
+
+    #[test]
+    fn sealed_values_open_only_with_their_key_and_record() {
+        let sealer = ServerSecret::new(&"s".repeat(32)).unwrap().sealer();
+        let sealed = sealer.seal("whsec_secret-value", b"tenant/webhook-1");
+        assert!(sealed.starts_with(SEALED_PREFIX) && !sealed.contains("secret-value"));
+        assert_ne!(
+            sealed,
+            sealer.seal("whsec_secret-value", b"tenant/webhook-1"),
+            "fresh nonce"
+        );
+        assert_eq!(
+            sealer.open(&sealed, b"tenant/webhook-1").as_deref(),
+            Some("whsec_secret-value")
+        );
+        assert_eq!(
+            sealer.open(&sealed, b"tenant/webhook-2"),
+            None,
+            "another row's value"
+        );
+        let other = ServerSecret::new(&"t".repeat(32)).unwrap().sealer();
+        assert_eq!(
+            other.open(&sealed, b"tenant/webhook-1"),
+            None,
+            "another key"
+        );
+        let mut tampered = sealed.clone();
+        tampered.pop();
+        tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(sealer.open(&tampered, b"tenant/webhook-1"), None);
+        assert_eq!(sealer.open("plain", b""), None);
     }
 
     #[test]

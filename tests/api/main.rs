@@ -27,3 +27,4 @@ mod spam;
 mod storage;
 mod tls;
 mod toxicity;
+mod webhooks;
