@@ -59,3 +59,7 @@ uuid_id!(
     /// An API key's public id (not the secret).
     KeyId
 );
+uuid_id!(
+    /// A tenant's webhook endpoint.
+    WebhookId
+);

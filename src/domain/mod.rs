@@ -17,6 +17,7 @@ mod rule;
 mod secret;
 mod tenant;
 mod toxicity;
+mod webhook;
 
 pub use auth::{Actor, ApiKeyInfo, ApiKeySecret, KeyHash, KeySpec, Permission, Principal, Role};
 pub use author::{AuthorStanding, Standing, StandingTerm};
@@ -25,7 +26,7 @@ pub use comment::{
     LanguageTag, NewComment, Reason, Span,
 };
 pub use error::FieldViolation;
-pub use ids::{CommentId, KeyId, ReviewId, TenantId};
+pub use ids::{CommentId, KeyId, ReviewId, TenantId, WebhookId};
 pub use model::{Label, ModelKind};
 pub use page::{PageSize, PageToken};
 pub use report::{ReportDetail, ReportReason, ReporterId};
@@ -39,6 +40,10 @@ pub use rule::{
     RuleRejection, check_rule_set,
 };
 pub(crate) use rule::{RuleStep, plan_rule_change};
-pub use secret::{IP_HASH_PREFIX, IpHasher, ServerSecret};
+pub use secret::{IP_HASH_PREFIX, IpHasher, Sealer, ServerSecret};
 pub use tenant::{ModerationMode, TenantName, TenantSettings, TenantSettingsPatch};
 pub use toxicity::{CategoryThresholds, ToxicityCategory, ToxicityScores, ToxicityThresholds};
+pub use webhook::{
+    MAX_WEBHOOKS, Webhook, WebhookChange, WebhookEventType, WebhookSpec, WebhookUrl,
+    webhook_description,
+};

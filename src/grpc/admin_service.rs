@@ -2,7 +2,7 @@ use tonic::{Request, Response, Status};
 
 use super::pb::admin_service_server::AdminService;
 use super::{Gate, auth::credentials, convert, observe, pb};
-use crate::domain::{AuthorId, CommentBody, KeyId, PageSize, Permission};
+use crate::domain::{AuthorId, CommentBody, KeyId, PageSize, Permission, WebhookId};
 use crate::moderation::Moderation;
 use crate::storage::RuleChange;
 
@@ -266,6 +266,107 @@ impl AdminService for AdminApi {
             Ok(pb::EraseAuthorResponse {
                 erased_comments: erased.comments as i64,
                 erased_reports: erased.reports as i64,
+            })
+        })
+        .await
+    }
+
+    async fn create_webhook(
+        &self,
+        request: Request<pb::CreateWebhookRequest>,
+    ) -> Result<Response<pb::CreateWebhookResponse>, Status> {
+        observe(&self.gate, "CreateWebhook", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let request = request.into_inner();
+            let spec = convert::webhook_spec(request)?;
+            let made = self.moderation.create_webhook(&principal, spec).await?;
+            Ok(pb::CreateWebhookResponse {
+                webhook: Some(convert::webhook(made.webhook)),
+                secret: made.secret.expose(),
+            })
+        })
+        .await
+    }
+
+    async fn list_webhooks(
+        &self,
+        request: Request<pb::ListWebhooksRequest>,
+    ) -> Result<Response<pb::ListWebhooksResponse>, Status> {
+        observe(&self.gate, "ListWebhooks", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let request = request.into_inner();
+            let pb::ListWebhooksRequest {} = request;
+            let webhooks = self.moderation.list_webhooks(&principal).await?;
+            Ok(pb::ListWebhooksResponse {
+                webhooks: webhooks.into_iter().map(convert::webhook).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn update_webhook(
+        &self,
+        request: Request<pb::UpdateWebhookRequest>,
+    ) -> Result<Response<pb::UpdateWebhookResponse>, Status> {
+        observe(&self.gate, "UpdateWebhook", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let request = request.into_inner();
+            let (id, change) = convert::webhook_change(request)?;
+            let webhook = self
+                .moderation
+                .update_webhook(&principal, id, change)
+                .await?;
+            Ok(pb::UpdateWebhookResponse {
+                webhook: Some(convert::webhook(webhook)),
+            })
+        })
+        .await
+    }
+
+    async fn delete_webhook(
+        &self,
+        request: Request<pb::DeleteWebhookRequest>,
+    ) -> Result<Response<pb::DeleteWebhookResponse>, Status> {
+        observe(&self.gate, "DeleteWebhook", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let request = request.into_inner();
+            let id = WebhookId::parse("webhook_id", &request.webhook_id)?;
+            self.moderation.delete_webhook(&principal, id).await?;
+            Ok(pb::DeleteWebhookResponse {})
+        })
+        .await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        request: Request<pb::RotateWebhookSecretRequest>,
+    ) -> Result<Response<pb::RotateWebhookSecretResponse>, Status> {
+        observe(&self.gate, "RotateWebhookSecret", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let request = request.into_inner();
+            let id = WebhookId::parse("webhook_id", &request.webhook_id)?;
+            let made = self
+                .moderation
+                .rotate_webhook_secret(&principal, id)
+                .await?;
+            Ok(pb::RotateWebhookSecretResponse {
+                webhook: Some(convert::webhook(made.webhook)),
+                secret: made.secret.expose(),
             })
         })
         .await

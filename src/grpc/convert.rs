@@ -8,7 +8,8 @@ use crate::domain::{
     Comment, CommentBody, CommentId, CommentStatus, DisplayName, FieldViolation, KeySpec,
     LanguageTag, ModerationMode, ModeratorId, NewComment, Reason, ReportReason, ReviewDecision,
     ReviewId, ReviewItem, Role, SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch,
-    ToxicityCategory,
+    ToxicityCategory, Webhook, WebhookChange, WebhookEventType, WebhookId, WebhookSpec, WebhookUrl,
+    webhook_description,
 };
 pub use crate::moderation::parse::{
     claim_limits, expected_version, note, optional_article_id, optional_filter, queue_filter,
@@ -800,4 +801,101 @@ pub fn queue_move(value: DecisionEvent) -> Option<pb::WatchQueueResponse> {
         version: value.version,
         create_time: Some(timestamp(value.create_time)),
     })
+}
+
+fn webhook_event_type(value: i32) -> Result<WebhookEventType, FieldViolation> {
+    use pb::WebhookEventType as Pb;
+    Ok(match Pb::try_from(value) {
+        Ok(Pb::CommentApproved) => WebhookEventType::CommentApproved,
+        Ok(Pb::CommentRejected) => WebhookEventType::CommentRejected,
+        Ok(Pb::CommentHeld) => WebhookEventType::CommentHeld,
+        Ok(Pb::CommentDecided) => WebhookEventType::CommentDecided,
+        Ok(Pb::CommentReopened) => WebhookEventType::CommentReopened,
+        Ok(Pb::CommentReported) => WebhookEventType::CommentReported,
+        Ok(Pb::AuthorStandingChanged) => WebhookEventType::AuthorStandingChanged,
+        Ok(Pb::Unspecified) | Err(_) => {
+            return Err(FieldViolation::new(
+                "event_types",
+                "holds an unknown or unspecified event type",
+            ));
+        }
+    })
+}
+
+fn webhook_event_types(values: Vec<i32>) -> Result<Vec<WebhookEventType>, FieldViolation> {
+    if values.len() > WebhookEventType::ALL.len() * 4 {
+        return Err(FieldViolation::new(
+            "event_types",
+            "lists too many event types",
+        ));
+    }
+    let mut types = values
+        .into_iter()
+        .map(webhook_event_type)
+        .collect::<Result<Vec<_>, _>>()?;
+    types.sort();
+    types.dedup();
+    Ok(types)
+}
+
+fn webhook_event_type_to_pb(value: WebhookEventType) -> pb::WebhookEventType {
+    use pb::WebhookEventType as Pb;
+    match value {
+        WebhookEventType::CommentApproved => Pb::CommentApproved,
+        WebhookEventType::CommentRejected => Pb::CommentRejected,
+        WebhookEventType::CommentHeld => Pb::CommentHeld,
+        WebhookEventType::CommentDecided => Pb::CommentDecided,
+        WebhookEventType::CommentReopened => Pb::CommentReopened,
+        WebhookEventType::CommentReported => Pb::CommentReported,
+        WebhookEventType::AuthorStandingChanged => Pb::AuthorStandingChanged,
+    }
+}
+
+pub fn webhook_spec(request: pb::CreateWebhookRequest) -> Result<WebhookSpec, FieldViolation> {
+    Ok(WebhookSpec {
+        url: WebhookUrl::parse("url", request.url)?,
+        event_types: webhook_event_types(request.event_types)?,
+        description: webhook_description("description", request.description)?,
+    })
+}
+
+pub fn webhook_change(
+    request: pb::UpdateWebhookRequest,
+) -> Result<(WebhookId, WebhookChange), FieldViolation> {
+    Ok((
+        WebhookId::parse("webhook_id", &request.webhook_id)?,
+        WebhookChange {
+            url: request
+                .url
+                .map(|u| WebhookUrl::parse("url", u))
+                .transpose()?,
+            event_types: request
+                .event_types
+                .map(|t| webhook_event_types(t.values))
+                .transpose()?,
+            description: request
+                .description
+                .map(|d| webhook_description("description", d))
+                .transpose()?,
+            enabled: request.enabled,
+        },
+    ))
+}
+
+pub fn webhook(value: Webhook) -> pb::Webhook {
+    pb::Webhook {
+        webhook_id: value.webhook_id.to_string(),
+        url: value.url,
+        description: value.description,
+        event_types: value
+            .event_types
+            .into_iter()
+            .map(|t| webhook_event_type_to_pb(t).into())
+            .collect(),
+        enabled: value.enabled,
+        disabled_reason: value.disabled_reason,
+        previous_secret_expire_time: value.previous_secret_expire_time.map(timestamp),
+        create_time: Some(timestamp(value.create_time)),
+        update_time: Some(timestamp(value.update_time)),
+    }
 }

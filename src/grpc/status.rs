@@ -10,7 +10,7 @@ use crate::domain::FieldViolation;
 use crate::moderation::{
     AdminError, AuthError, AuthorError, DecideError, GetCommentError, ListAuditError,
     ListCommentsError, ListQueueError, MarkError, ReleaseError, ReopenError, ReportError,
-    RuleError, SubmitError,
+    RuleError, SubmitError, WebhookError,
 };
 use crate::storage::StoreError;
 
@@ -158,6 +158,16 @@ impl From<ListAuditError> for Status {
         match err {
             ListAuditError::Invalid(violation) => violation.into(),
             ListAuditError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<WebhookError> for Status {
+    fn from(err: WebhookError) -> Self {
+        match err {
+            WebhookError::Invalid(violation) => violation.into(),
+            WebhookError::NotFound => Status::not_found(err.to_string()),
+            WebhookError::Store(err) => err.into(),
         }
     }
 }

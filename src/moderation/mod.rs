@@ -21,6 +21,7 @@ pub mod retention;
 mod review;
 mod rules;
 mod sequencer;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,7 @@ pub use review::{
     ReleaseError, ReopenError, ReviewActor,
 };
 pub use rules::{RuleError, TenantRules, create_tenant, export_rules, import_rules};
+pub use webhooks::{PREVIOUS_SECRET_GRACE, WebhookError, WebhookWithSecret};
 
 use crate::pipeline::Pipeline;
 use crate::storage::Store;
@@ -73,6 +75,7 @@ struct Inner {
     key_buckets: limits::Buckets<crate::domain::KeyId>,
     ip_buckets: limits::Buckets<(crate::domain::TenantId, std::net::IpAddr)>,
     ip_hasher: crate::domain::IpHasher,
+    sealer: crate::domain::Sealer,
     replicas: limits::ReplicaCount,
     replica_id: uuid::Uuid,
     /// When this replica last recorded each key's use.
@@ -109,6 +112,7 @@ impl Moderation {
                 key_buckets: limits::Buckets::new(),
                 ip_buckets: limits::Buckets::new(),
                 ip_hasher: secret.ip_hasher(),
+                sealer: secret.sealer(),
                 replicas: limits::ReplicaCount::default(),
                 replica_id: uuid::Uuid::new_v4(),
                 key_uses: TtlCache::new(KEY_USE_INTERVAL),

@@ -1,5 +1,5 @@
 //! Persistence: one trait per aggregate (tenants, comments, queue, rules,
-//! models, events, authors, reports) composed into [`Store`], two backends.
+//! models, events, authors, reports, webhooks) composed into [`Store`], two backends.
 //! An aggregate's trait and record types are in `<aggregate>.rs`, its SQL in
 //! `sqlite/<aggregate>.rs` and `postgres/<aggregate>.rs`.
 //!
@@ -28,6 +28,7 @@ mod reports;
 mod rules;
 mod sqlite;
 mod tenants;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +69,8 @@ pub use tenants::{NewApiKey, TenantStore};
 // Rule changes are decided in the domain; storage applies them.
 pub use crate::domain::{RuleChange, RuleRejection};
 pub(crate) use tenants::{toxicity_thresholds_from_json, toxicity_thresholds_to_json};
+pub use webhooks::{WebhookRecord, WebhookStore};
+pub(crate) use webhooks::{event_types_from_json, event_types_to_json, webhook_event};
 
 /// Connection settings shared by both backends.
 #[derive(Debug, Clone)]
@@ -112,6 +115,7 @@ pub trait Store:
     + AuthorStore
     + ReportStore
     + ReplicaStore
+    + WebhookStore
     + Send
     + Sync
     + 'static

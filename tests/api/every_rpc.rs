@@ -24,6 +24,7 @@ struct Ids {
     review: String,
     rule: String,
     key: String,
+    webhook: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,9 +60,14 @@ enum Rpc {
     ListAuditEvents,
     ExportAuthor,
     EraseAuthor,
+    CreateWebhook,
+    ListWebhooks,
+    UpdateWebhook,
+    DeleteWebhook,
+    RotateWebhookSecret,
 }
 
-const ALL: [Rpc; 31] = [
+const ALL: [Rpc; 36] = [
     Rpc::SubmitComment,
     Rpc::GetComment,
     Rpc::ListComments,
@@ -93,6 +99,11 @@ const ALL: [Rpc; 31] = [
     Rpc::ListAuditEvents,
     Rpc::ExportAuthor,
     Rpc::EraseAuthor,
+    Rpc::CreateWebhook,
+    Rpc::ListWebhooks,
+    Rpc::UpdateWebhook,
+    Rpc::DeleteWebhook,
+    Rpc::RotateWebhookSecret,
 ];
 
 const ROLES: [Role; 3] = [Role::Publisher, Role::Moderator, Role::Admin];
@@ -100,6 +111,7 @@ const ROLES: [Role; 3] = [Role::Publisher, Role::Moderator, Role::Admin];
 const BODY_APPROVED: &str = "Analyse de A, marqueur-a-approuve-41.";
 const BODY_HELD: &str = "Analyse de A, marqueur-a-retenu-42.";
 const RULE_WORD: &str = "mot-regle-de-a-43";
+const WEBHOOK_URL: &str = "https://cms-de-a.example/hook-a-44";
 
 impl Rpc {
     fn allowed(self) -> &'static [Role] {
@@ -114,7 +126,8 @@ impl Rpc {
             }
             CreateApiKey | RevokeApiKey | ListApiKeys | GetTenantSettings
             | UpdateTenantSettings | CreateRule | UpdateRule | DeleteRule | ListRules
-            | TestRules | ExportAuthor | EraseAuthor => &[Role::Admin],
+            | TestRules | ExportAuthor | EraseAuthor | CreateWebhook | ListWebhooks
+            | UpdateWebhook | DeleteWebhook | RotateWebhookSecret => &[Role::Admin],
         }
     }
 
@@ -341,6 +354,37 @@ impl Rpc {
                 })
                 .await
                 .map(|r| show(&r.into_inner())),
+            Rpc::CreateWebhook => admin
+                .create_webhook(pb::CreateWebhookRequest {
+                    url: "https://cms-de-b.example/hook".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(|r| show(&r.into_inner().webhook)),
+            Rpc::ListWebhooks => admin
+                .list_webhooks(pb::ListWebhooksRequest {})
+                .await
+                .map(|r| show(&r.into_inner())),
+            Rpc::UpdateWebhook => admin
+                .update_webhook(pb::UpdateWebhookRequest {
+                    webhook_id: a.webhook.clone(),
+                    enabled: Some(false),
+                    ..Default::default()
+                })
+                .await
+                .map(|r| show(&r.into_inner())),
+            Rpc::DeleteWebhook => admin
+                .delete_webhook(pb::DeleteWebhookRequest {
+                    webhook_id: a.webhook.clone(),
+                })
+                .await
+                .map(|r| show(&r.into_inner())),
+            Rpc::RotateWebhookSecret => admin
+                .rotate_webhook_secret(pb::RotateWebhookSecretRequest {
+                    webhook_id: a.webhook.clone(),
+                })
+                .await
+                .map(|r| show(&r.into_inner())),
         }
     }
 }
@@ -416,17 +460,30 @@ async fn every_rpc_keeps_tenants_apart_and_refuses_bad_keys(backend: Backend) {
         .unwrap()
         .into_inner()
         .api_keys;
+    let webhook = admin_a
+        .create_webhook(pb::CreateWebhookRequest {
+            url: WEBHOOK_URL.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .webhook
+        .unwrap();
     let a = Ids {
         approved: approved.comment_id.clone(),
         held: held.comment_id.clone(),
         review: review.review_id.clone(),
         rule: rule.rule_id.clone(),
         key: keys_a.last().unwrap().key_id.clone(),
+        webhook: webhook.webhook_id.clone(),
     };
     let markers = [
         a.approved.as_str(),
         a.held.as_str(),
         a.key.as_str(),
+        a.webhook.as_str(),
+        WEBHOOK_URL,
         BODY_APPROVED,
         BODY_HELD,
         RULE_WORD,
@@ -541,6 +598,17 @@ async fn every_rpc_keeps_tenants_apart_and_refuses_bad_keys(backend: Backend) {
         .into_inner()
         .rules;
     assert!(rules.iter().any(|r| r.rule_id == a.rule && r.revision == 1));
+    let hooks = admin_a
+        .list_webhooks(pb::ListWebhooksRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .webhooks;
+    assert_eq!(hooks.len(), 1, "B's creations are B's");
+    assert!(
+        hooks[0].enabled && hooks[0].previous_secret_expire_time.is_none(),
+        "{hooks:?}"
+    );
     app.comments(&publisher_a)
         .await
         .get_comment(pb::GetCommentRequest {

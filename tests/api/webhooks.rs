@@ -4,9 +4,17 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
+use moderato::grpc::pb;
 use moderato::webhooks::{SigningSecret, sign};
+use tonic::Code;
 
-use crate::helpers::tool;
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp, spawn_app, tool, violated_field};
+
+backend_tests!(
+    endpoints_are_created_listed_changed_rotated_and_deleted,
+    endpoint_input_is_validated_and_bounded,
+);
 
 /// Runs the reference verifier on one delivery; its answer (the parsed
 /// payload's type, or the error it raised).
@@ -94,5 +102,286 @@ fn the_reference_library_verifies_our_signatures_and_refuses_tampering() {
     assert_eq!(
         reference_verify(&one, id, stale, &signed_stale, body),
         "refused:WebhookVerificationError"
+    );
+}
+
+const URL: &str = "https://cms.example.com/hooks/moderato";
+
+fn create(url: &str, types: &[pb::WebhookEventType]) -> pb::CreateWebhookRequest {
+    pb::CreateWebhookRequest {
+        url: url.into(),
+        event_types: types.iter().map(|t| *t as i32).collect(),
+        description: "CMS de la rédaction".into(),
+    }
+}
+
+/// The service's view of an endpoint's signing secrets, through a second
+/// `Moderation` on the same store and server secret (what a delivering
+/// replica does).
+async fn signing_secrets(
+    app: &TestApp,
+    webhook_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    let secret = std::fs::read_to_string(app.dir.path().join("secret.key")).unwrap();
+    let moderation = moderato::moderation::Moderation::with_options(
+        app.store.clone(),
+        moderato::pipeline::Pipeline::default(),
+        moderato::moderation::Limits::default(),
+        &moderato::domain::ServerSecret::new(&secret).unwrap(),
+    );
+    let tenant = app.default_tenant().await;
+    let record = app
+        .store
+        .list_webhooks(tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.webhook.webhook_id.to_string() == webhook_id)
+        .unwrap();
+    assert!(
+        !record.sealed_secret.contains("whsec_"),
+        "sealed, not as given"
+    );
+    moderation
+        .signing_secrets(tenant, &record, at)
+        .unwrap()
+        .iter()
+        .map(SigningSecret::expose)
+        .collect()
+}
+
+async fn endpoints_are_created_listed_changed_rotated_and_deleted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut admin = app.admin(&app.admin_key).await;
+    let made = admin
+        .create_webhook(create(
+            URL,
+            &[
+                pb::WebhookEventType::CommentDecided,
+                pb::WebhookEventType::CommentHeld,
+                pb::WebhookEventType::CommentDecided,
+            ],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let hook = made.webhook.unwrap();
+    assert!(
+        SigningSecret::parse(&made.secret).is_some(),
+        "{}",
+        made.secret.len()
+    );
+    assert_eq!(hook.url, URL);
+    assert_eq!(
+        hook.event_types,
+        [
+            pb::WebhookEventType::CommentHeld as i32,
+            pb::WebhookEventType::CommentDecided as i32
+        ],
+        "deduplicated"
+    );
+    assert!(hook.enabled);
+    assert_eq!(hook.previous_secret_expire_time, None);
+    assert_eq!(
+        signing_secrets(&app, &hook.webhook_id, chrono::Utc::now()).await,
+        std::slice::from_ref(&made.secret)
+    );
+
+    let listed = admin
+        .list_webhooks(pb::ListWebhooksRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .webhooks;
+    assert_eq!(listed, std::slice::from_ref(&hook));
+    assert!(!format!("{listed:?}").contains(&made.secret));
+
+    // Off, then on again; the event types replaced with "all".
+    let off = admin
+        .update_webhook(pb::UpdateWebhookRequest {
+            webhook_id: hook.webhook_id.clone(),
+            enabled: Some(false),
+            description: Some("en pause".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .webhook
+        .unwrap();
+    assert!(!off.enabled && !off.disabled_reason.is_empty());
+    assert_eq!(
+        (off.url.as_str(), off.description.as_str()),
+        (URL, "en pause")
+    );
+    let on = admin
+        .update_webhook(pb::UpdateWebhookRequest {
+            webhook_id: hook.webhook_id.clone(),
+            enabled: Some(true),
+            event_types: Some(pb::WebhookEventTypes { values: vec![] }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .webhook
+        .unwrap();
+    assert!(on.enabled && on.disabled_reason.is_empty() && on.event_types.is_empty());
+
+    // Rotation: the new secret signs, and the old one too for 24 hours.
+    let rotated = admin
+        .rotate_webhook_secret(pb::RotateWebhookSecretRequest {
+            webhook_id: hook.webhook_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(rotated.secret, made.secret);
+    let until = rotated
+        .webhook
+        .unwrap()
+        .previous_secret_expire_time
+        .unwrap();
+    let until = chrono::DateTime::from_timestamp(until.seconds, until.nanos as u32).unwrap();
+    let grace = until - chrono::Utc::now();
+    assert!(
+        grace > chrono::TimeDelta::hours(23) && grace <= chrono::TimeDelta::hours(24),
+        "{grace}"
+    );
+    let now = chrono::Utc::now();
+    assert_eq!(
+        signing_secrets(&app, &hook.webhook_id, now).await,
+        [rotated.secret.clone(), made.secret.clone()]
+    );
+    assert_eq!(
+        signing_secrets(&app, &hook.webhook_id, now + chrono::TimeDelta::hours(25)).await,
+        std::slice::from_ref(&rotated.secret)
+    );
+
+    // The trail records every change, never a secret.
+    let trail = admin
+        .list_audit_events(pb::ListAuditEventsRequest {
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .audit_events;
+    let actions: Vec<_> = trail
+        .iter()
+        .filter(|e| e.subject_id == hook.webhook_id)
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "webhook.secret_rotated",
+            "webhook.updated",
+            "webhook.updated",
+            "webhook.created"
+        ]
+    );
+    let shown = format!("{trail:?}");
+    assert!(!shown.contains(&made.secret) && !shown.contains(&rotated.secret));
+
+    admin
+        .delete_webhook(pb::DeleteWebhookRequest {
+            webhook_id: hook.webhook_id.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        admin
+            .list_webhooks(pb::ListWebhooksRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .webhooks
+            .is_empty()
+    );
+    let gone = admin
+        .delete_webhook(pb::DeleteWebhookRequest {
+            webhook_id: hook.webhook_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+    let gone = admin
+        .rotate_webhook_secret(pb::RotateWebhookSecretRequest {
+            webhook_id: hook.webhook_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+}
+
+async fn endpoint_input_is_validated_and_bounded(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut admin = app.admin(&app.admin_key).await;
+    for (request, field) in [
+        (create("", &[]), "url"),
+        (create("ftp://cms.example.com/", &[]), "url"),
+        (create("https://user:pw@cms.example.com/", &[]), "url"),
+        (
+            create(&format!("https://h.example/{}", "a".repeat(2_048)), &[]),
+            "url",
+        ),
+        (
+            create(URL, &[pb::WebhookEventType::Unspecified]),
+            "event_types",
+        ),
+        (
+            pb::CreateWebhookRequest {
+                event_types: vec![99],
+                ..create(URL, &[])
+            },
+            "event_types",
+        ),
+        (
+            pb::CreateWebhookRequest {
+                description: "d".repeat(501),
+                ..create(URL, &[])
+            },
+            "description",
+        ),
+    ] {
+        let status = admin.create_webhook(request).await.unwrap_err();
+        assert_eq!(violated_field(&status), field);
+    }
+    for (id, code) in [
+        ("", Code::InvalidArgument),
+        ("not-an-id", Code::InvalidArgument),
+        ("0190a5c8-0000-7000-8000-000000000000", Code::NotFound),
+    ] {
+        let status = admin
+            .update_webhook(pb::UpdateWebhookRequest {
+                webhook_id: id.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), code, "{id:?}");
+    }
+    // At most 20 per tenant.
+    for i in 0..20 {
+        admin
+            .create_webhook(create(&format!("{URL}/{i}"), &[]))
+            .await
+            .unwrap();
+    }
+    let status = admin.create_webhook(create(URL, &[])).await.unwrap_err();
+    assert_eq!(violated_field(&status), "url");
+    assert!(status.message().contains("20"), "{}", status.message());
+    assert_eq!(
+        admin
+            .list_webhooks(pb::ListWebhooksRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .webhooks
+            .len(),
+        20
     );
 }

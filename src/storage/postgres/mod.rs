@@ -53,6 +53,7 @@ mod replicas;
 mod reports;
 mod rules;
 mod tenants;
+mod webhooks;
 
 #[derive(Clone)]
 pub struct PostgresStore {

@@ -59,6 +59,7 @@ mod replicas;
 mod reports;
 mod rules;
 mod tenants;
+mod webhooks;
 
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
