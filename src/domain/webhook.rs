@@ -65,6 +65,9 @@ impl WebhookUrl {
     pub fn parse(field: &str, value: String) -> Result<Self, FieldViolation> {
         check_text(field, &value, Self::MAX_CHARS, true)?;
         let invalid = |reason: &str| Err(FieldViolation::new(field, reason));
+        if !(value.starts_with("https://") || value.starts_with("http://")) {
+            return invalid("must start with https:// (or http://)");
+        }
         let Ok(uri) = value.parse::<axum::http::Uri>() else {
             return invalid("is not a URL");
         };
