@@ -14,9 +14,11 @@
 //! A bound that follows latency (a gradient limit, as in Netflix's
 //! concurrency-limits) was tried and measured worse here: the group commit
 //! needs concurrency for its throughput, so lowering the limit lowered what
-//! was served without lowering latency (BENCHMARKS.md). Streaming calls hold their place only while they are set
-//! up, not while they stream. Health checks and reflection do not pass
-//! through the gate: a busy replica is still alive.
+//! was served without lowering latency (BENCHMARKS.md).
+//!
+//! Streaming calls hold their place only while they are set up, not while
+//! they stream. Health checks and reflection do not pass through the gate:
+//! a busy replica is still alive.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -81,7 +81,17 @@ impl Moderation {
             pending_review: 0,
             rejected: 0,
         });
-        let author = AuthorView::of(author, record, now());
+        let at = now();
+        store
+            .audit_author_export(
+                tenant,
+                author.as_str(),
+                (record.recent.len(), reports.len()),
+                &principal.actor(),
+                at,
+            )
+            .await?;
+        let author = AuthorView::of(author, record, at);
         Ok(AuthorExport {
             author,
             reports,

@@ -66,6 +66,16 @@ pub trait AuthorStore: Send + Sync {
         author: &str,
         erasure: &Erasure<'_>,
     ) -> Result<Option<Erased>, StoreError>;
+    /// Audits an export of the author's data (`author.exported`, with how
+    /// many comments and reports it gave).
+    async fn audit_author_export(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        given: (usize, usize),
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// An erasure on its way to the store (see [`AuthorStore::erase_author`]).

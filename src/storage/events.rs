@@ -378,6 +378,28 @@ pub(crate) fn erased_event<'a>(actor: &'a Actor, author: &str, erased: &Erased) 
     }
 }
 
+/// An export of what is held about an author (who asked, and how much
+/// they were given).
+pub(crate) fn exported_event<'a>(
+    actor: &'a Actor,
+    author: &str,
+    comments: usize,
+    reports: usize,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        actor,
+        action: "author.exported",
+        subject_type: "author",
+        subject_id: author.to_owned(),
+        from_state: None,
+        to_state: None,
+        detail: serde_json::json!({ "comments": comments, "reports": reports }),
+        comment_id: None,
+        author_id: Some(author.to_owned()),
+        stream: None,
+    }
+}
+
 /// The audit event of a standing change.
 pub(crate) fn standing_event<'a>(
     author: &str,

@@ -46,8 +46,9 @@ pub use comments::{CommentCursor, CommentQuery, CommentStore, InsertOutcome, New
 pub(crate) use comments::{CommentRow, CommentRows, retry_alone};
 pub use error::StoreError;
 pub(crate) use events::{
-    AuditEvent, comment_created_event, decision_event, erased_event, purge_event, reopened_event,
-    reported_event, requeued_event, settings_change_detail, standing_event, status_column,
+    AuditEvent, comment_created_event, decision_event, erased_event, exported_event, purge_event,
+    reopened_event, reported_event, requeued_event, settings_change_detail, standing_event,
+    status_column,
 };
 pub use events::{
     AuditQuery, AuditRecord, DECISIONS_CHANNEL, DecisionEvent, EventStore, NUMBERING_ROUND,

@@ -205,6 +205,26 @@ async fn an_export_holds_everything_about_the_author_and_nothing_else(backend: B
         "oldest first, once each: {ordered:?}"
     );
 
+    // The export itself is in the trail: who asked, how much was given.
+    let again = export_of(&app, AUTHOR).await;
+    let exported: Vec<_> = again
+        .audit_events
+        .iter()
+        .filter(|e| e.action == "author.exported")
+        .collect();
+    assert_eq!(exported.len(), 1, "the first export, seen by the second");
+    assert_eq!(exported[0].author_id, AUTHOR);
+    assert!(
+        exported[0].actor.starts_with("key:"),
+        "{}",
+        exported[0].actor
+    );
+    let detail = format!("{:?}", exported[0].detail);
+    assert!(
+        detail.contains("comments") && detail.contains("2.0"),
+        "{detail}"
+    );
+
     // A reader who only reported is known too.
     let reporter = export_of(&app, "lecteur-ibrahim").await;
     assert_eq!(reporter.comments.len(), 0);

@@ -11,7 +11,7 @@ use crate::domain::{Standing, TenantId};
 use crate::pipeline::spam::history;
 use crate::storage::{
     AuthorFacts, AuthorRecord, AuthorStore, Erased, Erasure, HistoryLookup, RecentEntry,
-    StandingChange, StoreError, erased_event, erased_reasons, standing_term,
+    StandingChange, StoreError, erased_event, erased_reasons, exported_event, standing_term,
 };
 
 #[async_trait]
@@ -270,6 +270,27 @@ impl AuthorStore for PostgresStore {
         .await?;
         tx.commit().await?;
         Ok(Some(erased))
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn audit_author_export(
+        &self,
+        tenant: TenantId,
+        author: &str,
+        (comments, reports): (usize, usize),
+        actor: &crate::domain::Actor,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        audit(
+            &mut tx,
+            tenant,
+            now,
+            exported_event(actor, author, comments, reports),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 
