@@ -8,8 +8,10 @@
 //! its own network unless the operator allows it, because the URL is
 //! chosen by a tenant and the request leaves from the service's network.
 
+pub mod client;
 pub mod signature;
 pub mod ssrf;
 
+pub use client::{DELIVERY_TIMEOUT, Outcome, Sender};
 pub use signature::{SigningSecret, sign};
 pub use ssrf::{AddressPolicy, SsrfError};

@@ -511,3 +511,54 @@ async fn moderato_bench_measures_over_mutual_tls() {
         .unwrap_or(0);
     assert_eq!(served, 0, "calls were served without a client certificate");
 }
+
+/// A webhook delivery to an HTTPS receiver: the certificate is checked
+/// for the URL's host against the delivering side's roots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_deliveries_verify_the_receivers_certificate() {
+    use moderato::webhooks::{AddressPolicy, Outcome, Sender};
+    let server_ca = Ca::new("receiver CA");
+    let (app, _files) = spawn_tls_app(&server_ca, None, true).await;
+    let url = format!("https://localhost:{}/healthz", app.http_addr.port());
+    let roots = |ca: &Ca| {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile_certs(&ca.pem) {
+            roots.add(cert).unwrap();
+        }
+        roots
+    };
+    let trusting = Sender::with_roots(
+        AddressPolicy::AllowPrivate,
+        roots(&server_ca),
+        Duration::from_secs(5),
+    );
+    // The HTTP port takes no POST on /healthz: an answer, so TLS worked.
+    let answered = trusting.send(&url, &[], "{}".into()).await;
+    assert!(
+        matches!(
+            answered,
+            Outcome::Failed {
+                status: Some(405),
+                ..
+            }
+        ),
+        "{answered:?}"
+    );
+    let stranger = Sender::with_roots(
+        AddressPolicy::AllowPrivate,
+        roots(&Ca::new("other CA")),
+        Duration::from_secs(5),
+    );
+    let refused = stranger.send(&url, &[], "{}".into()).await;
+    assert!(
+        matches!(&refused, Outcome::Failed { status: None, error } if error.starts_with("TLS")),
+        "{refused:?}"
+    );
+}
+
+fn rustls_pemfile_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject as _;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}

@@ -385,3 +385,135 @@ async fn endpoint_input_is_validated_and_bounded(backend: Backend) {
         20
     );
 }
+
+/// What a test receiver got: path, headers, body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, String)>>>;
+
+/// A receiver on loopback: `/ok` answers 204, `/gone` 410, `/fail` 500,
+/// `/slow` after 2 s, `/moved` redirects to `/ok`.
+async fn receiver() -> (std::net::SocketAddr, Received) {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let received: Received = Default::default();
+    let record = received.clone();
+    let app = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
+            let record = record.clone();
+            async move {
+                let path = uri.path().to_owned();
+                record.lock().unwrap().push((path.clone(), headers, body));
+                match path.as_str() {
+                    "/ok" => StatusCode::NO_CONTENT.into_response(),
+                    "/gone" => StatusCode::GONE.into_response(),
+                    "/slow" => {
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                        StatusCode::OK.into_response()
+                    }
+                    "/moved" => (StatusCode::FOUND, [("location", "/ok")]).into_response(),
+                    _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                }
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_attempt_posts_signed_json_and_classifies_the_answer() {
+    use moderato::webhooks::{AddressPolicy, Outcome, Sender};
+    let (addr, received) = receiver().await;
+    let base = format!("http://{addr}");
+    let roots = rustls::RootCertStore::empty();
+    let private = Sender::with_roots(
+        AddressPolicy::AllowPrivate,
+        roots.clone(),
+        std::time::Duration::from_millis(500),
+    );
+    let body = r#"{"type":"comment.held","timestamp":"2026-12-02T06:00:00Z","data":{}}"#;
+    let headers = [
+        ("webhook-id", "evt_1".to_owned()),
+        ("webhook-timestamp", "1796191200".to_owned()),
+        ("webhook-signature", "v1,abc".to_owned()),
+    ];
+
+    assert_eq!(
+        private
+            .send(&format!("{base}/ok"), &headers, body.into())
+            .await,
+        Outcome::Delivered(204)
+    );
+    {
+        let got = received.lock().unwrap();
+        let (path, seen, text) = &got[0];
+        assert_eq!((path.as_str(), text.as_str()), ("/ok", body));
+        assert_eq!(seen["webhook-id"], "evt_1");
+        assert_eq!(seen["webhook-signature"], "v1,abc");
+        assert_eq!(seen["content-type"], "application/json");
+    }
+    assert_eq!(
+        private
+            .send(&format!("{base}/gone"), &headers, body.into())
+            .await,
+        Outcome::Gone
+    );
+    assert!(matches!(
+        private
+            .send(&format!("{base}/fail"), &headers, body.into())
+            .await,
+        Outcome::Failed {
+            status: Some(500),
+            ..
+        }
+    ));
+    // A redirect is an answer, not a new destination.
+    let before = received.lock().unwrap().len();
+    assert!(matches!(
+        private
+            .send(&format!("{base}/moved"), &headers, body.into())
+            .await,
+        Outcome::Failed {
+            status: Some(302),
+            ..
+        }
+    ));
+    assert_eq!(
+        received.lock().unwrap().len(),
+        before + 1,
+        "the redirect target was not called"
+    );
+    // A receiver slower than the deadline is given up on.
+    let slow = private
+        .send(&format!("{base}/slow"), &headers, body.into())
+        .await;
+    assert!(
+        matches!(&slow, Outcome::Failed { status: None, error } if error.contains("no answer")),
+        "{slow:?}"
+    );
+
+    // By default nothing is sent inside the network: not by address, not by name.
+    let public = Sender::with_roots(
+        AddressPolicy::PublicOnly,
+        roots,
+        std::time::Duration::from_millis(500),
+    );
+    let count = received.lock().unwrap().len();
+    for url in [
+        format!("{base}/ok"),
+        format!("http://localhost:{}/ok", addr.port()),
+        "http://[::1]/ok".to_owned(),
+    ] {
+        let refused = public.send(&url, &headers, body.into()).await;
+        assert!(
+            matches!(&refused, Outcome::Failed { status: None, error } if error.contains("inside the service's network")),
+            "{url}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        received.lock().unwrap().len(),
+        count,
+        "refused before connecting"
+    );
+}
