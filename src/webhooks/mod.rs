@@ -9,6 +9,7 @@
 //! chosen by a tenant and the request leaves from the service's network.
 
 pub mod client;
+pub mod schedule;
 pub mod signature;
 pub mod ssrf;
 
