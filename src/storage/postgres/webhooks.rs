@@ -2,8 +2,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::Postgres;
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
+use sqlx::query::Query;
 
 use super::{PostgresStore, audit};
 use crate::domain::{Actor, TenantId, Webhook, WebhookId};
@@ -37,6 +39,28 @@ fn record(row: &PgRow) -> Result<WebhookRecord, StoreError> {
     })
 }
 
+/// Binds the key and every column an endpoint's change writes, as
+/// $1 to $11 (the creation time, written once, is bound after them).
+fn bind_fields<'q>(
+    query: Query<'q, Postgres, <Postgres as sqlx::Database>::Arguments>,
+    tenant: TenantId,
+    r: &'q WebhookRecord,
+) -> Query<'q, Postgres, <Postgres as sqlx::Database>::Arguments> {
+    let w = &r.webhook;
+    query
+        .bind(tenant.as_uuid())
+        .bind(w.webhook_id.as_uuid())
+        .bind(&w.url)
+        .bind(&w.description)
+        .bind(event_types_to_json(&w.event_types))
+        .bind(&r.sealed_secret)
+        .bind(&r.sealed_previous_secret)
+        .bind(w.previous_secret_expire_time)
+        .bind(w.enabled)
+        .bind(&w.disabled_reason)
+        .bind(w.update_time)
+}
+
 #[async_trait]
 impl WebhookStore for PostgresStore {
     #[tracing::instrument(skip_all, fields(%tenant))]
@@ -61,24 +85,17 @@ impl WebhookStore for PostgresStore {
             return Ok(None);
         }
         let w = &r.webhook;
-        sqlx::query(
-            "INSERT INTO webhooks (tenant_id, webhook_id, url, description, event_types, secret, \
-                previous_secret, previous_secret_expire_time, enabled, disabled_reason, \
-                create_time, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        bind_fields(
+            sqlx::query(
+                "INSERT INTO webhooks (tenant_id, webhook_id, url, description, event_types, \
+                    secret, previous_secret, previous_secret_expire_time, enabled, \
+                    disabled_reason, update_time, create_time) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            ),
+            tenant,
+            r,
         )
-        .bind(tenant.as_uuid())
-        .bind(w.webhook_id.as_uuid())
-        .bind(&w.url)
-        .bind(&w.description)
-        .bind(event_types_to_json(&w.event_types))
-        .bind(&r.sealed_secret)
-        .bind(&r.sealed_previous_secret)
-        .bind(w.previous_secret_expire_time)
-        .bind(w.enabled)
-        .bind(&w.disabled_reason)
         .bind(w.create_time)
-        .bind(w.update_time)
         .execute(&mut *tx)
         .await?;
         audit(
@@ -115,23 +132,16 @@ impl WebhookStore for PostgresStore {
     ) -> Result<Option<()>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let w = &r.webhook;
-        let updated = sqlx::query(
-            "UPDATE webhooks SET url = $3, description = $4, event_types = $5, secret = $6, \
-                previous_secret = $7, previous_secret_expire_time = $8, enabled = $9, \
-                disabled_reason = $10, update_time = $11 \
-             WHERE tenant_id = $1 AND webhook_id = $2",
+        let updated = bind_fields(
+            sqlx::query(
+                "UPDATE webhooks SET url = $3, description = $4, event_types = $5, \
+                    secret = $6, previous_secret = $7, previous_secret_expire_time = $8, \
+                    enabled = $9, disabled_reason = $10, update_time = $11 \
+                 WHERE tenant_id = $1 AND webhook_id = $2",
+            ),
+            tenant,
+            r,
         )
-        .bind(tenant.as_uuid())
-        .bind(w.webhook_id.as_uuid())
-        .bind(&w.url)
-        .bind(&w.description)
-        .bind(event_types_to_json(&w.event_types))
-        .bind(&r.sealed_secret)
-        .bind(&r.sealed_previous_secret)
-        .bind(w.previous_secret_expire_time)
-        .bind(w.enabled)
-        .bind(&w.disabled_reason)
-        .bind(w.update_time)
         .execute(&mut *tx)
         .await?
         .rows_affected();
