@@ -141,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
         key_requests_per_second: 0,
         secret_key: None,
         secret_key_file: dir.path().join("secret.key"),
+        webhooks: Default::default(),
     };
     let app = Application::build(settings).await?;
     let addr = app.grpc_addr();

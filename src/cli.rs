@@ -352,6 +352,19 @@ pub struct ServeArgs {
     /// (created with mode 0600 on first start). Default: beside the admin key.
     #[arg(long, env = "MODERATO_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// Deliver webhooks to loopback, private, link-local and cloud metadata
+    /// addresses too (refused by default: a tenant chooses the URL, the
+    /// request leaves from this network). For tests and private deployments.
+    #[arg(long, env = "MODERATO_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+    /// How long a replica's hold on a webhook endpoint lasts without
+    /// renewal: how long deliveries to it pause when the replica dies.
+    #[arg(long, env = "MODERATO_WEBHOOK_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub webhook_lease_seconds: u64,
+    /// Multiplies the webhook retry delays (5 s, 5 min, 30 min…); below 1
+    /// only for tests.
+    #[arg(long, env = "MODERATO_WEBHOOK_BACKOFF_SCALE", default_value_t = 1.0)]
+    pub webhook_backoff_scale: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -460,6 +473,11 @@ async fn serve(args: ServeArgs, database_url: String, db: DbOptions) -> anyhow::
             .secret_key_file
             .unwrap_or_else(|| crate::config::default_secret_key_file(&admin_key_file)),
         admin_key_file,
+        webhooks: crate::config::WebhookSettings {
+            allow_private: args.webhook_allow_private,
+            lease: std::time::Duration::from_secs(args.webhook_lease_seconds),
+            backoff_scale: args.webhook_backoff_scale.clamp(0.0, 1.0),
+        },
     };
     // Installed first: a SIGTERM from here on stops the server gracefully
     // (one that arrives while it starts, as soon as it serves).

@@ -30,6 +30,30 @@ pub struct Settings {
     /// `secret_key_file`, which the first start creates.
     pub secret_key: Option<String>,
     pub secret_key_file: PathBuf,
+    pub webhooks: WebhookSettings,
+}
+
+/// How this replica delivers webhooks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WebhookSettings {
+    /// Deliver to loopback, private, link-local and metadata addresses
+    /// too (tests, private deployments); refused by default (SSRF).
+    pub allow_private: bool,
+    /// How long an endpoint's lease lasts without renewal: how long its
+    /// deliveries wait after the replica holding it died.
+    pub lease: std::time::Duration,
+    /// Multiplies the retry schedule's delays (1; tests shorten it).
+    pub backoff_scale: f64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            allow_private: false,
+            lease: crate::moderation::delivery::LEASE,
+            backoff_scale: 1.0,
+        }
+    }
 }
 
 /// `secret.key` beside the admin key file.

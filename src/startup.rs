@@ -21,10 +21,12 @@ use crate::grpc::pb::admin_service_server::AdminServiceServer;
 use crate::grpc::pb::comment_service_server::CommentServiceServer;
 use crate::grpc::pb::review_service_server::ReviewServiceServer;
 use crate::grpc::{self, AdminApi, CommentApi, Gate, MAX_MESSAGE_BYTES, ReviewApi};
+use crate::moderation::delivery::{DeliveryOptions, WebhookDeliveries};
 use crate::moderation::{self, Limits, Moderation};
 use crate::pipeline::Pipeline;
 use crate::storage::{self, Store};
 use crate::tls::{Incoming, Protocol, ReloadingConfig};
+use crate::webhooks::AddressPolicy;
 
 pub struct Application {
     grpc_listener: TcpListener,
@@ -33,6 +35,7 @@ pub struct Application {
     http_tls: Option<Arc<ReloadingConfig>>,
     gate: Gate,
     moderation: Moderation,
+    deliveries: DeliveryOptions,
 }
 
 impl Application {
@@ -71,6 +74,15 @@ impl Application {
             grpc_tls,
             http_tls,
             gate: Gate::new(settings.max_concurrent_calls),
+            deliveries: DeliveryOptions {
+                lease: settings.webhooks.lease,
+                backoff_scale: settings.webhooks.backoff_scale,
+                ..DeliveryOptions::new(if settings.webhooks.allow_private {
+                    AddressPolicy::AllowPrivate
+                } else {
+                    AddressPolicy::PublicOnly
+                })
+            },
             moderation: Moderation::with_options(
                 store,
                 Pipeline::default(),
@@ -160,6 +172,8 @@ impl Application {
         let revocation_watcher = tokio::spawn(m.clone().watch_key_revocations());
         let replica_watcher = tokio::spawn(m.clone().watch_replicas());
         let retention = tokio::spawn(m.clone().watch_retention());
+        let deliveries =
+            WebhookDeliveries::start(m.clone(), self.deliveries.clone(), grpc::webhook_payload);
         let metrics = crate::telemetry::metrics().clone();
         let store = self.moderation.store().clone();
         let upkeep = tokio::spawn(async move {
@@ -196,6 +210,7 @@ impl Application {
         revocation_watcher.abort();
         replica_watcher.abort();
         retention.abort();
+        deliveries.stop().await;
         self.moderation.leave().await;
         self.moderation.store().close().await;
         grpc_result.context("gRPC server failed")?;

@@ -44,6 +44,7 @@ pub use secret::{IP_HASH_PREFIX, IpHasher, Sealer, ServerSecret};
 pub use tenant::{ModerationMode, TenantName, TenantSettings, TenantSettingsPatch};
 pub use toxicity::{CategoryThresholds, ToxicityCategory, ToxicityScores, ToxicityThresholds};
 pub use webhook::{
-    MAX_WEBHOOKS, Webhook, WebhookChange, WebhookEventType, WebhookSpec, WebhookUrl,
-    webhook_description,
+    DeliveryState, MAX_WEBHOOKS, Webhook, WebhookChange, WebhookCursor, WebhookDelivery,
+    WebhookEventType, WebhookSettlement, WebhookSpec, WebhookUrl, webhook_description,
+    webhook_message_id,
 };

@@ -143,6 +143,120 @@ impl Webhook {
     }
 }
 
+impl WebhookEventType {
+    /// The type of the logged event with audit `action` that moved a
+    /// comment to `to_state`; `None` for events webhooks do not carry. A
+    /// comment requeued by reports is held again (`comment.held`, with
+    /// `queued` set and its status, which may stay approved).
+    pub fn of_logged(action: &str, to_state: Option<&str>) -> Option<Self> {
+        Some(match (action, to_state) {
+            ("comment.created", Some("approved")) => WebhookEventType::CommentApproved,
+            ("comment.created", Some("rejected")) => WebhookEventType::CommentRejected,
+            ("comment.created", Some("pending_review")) | ("comment.requeued", _) => {
+                WebhookEventType::CommentHeld
+            }
+            ("comment.reviewed", _) => WebhookEventType::CommentDecided,
+            ("comment.reopened", _) => WebhookEventType::CommentReopened,
+            ("comment.reported", _) => WebhookEventType::CommentReported,
+            ("author.standing_changed", _) => WebhookEventType::AuthorStandingChanged,
+            _ => return None,
+        })
+    }
+}
+
+/// The `webhook-id` of an event, the same on every attempt and every
+/// replica: a decision-stream event is named by its number (the one
+/// `WatchDecisions` gives it, unique in the tenant), the other events by
+/// their place in the audit log.
+pub fn webhook_message_id(sequence: Option<i64>, event_id: i64) -> String {
+    match sequence {
+        Some(sequence) => format!("msg_seq_{sequence}"),
+        None => format!("msg_evt_{event_id}"),
+    }
+}
+
+/// Where an endpoint is in the event log: every event up to `event_id` is
+/// settled (delivered, given up, pending as the head, or not subscribed
+/// to), and `sequence` is the number of the last stream event among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WebhookCursor {
+    pub event_id: i64,
+    pub sequence: i64,
+}
+
+/// What became of an event sent to an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Not delivered yet: the endpoint's head, tried again at
+    /// `next_attempt_time` (later events wait behind it).
+    Pending,
+    Delivered,
+    /// Given up (the retry schedule ran out, or the receiver answered 410).
+    Failed,
+    /// An admin asked for one more attempt.
+    Retrying,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Retrying => "retrying",
+        }
+    }
+
+    pub fn from_db(value: &str) -> Option<Self> {
+        [
+            DeliveryState::Pending,
+            DeliveryState::Delivered,
+            DeliveryState::Failed,
+            DeliveryState::Retrying,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == value)
+    }
+}
+
+/// One event sent (or being sent) to one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookDelivery {
+    /// The event's place in the audit log.
+    pub event_id: i64,
+    /// Its decision-stream number, for stream events.
+    pub sequence: Option<i64>,
+    /// The `webhook-id` header.
+    pub message_id: String,
+    pub event_type: WebhookEventType,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    /// The receiver's last HTTP status; `None` when no answer came.
+    pub last_status: Option<u16>,
+    /// Why the last attempt failed, empty after a success.
+    pub last_error: String,
+    pub event_time: DateTime<Utc>,
+    pub first_attempt_time: DateTime<Utc>,
+    pub last_attempt_time: DateTime<Utc>,
+    /// When the next attempt is due (pending and retrying deliveries).
+    pub next_attempt_time: Option<DateTime<Utc>>,
+}
+
+/// What one step of an endpoint's delivery settled, written at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookSettlement {
+    /// The delivery row to write (replacing the event's row, if any).
+    pub delivery: Option<WebhookDelivery>,
+    /// Where the endpoint's cursor moves (past the event and the events
+    /// before it that it does not subscribe to); `None` leaves it.
+    pub cursor: Option<WebhookCursor>,
+    /// The endpoint's run of failures after this step.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Set when the endpoint is turned off, with why.
+    pub disable: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +307,58 @@ mod tests {
         hook.event_types = vec![WebhookEventType::CommentDecided];
         assert!(hook.wants(WebhookEventType::CommentDecided));
         assert!(!hook.wants(WebhookEventType::CommentApproved));
+    }
+
+    #[test]
+    fn logged_events_map_to_the_issue_s_types() {
+        use WebhookEventType as T;
+        for (action, to, kind) in [
+            (
+                "comment.created",
+                Some("approved"),
+                Some(T::CommentApproved),
+            ),
+            (
+                "comment.created",
+                Some("rejected"),
+                Some(T::CommentRejected),
+            ),
+            (
+                "comment.created",
+                Some("pending_review"),
+                Some(T::CommentHeld),
+            ),
+            ("comment.requeued", Some("approved"), Some(T::CommentHeld)),
+            (
+                "comment.reviewed",
+                Some("rejected"),
+                Some(T::CommentDecided),
+            ),
+            (
+                "comment.reopened",
+                Some("pending_review"),
+                Some(T::CommentReopened),
+            ),
+            ("comment.reported", None, Some(T::CommentReported)),
+            (
+                "author.standing_changed",
+                Some("banned"),
+                Some(T::AuthorStandingChanged),
+            ),
+            ("rule.created", Some("active"), None),
+            ("webhook.created", Some("enabled"), None),
+        ] {
+            assert_eq!(WebhookEventType::of_logged(action, to), kind, "{action}");
+        }
+        assert_eq!(webhook_message_id(Some(7), 99), "msg_seq_7");
+        assert_eq!(webhook_message_id(None, 99), "msg_evt_99");
+        for state in [
+            DeliveryState::Pending,
+            DeliveryState::Delivered,
+            DeliveryState::Failed,
+            DeliveryState::Retrying,
+        ] {
+            assert_eq!(DeliveryState::from_db(state.as_str()), Some(state));
+        }
     }
 }

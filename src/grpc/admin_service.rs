@@ -371,4 +371,55 @@ impl AdminService for AdminApi {
         })
         .await
     }
+
+    async fn list_webhook_deliveries(
+        &self,
+        request: Request<pb::ListWebhookDeliveriesRequest>,
+    ) -> Result<Response<pb::ListWebhookDeliveriesResponse>, Status> {
+        observe(&self.gate, "ListWebhookDeliveries", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let request = request.into_inner();
+            let id = WebhookId::parse("webhook_id", &request.webhook_id)?;
+            let page_size = PageSize::parse("page_size", request.page_size, 50, 500)?;
+            let page = self
+                .moderation
+                .list_webhook_deliveries(&principal, id, page_size, &request.page_token)
+                .await?;
+            Ok(pb::ListWebhookDeliveriesResponse {
+                deliveries: page
+                    .items
+                    .into_iter()
+                    .map(convert::webhook_delivery)
+                    .collect(),
+                next_page_token: page.next_page_token,
+            })
+        })
+        .await
+    }
+
+    async fn retry_webhook_delivery(
+        &self,
+        request: Request<pb::RetryWebhookDeliveryRequest>,
+    ) -> Result<Response<pb::RetryWebhookDeliveryResponse>, Status> {
+        observe(&self.gate, "RetryWebhookDelivery", async {
+            let principal = self
+                .moderation
+                .authorize(credentials(&request), Permission::Administer)
+                .await?;
+            let request = request.into_inner();
+            let id = WebhookId::parse("webhook_id", &request.webhook_id)?;
+            let message_id = convert::webhook_message_id(request.message_id)?;
+            let delivery = self
+                .moderation
+                .retry_webhook_delivery(&principal, id, &message_id)
+                .await?;
+            Ok(pb::RetryWebhookDeliveryResponse {
+                delivery: Some(convert::webhook_delivery(delivery)),
+            })
+        })
+        .await
+    }
 }

@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use super::pb;
 use crate::domain::{
     Actor, ApiKeyInfo, ArticleId, AuthorId, AuthorStanding, CategoryThresholds, ClientCommentId,
-    Comment, CommentBody, CommentId, CommentStatus, DisplayName, FieldViolation, KeySpec,
-    LanguageTag, ModerationMode, ModeratorId, NewComment, Reason, ReportReason, ReviewDecision,
-    ReviewId, ReviewItem, Role, SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch,
-    ToxicityCategory, Webhook, WebhookChange, WebhookEventType, WebhookId, WebhookSpec, WebhookUrl,
-    webhook_description,
+    Comment, CommentBody, CommentId, CommentStatus, DeliveryState, DisplayName, FieldViolation,
+    KeySpec, LanguageTag, ModerationMode, ModeratorId, NewComment, Reason, ReportReason,
+    ReviewDecision, ReviewId, ReviewItem, Role, SpamLabel, StandingTerm, TenantSettings,
+    TenantSettingsPatch, ToxicityCategory, Webhook, WebhookChange, WebhookDelivery,
+    WebhookEventType, WebhookId, WebhookSpec, WebhookUrl, webhook_description,
 };
 pub use crate::moderation::parse::{
     claim_limits, expected_version, note, optional_article_id, optional_filter, queue_filter,
@@ -898,4 +898,158 @@ pub fn webhook(value: Webhook) -> pb::Webhook {
         create_time: Some(timestamp(value.create_time)),
         update_time: Some(timestamp(value.update_time)),
     }
+}
+
+/// A delivery's `message_id` as the service makes them (`webhook_message_id`).
+pub fn webhook_message_id(value: String) -> Result<String, FieldViolation> {
+    let number = value
+        .strip_prefix("msg_seq_")
+        .or_else(|| value.strip_prefix("msg_evt_"));
+    match number.map(str::parse::<u64>) {
+        Some(Ok(_)) => Ok(value),
+        _ if value.is_empty() => Err(FieldViolation::new("message_id", "is required")),
+        _ => Err(FieldViolation::new(
+            "message_id",
+            "must be a delivery's message_id (msg_seq_<n> or msg_evt_<n>)",
+        )),
+    }
+}
+
+fn delivery_state(value: DeliveryState) -> pb::WebhookDeliveryState {
+    match value {
+        DeliveryState::Pending => pb::WebhookDeliveryState::Pending,
+        DeliveryState::Delivered => pb::WebhookDeliveryState::Delivered,
+        DeliveryState::Failed => pb::WebhookDeliveryState::Failed,
+        DeliveryState::Retrying => pb::WebhookDeliveryState::Retrying,
+    }
+}
+
+pub fn webhook_delivery(value: WebhookDelivery) -> pb::WebhookDelivery {
+    pb::WebhookDelivery {
+        message_id: value.message_id,
+        event_type: webhook_event_type_to_pb(value.event_type) as i32,
+        sequence: value.sequence.unwrap_or(0),
+        state: delivery_state(value.state) as i32,
+        attempts: value.attempts as i32,
+        last_status: value.last_status.map_or(0, i32::from),
+        last_error: value.last_error,
+        event_time: Some(timestamp(value.event_time)),
+        first_attempt_time: Some(timestamp(value.first_attempt_time)),
+        last_attempt_time: Some(timestamp(value.last_attempt_time)),
+        next_attempt_time: value.next_attempt_time.map(timestamp),
+    }
+}
+
+// ---- webhook payloads -----------------------------------------------------------
+
+/// `message` in proto3 JSON with the proto's field names (snake_case),
+/// enums by name, timestamps in RFC 3339, default values left out: the
+/// JSON mapping of what the API returns, through the descriptor the
+/// server also serves for reflection.
+fn proto_json<M: prost::Message>(full_name: &str, message: &M) -> serde_json::Value {
+    use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+    static POOL: std::sync::LazyLock<DescriptorPool> = std::sync::LazyLock::new(|| {
+        DescriptorPool::decode(pb::FILE_DESCRIPTOR_SET).expect("the built descriptor decodes")
+    });
+    let descriptor = POOL
+        .get_message_by_name(full_name)
+        .expect("a message of the API");
+    let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())
+        .expect("a message decodes from its own encoding");
+    dynamic
+        .serialize_with_options(
+            serde_json::value::Serializer,
+            &SerializeOptions::new().use_proto_field_name(true),
+        )
+        .expect("a message serialises to JSON")
+}
+
+fn status_name(state: Option<&str>) -> serde_json::Value {
+    state
+        .and_then(CommentStatus::from_db)
+        .map_or(serde_json::Value::Null, |s| status(s).as_str_name().into())
+}
+
+fn standing_name(state: Option<&str>) -> serde_json::Value {
+    state
+        .and_then(AuthorStanding::from_db)
+        .map_or(serde_json::Value::Null, |s| {
+            author_standing(s).as_str_name().into()
+        })
+}
+
+/// The body of a webhook delivery: `{"type", "timestamp", "data"}`
+/// (Standard Webhooks). `timestamp` is when the event happened; `data`
+/// says what happened (statuses and standings by their API enum names)
+/// and carries the comment as `GetComment` returns it when the delivery
+/// is made (`comment`, proto3 JSON), so a receiver needs no call back.
+pub fn webhook_payload(
+    kind: WebhookEventType,
+    event: &crate::storage::LoggedEvent,
+    comment: Option<Comment>,
+) -> serde_json::Value {
+    use serde_json::json;
+    let a = &event.audit;
+    let detail = |key: &str| {
+        a.detail
+            .get(key)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let mut data = match kind {
+        WebhookEventType::CommentReported => json!({
+            "comment_id": a.subject_id,
+            "reporter_id": detail("reporter_id"),
+            "reason": detail("reason"),
+            "reports": detail("reports"),
+        }),
+        WebhookEventType::AuthorStandingChanged => json!({
+            "author_id": a.subject_id,
+            "from_standing": standing_name(a.from_state.as_deref()),
+            "to_standing": standing_name(a.to_state.as_deref()),
+            "reason": detail("reason"),
+            "until": detail("until"),
+            "actor": a.actor,
+        }),
+        _ => {
+            let mut data = json!({
+                "sequence": event.sequence,
+                "comment_id": a.subject_id,
+                "from_status": status_name(a.from_state.as_deref()),
+                "to_status": status_name(a.to_state.as_deref()),
+                "queued": event.queued,
+                "version": event.version,
+                "actor": a.actor,
+            });
+            match kind {
+                WebhookEventType::CommentDecided => {
+                    data["decision"] = json!({
+                        "review_id": detail("review_id"),
+                        "decision": detail("decision"),
+                        "reason_code": detail("reason_code"),
+                        "note": detail("note"),
+                        "moderator_id": a.actor,
+                    });
+                }
+                WebhookEventType::CommentReopened => data["note"] = detail("note"),
+                WebhookEventType::CommentHeld if a.action == "comment.requeued" => {
+                    data["requeued"] = json!({
+                        "reason_code": detail("reason"),
+                        "reports": detail("reports"),
+                        "hidden": detail("hidden"),
+                    });
+                }
+                _ => {}
+            }
+            data
+        }
+    };
+    if let Some(c) = comment {
+        data["comment"] = proto_json("moderato.v1.Comment", &self::comment(c));
+    }
+    json!({
+        "type": kind.as_str(),
+        "timestamp": a.create_time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "data": data,
+    })
 }

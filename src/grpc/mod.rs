@@ -22,6 +22,7 @@ use tonic::{Response, Status};
 pub use admin_service::AdminApi;
 pub use admission::Gate;
 pub use comment_service::CommentApi;
+pub use convert::webhook_payload;
 pub use review_service::ReviewApi;
 
 /// Generated protobuf and gRPC code for `moderato.v1`.

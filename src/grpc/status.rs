@@ -166,7 +166,9 @@ impl From<WebhookError> for Status {
     fn from(err: WebhookError) -> Self {
         match err {
             WebhookError::Invalid(violation) => violation.into(),
-            WebhookError::NotFound => Status::not_found(err.to_string()),
+            WebhookError::NotFound | WebhookError::DeliveryNotFound => {
+                Status::not_found(err.to_string())
+            }
             WebhookError::Store(err) => err.into(),
         }
     }

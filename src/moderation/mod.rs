@@ -12,6 +12,7 @@ mod authors;
 mod batch;
 mod comments;
 mod decisions;
+pub mod delivery;
 mod limits;
 mod models;
 pub mod parse;

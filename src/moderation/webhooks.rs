@@ -4,10 +4,10 @@
 //! [`PREVIOUS_SECRET_GRACE`], so receivers can move to the new one without
 //! missing a delivery. Changes to one endpoint are last-writer-wins.
 
-use super::{Moderation, now};
+use super::{Moderation, Page, now};
 use crate::domain::{
-    FieldViolation, MAX_WEBHOOKS, Principal, TenantId, Webhook, WebhookChange, WebhookId,
-    WebhookSpec,
+    FieldViolation, MAX_WEBHOOKS, PageSize, PageToken, Principal, TenantId, Webhook, WebhookChange,
+    WebhookDelivery, WebhookId, WebhookSpec,
 };
 use crate::storage::{StoreError, WebhookRecord};
 use crate::webhooks::SigningSecret;
@@ -21,6 +21,8 @@ pub enum WebhookError {
     Invalid(FieldViolation),
     #[error("webhook not found")]
     NotFound,
+    #[error("webhook delivery not found")]
+    DeliveryNotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -194,6 +196,47 @@ impl Moderation {
         } else {
             Err(WebhookError::NotFound)
         }
+    }
+
+    /// The endpoint's deliveries, newest event first.
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, %id))]
+    pub async fn list_webhook_deliveries(
+        &self,
+        principal: &Principal,
+        id: WebhookId,
+        page_size: PageSize,
+        page_token: &str,
+    ) -> Result<Page<WebhookDelivery>, WebhookError> {
+        let scope = format!("webhook-deliveries|{id}");
+        let before: Option<i64> =
+            PageToken::decode("page_token", page_token, &scope).map_err(WebhookError::Invalid)?;
+        let limit = page_size.get();
+        let deliveries = self
+            .store()
+            .list_webhook_deliveries(principal.tenant_id, id, before, limit + 1)
+            .await?
+            .ok_or(WebhookError::NotFound)?;
+        Ok(Page::from_overfetch(deliveries, limit, &scope, |d| {
+            d.event_id
+        }))
+    }
+
+    /// One more attempt of a delivery, as soon as the delivering replica
+    /// gets to it (within about a second).
+    #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id, %id))]
+    pub async fn retry_webhook_delivery(
+        &self,
+        principal: &Principal,
+        id: WebhookId,
+        message_id: &str,
+    ) -> Result<WebhookDelivery, WebhookError> {
+        let tenant = principal.tenant_id;
+        // The endpoint first: an unknown endpoint is NOT_FOUND as such.
+        self.stored_webhook(tenant, id).await?;
+        self.store()
+            .retry_webhook_delivery(tenant, id, message_id, &principal.actor(), now())
+            .await?
+            .ok_or(WebhookError::DeliveryNotFound)
     }
 
     /// The secrets that sign a delivery to `record` at `at`: the current

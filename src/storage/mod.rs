@@ -70,8 +70,13 @@ pub use tenants::{NewApiKey, TenantStore};
 // Rule changes are decided in the domain; storage applies them.
 pub use crate::domain::{RuleChange, RuleRejection};
 pub(crate) use tenants::{toxicity_thresholds_from_json, toxicity_thresholds_to_json};
-pub use webhooks::{WebhookRecord, WebhookStore};
-pub(crate) use webhooks::{event_types_from_json, event_types_to_json, webhook_event};
+pub use webhooks::{
+    LeasedWebhook, LoggedEvent, WEBHOOK_AUDIT_ACTIONS, WebhookRecord, WebhookStore,
+};
+pub(crate) use webhooks::{
+    delivery_retried_event, delivery_state_column, event_type_column, event_types_from_json,
+    event_types_to_json, logged_events, webhook_disabled_event, webhook_event,
+};
 
 /// Connection settings shared by both backends.
 #[derive(Debug, Clone)]

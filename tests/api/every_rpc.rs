@@ -65,9 +65,11 @@ enum Rpc {
     UpdateWebhook,
     DeleteWebhook,
     RotateWebhookSecret,
+    ListWebhookDeliveries,
+    RetryWebhookDelivery,
 }
 
-const ALL: [Rpc; 36] = [
+const ALL: [Rpc; 38] = [
     Rpc::SubmitComment,
     Rpc::GetComment,
     Rpc::ListComments,
@@ -104,6 +106,8 @@ const ALL: [Rpc; 36] = [
     Rpc::UpdateWebhook,
     Rpc::DeleteWebhook,
     Rpc::RotateWebhookSecret,
+    Rpc::ListWebhookDeliveries,
+    Rpc::RetryWebhookDelivery,
 ];
 
 const ROLES: [Role; 3] = [Role::Publisher, Role::Moderator, Role::Admin];
@@ -124,10 +128,25 @@ impl Rpc {
             | ReleaseReviews | SetAuthorStanding | GetAuthor | WatchQueue | ListAuditEvents => {
                 &[Role::Moderator, Role::Admin]
             }
-            CreateApiKey | RevokeApiKey | ListApiKeys | GetTenantSettings
-            | UpdateTenantSettings | CreateRule | UpdateRule | DeleteRule | ListRules
-            | TestRules | ExportAuthor | EraseAuthor | CreateWebhook | ListWebhooks
-            | UpdateWebhook | DeleteWebhook | RotateWebhookSecret => &[Role::Admin],
+            CreateApiKey
+            | RevokeApiKey
+            | ListApiKeys
+            | GetTenantSettings
+            | UpdateTenantSettings
+            | CreateRule
+            | UpdateRule
+            | DeleteRule
+            | ListRules
+            | TestRules
+            | ExportAuthor
+            | EraseAuthor
+            | CreateWebhook
+            | ListWebhooks
+            | UpdateWebhook
+            | DeleteWebhook
+            | RotateWebhookSecret
+            | ListWebhookDeliveries
+            | RetryWebhookDelivery => &[Role::Admin],
         }
     }
 
@@ -382,6 +401,20 @@ impl Rpc {
             Rpc::RotateWebhookSecret => admin
                 .rotate_webhook_secret(pb::RotateWebhookSecretRequest {
                     webhook_id: a.webhook.clone(),
+                })
+                .await
+                .map(|r| show(&r.into_inner())),
+            Rpc::ListWebhookDeliveries => admin
+                .list_webhook_deliveries(pb::ListWebhookDeliveriesRequest {
+                    webhook_id: a.webhook.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map(|r| show(&r.into_inner())),
+            Rpc::RetryWebhookDelivery => admin
+                .retry_webhook_delivery(pb::RetryWebhookDeliveryRequest {
+                    webhook_id: a.webhook.clone(),
+                    message_id: "msg_seq_1".into(),
                 })
                 .await
                 .map(|r| show(&r.into_inner())),

@@ -168,6 +168,7 @@ pub async fn spawn_app_configured(
         key_requests_per_second: 0,
         secret_key: None,
         secret_key_file: admin_key_file.with_file_name("secret.key"),
+        webhooks: Default::default(),
     };
     configure(&mut settings);
     let app = Application::build(settings)

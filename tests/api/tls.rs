@@ -377,6 +377,7 @@ async fn a_server_with_unreadable_tls_files_does_not_start() {
         key_requests_per_second: 0,
         secret_key: None,
         secret_key_file: dir.path().join("secret.key"),
+        webhooks: Default::default(),
     };
 
     let mismatched = moderato::startup::Application::build(settings(files.tls(false)))

@@ -9,11 +9,13 @@ use moderato::webhooks::{SigningSecret, sign};
 use tonic::Code;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, spawn_app, tool, violated_field};
+use crate::helpers::{Backend, TestApp, spawn_app, submit_on, tool, violated_field};
 
 backend_tests!(
     endpoints_are_created_listed_changed_rotated_and_deleted,
     endpoint_input_is_validated_and_bounded,
+    deliveries_carry_the_log_in_order_retried_and_signed,
+    a_receiver_answering_410_disables_its_endpoint,
 );
 
 /// Runs the reference verifier on one delivery; its answer (the parsed
@@ -516,4 +518,478 @@ async fn a_delivery_attempt_posts_signed_json_and_classifies_the_answer() {
         count,
         "refused before connecting"
     );
+}
+
+/// Everything a scripted receiver was sent, in arrival order.
+#[derive(Debug, Clone)]
+struct Delivery {
+    path: String,
+    id: String,
+    timestamp: i64,
+    signature: String,
+    body: String,
+}
+
+impl Delivery {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+    fn kind(&self) -> String {
+        self.json()["type"].as_str().unwrap().to_owned()
+    }
+}
+
+type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<Delivery>>>;
+
+/// A receiver on loopback that answers 500 to the first two attempts of
+/// every `comment.held` event, 410 on `/gone`, and 204 otherwise.
+async fn scripted_receiver() -> (std::net::SocketAddr, Deliveries) {
+    use axum::http::StatusCode;
+    let got: Deliveries = Default::default();
+    let record = got.clone();
+    let app = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: String| {
+            let record = record.clone();
+            async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .map(|v| v.to_str().unwrap().to_owned())
+                        .unwrap_or_default()
+                };
+                let delivery = Delivery {
+                    path: uri.path().to_owned(),
+                    id: header("webhook-id"),
+                    timestamp: header("webhook-timestamp").parse().unwrap_or(0),
+                    signature: header("webhook-signature"),
+                    body,
+                };
+                let mut got = record.lock().unwrap();
+                let earlier = got
+                    .iter()
+                    .filter(|d| d.path == delivery.path && d.id == delivery.id)
+                    .count();
+                let status = if delivery.path == "/gone" {
+                    StatusCode::GONE
+                } else if delivery.kind() == "comment.held" && earlier < 2 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::NO_CONTENT
+                };
+                got.push(delivery);
+                status
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, got)
+}
+
+/// Waits (at most 30 s) until `done` holds for what the receiver got.
+async fn wait_for(got: &Deliveries, what: &str, done: impl Fn(&[Delivery]) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if done(&got.lock().unwrap()) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}; got {:#?}",
+            got.lock()
+                .unwrap()
+                .iter()
+                .map(|d| (&d.path, &d.id))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The first arrival of each id at `path`, in arrival order.
+fn firsts(got: &[Delivery], path: &str) -> Vec<Delivery> {
+    let mut seen = std::collections::HashSet::new();
+    got.iter()
+        .filter(|d| d.path == path && seen.insert(d.id.clone()))
+        .cloned()
+        .collect()
+}
+
+/// Deliveries on loopback with a short retry schedule and lease.
+async fn spawn_delivering(backend: Backend) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::helpers::database_url_for(backend, &dir).await;
+    spawn_delivering_on(dir, url).await
+}
+
+async fn spawn_delivering_on(dir: tempfile::TempDir, url: String) -> TestApp {
+    crate::helpers::spawn_app_configured(dir, url, |s| {
+        s.webhooks = moderato::config::WebhookSettings {
+            allow_private: true,
+            lease: std::time::Duration::from_secs(3),
+            backoff_scale: 0.001,
+        };
+    })
+    .await
+}
+
+async fn deliveries_carry_the_log_in_order_retried_and_signed(backend: Backend) {
+    let app = spawn_delivering(backend).await;
+    let (addr, got) = scripted_receiver().await;
+    let mut admin = app.admin(&app.admin_key).await;
+    let all = admin
+        .create_webhook(create(&format!("http://{addr}/all"), &[]))
+        .await
+        .unwrap()
+        .into_inner();
+    let decided_only = admin
+        .create_webhook(create(
+            &format!("http://{addr}/decided"),
+            &[pb::WebhookEventType::CommentDecided],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // A scripted session: published, held then approved, reported, an
+    // author premoderated, the approved one reopened.
+    let key = app.admin_key.clone();
+    let published = submit_on(
+        &app,
+        &key,
+        "a1",
+        "alice",
+        "Merci pour cet article très clair.",
+    )
+    .await;
+    let decided = crate::helpers::hold_and_decide(
+        &app,
+        "bob",
+        "Je ne suis pas d'accord avec l'éditorial.",
+        pb::DecideReviewRequest {
+            decision: pb::ReviewDecision::Approve as i32,
+            note: "argumenté".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    app.comments(&key)
+        .await
+        .report_comment(pb::ReportCommentRequest {
+            comment_id: published.comment_id.clone(),
+            reporter_id: "reader-9".into(),
+            reason: pb::ReportReason::Spam as i32,
+            detail: String::new(),
+        })
+        .await
+        .unwrap();
+    let mut reviews = app.reviews(&key).await;
+    reviews
+        .set_author_standing(pb::SetAuthorStandingRequest {
+            author_id: "carol".into(),
+            standing: pb::AuthorStanding::Premoderated as i32,
+            reason: "relances".into(),
+            moderator_id: "mod-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    reviews
+        .reopen_comment(pb::ReopenCommentRequest {
+            comment_id: decided.comment_id.clone(),
+            note: "à revoir".into(),
+            moderator_id: "mod-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let expected = [
+        "comment.approved",
+        "comment.held",
+        "comment.decided",
+        "comment.reported",
+        "author.standing_changed",
+        "comment.reopened",
+    ];
+    wait_for(&got, "six events on /all and one on /decided", |got| {
+        firsts(got, "/all").len() == expected.len() && !firsts(got, "/decided").is_empty()
+    })
+    .await;
+    let log = got.lock().unwrap().clone();
+    let on_all = firsts(&log, "/all");
+    assert_eq!(
+        on_all.iter().map(Delivery::kind).collect::<Vec<_>>(),
+        expected,
+        "every event once, in log order"
+    );
+    // Ids: the decision stream's numbers for status events (the same as
+    // WatchDecisions), the log's for the others.
+    let tenant = app.default_tenant().await;
+    let stream = app
+        .store
+        .list_decision_events(tenant, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(stream.len(), 4);
+    let status_ids: Vec<String> = on_all
+        .iter()
+        .filter(|d| d.id.starts_with("msg_seq_"))
+        .map(|d| d.id.clone())
+        .collect();
+    assert_eq!(
+        status_ids,
+        stream
+            .iter()
+            .map(|e| format!("msg_seq_{}", e.sequence))
+            .collect::<Vec<_>>()
+    );
+    for d in &on_all {
+        let data = &d.json()["data"];
+        if let Some(sequence) = data["sequence"].as_i64() {
+            assert_eq!(d.id, format!("msg_seq_{sequence}"));
+        }
+    }
+    // Payloads: the comment as the API returns it, and what happened.
+    let first = on_all[0].json();
+    assert_eq!(
+        first["data"]["comment"]["body"],
+        "Merci pour cet article très clair."
+    );
+    assert_eq!(first["data"]["comment"]["comment_id"], published.comment_id);
+    assert_eq!(first["data"]["to_status"], "COMMENT_STATUS_APPROVED");
+    let decision = &on_all[2].json()["data"]["decision"];
+    assert_eq!(decision["decision"], "approve");
+    assert_eq!(decision["moderator_id"], "mod-1");
+    assert_eq!(on_all[3].json()["data"]["reporter_id"], "reader-9");
+    assert_eq!(
+        on_all[4].json()["data"]["to_standing"],
+        "AUTHOR_STANDING_PREMODERATED"
+    );
+    assert!(
+        on_all
+            .iter()
+            .all(|d| !d.json()["timestamp"].as_str().unwrap().is_empty())
+    );
+
+    // The held event failed twice, then arrived; nothing after it came first.
+    let held_id = &on_all[1].id;
+    let attempts: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.path == "/all" && &d.id == held_id)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(attempts.len(), 3, "two failures and the success");
+    let next = log
+        .iter()
+        .position(|d| d.path == "/all" && d.id == on_all[2].id)
+        .unwrap();
+    assert!(next > attempts[2], "the next event waited for the retries");
+
+    // Every delivery verifies with the reference library.
+    for d in log.iter().filter(|d| d.path == "/all") {
+        assert_eq!(
+            reference_verify(&[&all.secret], &d.id, d.timestamp, &d.signature, &d.body),
+            format!("ok:{}", d.kind())
+        );
+    }
+    // The subscribed-to-one endpoint got that one only.
+    let on_decided = firsts(&log, "/decided");
+    assert_eq!(
+        on_decided.iter().map(Delivery::kind).collect::<Vec<_>>(),
+        ["comment.decided"]
+    );
+    assert_eq!(
+        on_decided[0].id, on_all[2].id,
+        "the same id on every endpoint"
+    );
+    assert_eq!(
+        reference_verify(
+            &[&decided_only.secret],
+            &on_decided[0].id,
+            on_decided[0].timestamp,
+            &on_decided[0].signature,
+            &on_decided[0].body
+        ),
+        "ok:comment.decided"
+    );
+
+    // What the admins see per delivery.
+    let all_id = all.webhook.unwrap().webhook_id;
+    let listed = admin
+        .list_webhook_deliveries(pb::ListWebhookDeliveriesRequest {
+            webhook_id: all_id.clone(),
+            page_size: 4,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.deliveries.len(), 4, "a page");
+    assert!(!listed.next_page_token.is_empty());
+    let rest = admin
+        .list_webhook_deliveries(pb::ListWebhookDeliveriesRequest {
+            webhook_id: all_id.clone(),
+            page_size: 4,
+            page_token: listed.next_page_token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(rest.next_page_token.is_empty());
+    let deliveries: Vec<_> = listed.deliveries.iter().chain(&rest.deliveries).collect();
+    assert_eq!(
+        deliveries
+            .iter()
+            .map(|d| d.message_id.clone())
+            .rev()
+            .collect::<Vec<_>>(),
+        on_all.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        "newest first"
+    );
+    for d in &deliveries {
+        assert_eq!(d.state, pb::WebhookDeliveryState::Delivered as i32);
+        assert_eq!(d.last_status, 204);
+        assert!(d.next_attempt_time.is_none());
+        let expected = if &d.message_id == held_id { 3 } else { 1 };
+        assert_eq!(d.attempts, expected, "{}", d.message_id);
+    }
+
+    // One more attempt on request, with the same id.
+    let before = log.len();
+    let retried = admin
+        .retry_webhook_delivery(pb::RetryWebhookDeliveryRequest {
+            webhook_id: all_id.clone(),
+            message_id: on_all[0].id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .delivery
+        .unwrap();
+    assert_eq!(retried.state, pb::WebhookDeliveryState::Retrying as i32);
+    let again = on_all[0].id.clone();
+    wait_for(&got, "the retried delivery", |got| {
+        got[before..]
+            .iter()
+            .any(|d| d.path == "/all" && d.id == again)
+    })
+    .await;
+    let listed = admin
+        .list_webhook_deliveries(pb::ListWebhookDeliveriesRequest {
+            webhook_id: all_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first_delivery = listed.deliveries.last().unwrap();
+    assert_eq!(first_delivery.message_id, again);
+    assert_eq!(first_delivery.attempts, 2);
+    assert_eq!(
+        first_delivery.state,
+        pb::WebhookDeliveryState::Delivered as i32
+    );
+    for (message_id, code) in [
+        ("msg_seq_999", Code::NotFound),
+        ("seq_1", Code::InvalidArgument),
+        ("", Code::InvalidArgument),
+    ] {
+        let err = admin
+            .retry_webhook_delivery(pb::RetryWebhookDeliveryRequest {
+                webhook_id: all_id.clone(),
+                message_id: message_id.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), code, "{message_id:?}");
+    }
+    let err = admin
+        .list_webhook_deliveries(pb::ListWebhookDeliveriesRequest {
+            webhook_id: uuid::Uuid::now_v7().to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let audited = app
+        .store
+        .list_audit_events(
+            tenant,
+            &moderato::storage::AuditQuery {
+                action: Some("webhook.delivery_retried".into()),
+                ..moderato::storage::AuditQuery::all()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1);
+    app.stop().await.unwrap();
+}
+
+async fn a_receiver_answering_410_disables_its_endpoint(backend: Backend) {
+    let app = spawn_delivering(backend).await;
+    let (addr, got) = scripted_receiver().await;
+    let mut admin = app.admin(&app.admin_key).await;
+    let gone = admin
+        .create_webhook(create(&format!("http://{addr}/gone"), &[]))
+        .await
+        .unwrap()
+        .into_inner()
+        .webhook
+        .unwrap();
+    submit_on(&app, &app.admin_key, "a1", "alice", "Bonjour à tous.").await;
+    submit_on(&app, &app.admin_key, "a1", "alice", "Encore un mot.").await;
+    wait_for(&got, "the first delivery", |got| !got.is_empty()).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let listed = loop {
+        let listed = admin
+            .list_webhooks(pb::ListWebhooksRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .webhooks
+            .remove(0);
+        if !listed.enabled || std::time::Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(!listed.enabled);
+    assert!(
+        listed.disabled_reason.contains("410"),
+        "{}",
+        listed.disabled_reason
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(got.lock().unwrap().len(), 1, "nothing more was sent");
+    let deliveries = admin
+        .list_webhook_deliveries(pb::ListWebhookDeliveriesRequest {
+            webhook_id: gone.webhook_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .deliveries;
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].state, pb::WebhookDeliveryState::Failed as i32);
+    assert_eq!(deliveries[0].last_status, 410);
+    let tenant = app.default_tenant().await;
+    let audited = app
+        .store
+        .list_audit_events(
+            tenant,
+            &moderato::storage::AuditQuery {
+                action: Some("webhook.disabled".into()),
+                ..moderato::storage::AuditQuery::all()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1);
+    assert_eq!(audited[0].actor, "system");
+    app.stop().await.unwrap();
 }

@@ -69,9 +69,32 @@ impl EventStore for PostgresStore {
         .bind(i64::from(crate::storage::NUMBERING_ROUND))
         .fetch_all(&mut *tx)
         .await?;
-        let Some(&(watermark, _)) = pending.last() else {
-            return Ok(0);
-        };
+        // A round that saw every pending stream event also moves the
+        // watermark past the other events committed meanwhile (all of them,
+        // under the lock): webhook deliveries read every audit event below
+        // it, and a report or a standing change must not wait for the next
+        // comment to be numbered.
+        let mut watermark = pending.last().map_or(0, |&(id, _)| id);
+        if pending.len() < crate::storage::NUMBERING_ROUND as usize {
+            let (current, drawn): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT event_id FROM decision_numbering), \
+                    (SELECT CASE WHEN is_called THEN last_value ELSE 0 END \
+                     FROM audit_events_event_id_seq)",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            watermark = watermark.max(drawn);
+            if pending.is_empty() {
+                if drawn > current {
+                    sqlx::query("UPDATE decision_numbering SET event_id = $1")
+                        .bind(drawn)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                }
+                return Ok(0);
+            }
+        }
         let mut tenants: Vec<Uuid> = pending.iter().map(|(_, tenant)| *tenant).collect();
         tenants.sort_unstable();
         tenants.dedup();
@@ -185,26 +208,7 @@ impl EventStore for PostgresStore {
         let mut sql = QueryBuilder::new("");
         query.build(&mut sql, tenant, |t| t);
         let rows = sql.build().fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|row| {
-                let Json(detail): Json<serde_json::Value> = row.try_get("detail")?;
-                Ok(AuditRecord {
-                    event_id: row.try_get("event_id")?,
-                    create_time: row.try_get("create_time")?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    subject_type: row.try_get("subject_type")?,
-                    subject_id: row.try_get("subject_id")?,
-                    from_state: row.try_get("from_state")?,
-                    to_state: row.try_get("to_state")?,
-                    detail,
-                    comment_id: row
-                        .try_get::<Option<Uuid>, _>("comment_id")?
-                        .map(CommentId::from_uuid),
-                    author_id: row.try_get("author_id")?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_record).collect()
     }
 
     async fn listen_decision_events(&self, numbered: tokio::sync::mpsc::UnboundedSender<()>) {
@@ -216,4 +220,24 @@ impl EventStore for PostgresStore {
         )
         .await
     }
+}
+
+/// An audit row as selected by [`AuditQuery::build`] (and by webhook reads).
+pub(super) fn audit_record(row: &sqlx::postgres::PgRow) -> Result<AuditRecord, StoreError> {
+    let Json(detail): Json<serde_json::Value> = row.try_get("detail")?;
+    Ok(AuditRecord {
+        event_id: row.try_get("event_id")?,
+        create_time: row.try_get("create_time")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        subject_type: row.try_get("subject_type")?,
+        subject_id: row.try_get("subject_id")?,
+        from_state: row.try_get("from_state")?,
+        to_state: row.try_get("to_state")?,
+        detail,
+        comment_id: row
+            .try_get::<Option<Uuid>, _>("comment_id")?
+            .map(CommentId::from_uuid),
+        author_id: row.try_get("author_id")?,
+    })
 }

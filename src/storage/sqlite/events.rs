@@ -42,10 +42,22 @@ impl EventStore for SqliteStore {
         )
         .fetch_all(&mut *tx)
         .await?;
-        let Some(watermark) = numbered.iter().map(|row| row.get::<i64, _>(0)).max() else {
-            return Ok(0);
-        };
-        sqlx::query("UPDATE decision_numbering SET event_id = ?1")
+        let mut watermark = numbered
+            .iter()
+            .map(|row| row.get::<i64, _>(0))
+            .max()
+            .unwrap_or(0);
+        // A round that saw every pending stream event also moves the
+        // watermark past the other events (every row here is committed):
+        // webhook deliveries read every audit event below it.
+        if numbered.len() < crate::storage::NUMBERING_ROUND as usize {
+            let last: i64 =
+                sqlx::query_scalar("SELECT COALESCE(max(event_id), 0) FROM audit_events")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            watermark = watermark.max(last);
+        }
+        sqlx::query("UPDATE decision_numbering SET event_id = ?1 WHERE event_id < ?1")
             .bind(watermark)
             .execute(&mut *tx)
             .await?;
@@ -129,26 +141,7 @@ impl EventStore for SqliteStore {
         let mut sql = QueryBuilder::new("");
         query.build(&mut sql, tenant, to_micros);
         let rows = sql.build().fetch_all(&self.pool).await?;
-        rows.into_iter()
-            .map(|row| {
-                let Json(detail): Json<serde_json::Value> = row.try_get("detail")?;
-                Ok(AuditRecord {
-                    event_id: row.try_get("event_id")?,
-                    create_time: time_column(&row, "create_time")?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    subject_type: row.try_get("subject_type")?,
-                    subject_id: row.try_get("subject_id")?,
-                    from_state: row.try_get("from_state")?,
-                    to_state: row.try_get("to_state")?,
-                    detail,
-                    comment_id: row
-                        .try_get::<Option<Uuid>, _>("comment_id")?
-                        .map(CommentId::from_uuid),
-                    author_id: row.try_get("author_id")?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_record).collect()
     }
 
     async fn listen_decision_events(&self, _numbered: tokio::sync::mpsc::UnboundedSender<()>) {
@@ -156,4 +149,24 @@ impl EventStore for SqliteStore {
         // other processes' events are found by polling.
         std::future::pending::<()>().await
     }
+}
+
+/// An audit row as selected by [`AuditQuery::build`] (and by webhook reads).
+pub(super) fn audit_record(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StoreError> {
+    let Json(detail): Json<serde_json::Value> = row.try_get("detail")?;
+    Ok(AuditRecord {
+        event_id: row.try_get("event_id")?,
+        create_time: time_column(row, "create_time")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        subject_type: row.try_get("subject_type")?,
+        subject_id: row.try_get("subject_id")?,
+        from_state: row.try_get("from_state")?,
+        to_state: row.try_get("to_state")?,
+        detail,
+        comment_id: row
+            .try_get::<Option<Uuid>, _>("comment_id")?
+            .map(CommentId::from_uuid),
+        author_id: row.try_get("author_id")?,
+    })
 }

@@ -8,11 +8,17 @@ use sqlx::Sqlite;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteRow;
 
+use uuid::Uuid;
+
+use super::events::audit_record;
 use super::{BEGIN_WRITE, SqliteStore, audit, optional_time_column, time_column, to_micros};
-use crate::domain::{Actor, TenantId, Webhook, WebhookId};
+use crate::domain::{
+    Actor, TenantId, Webhook, WebhookCursor, WebhookDelivery, WebhookId, WebhookSettlement,
+};
 use crate::storage::{
-    StoreError, WebhookRecord, WebhookStore, event_types_from_json, event_types_to_json,
-    webhook_event,
+    LeasedWebhook, LoggedEvent, StoreError, WebhookRecord, WebhookStore, delivery_retried_event,
+    delivery_state_column, event_type_column, event_types_from_json, event_types_to_json,
+    webhook_disabled_event, webhook_event,
 };
 
 macro_rules! columns {
@@ -20,6 +26,55 @@ macro_rules! columns {
         "webhook_id, url, description, event_types, secret, previous_secret, \
          previous_secret_expire_time, enabled, disabled_reason, create_time, update_time"
     };
+}
+
+/// An endpoint with its delivery state.
+macro_rules! leased_columns {
+    () => {
+        concat!(
+            "tenant_id, ",
+            columns!(),
+            ", cursor_event_id, cursor_sequence, failing_since"
+        )
+    };
+}
+
+macro_rules! delivery_columns {
+    () => {
+        "event_id, sequence, message_id, event_type, state, attempts, last_status, last_error, \
+         event_time, first_attempt_time, last_attempt_time, next_attempt_time"
+    };
+}
+
+fn leased(row: &SqliteRow) -> Result<LeasedWebhook, StoreError> {
+    Ok(LeasedWebhook {
+        tenant_id: TenantId::from_uuid(row.try_get("tenant_id")?),
+        record: record(row)?,
+        cursor: WebhookCursor {
+            event_id: row.try_get("cursor_event_id")?,
+            sequence: row.try_get("cursor_sequence")?,
+        },
+        failing_since: optional_time_column(row, "failing_since")?,
+    })
+}
+
+fn delivery(row: &SqliteRow) -> Result<WebhookDelivery, StoreError> {
+    Ok(WebhookDelivery {
+        event_id: row.try_get("event_id")?,
+        sequence: row.try_get("sequence")?,
+        message_id: row.try_get("message_id")?,
+        event_type: event_type_column(row.try_get("event_type")?)?,
+        state: delivery_state_column(row.try_get("state")?)?,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        last_status: row
+            .try_get::<Option<i64>, _>("last_status")?
+            .map(|s| s as u16),
+        last_error: row.try_get("last_error")?,
+        event_time: time_column(row, "event_time")?,
+        first_attempt_time: time_column(row, "first_attempt_time")?,
+        last_attempt_time: time_column(row, "last_attempt_time")?,
+        next_attempt_time: optional_time_column(row, "next_attempt_time")?,
+    })
 }
 
 fn record(row: &SqliteRow) -> Result<WebhookRecord, StoreError> {
@@ -81,12 +136,21 @@ impl WebhookStore for SqliteStore {
             return Ok(None);
         }
         let w = &r.webhook;
+        // A new endpoint starts at the end of the log (under the write
+        // lock, no round moves it meanwhile).
         bind_fields(
             sqlx::query(
                 "INSERT INTO webhooks (tenant_id, webhook_id, url, description, event_types, \
                     secret, previous_secret, previous_secret_expire_time, enabled, \
-                    disabled_reason, update_time, create_time) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                    disabled_reason, update_time, create_time, cursor_event_id, \
+                    cursor_sequence) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+                    (SELECT event_id FROM decision_numbering), \
+                    COALESCE( \
+                        (SELECT max(sequence) FROM decision_sequence WHERE tenant_id = ?1), \
+                        (SELECT max(sequence) FROM decision_events_before_16 \
+                         WHERE tenant_id = ?1), \
+                        0))",
             ),
             tenant,
             r,
@@ -186,5 +250,300 @@ impl WebhookStore for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn lease_webhooks(
+        &self,
+        owner: Uuid,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<LeasedWebhook>, StoreError> {
+        // The write lock: replicas leasing at once take different endpoints.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let rows = sqlx::query(concat!(
+            "UPDATE webhooks SET lease_owner = ?1, lease_expire_time = ?3 \
+             WHERE (tenant_id, webhook_id) IN ( \
+                SELECT tenant_id, webhook_id FROM webhooks \
+                WHERE enabled AND (lease_expire_time IS NULL OR lease_expire_time < ?2) \
+                ORDER BY lease_expire_time NULLS FIRST LIMIT ?4) \
+             RETURNING ",
+            leased_columns!()
+        ))
+        .bind(owner)
+        .bind(to_micros(now))
+        .bind(to_micros(until))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(leased).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn renew_webhook_lease(
+        &self,
+        tenant: TenantId,
+        id: WebhookId,
+        owner: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<Option<LeasedWebhook>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let row = sqlx::query(concat!(
+            "UPDATE webhooks SET lease_expire_time = ?4 \
+             WHERE tenant_id = ?1 AND webhook_id = ?2 AND lease_owner = ?3 AND enabled \
+             RETURNING ",
+            leased_columns!()
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(owner)
+        .bind(to_micros(until))
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map(leased).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn release_webhook_lease(
+        &self,
+        tenant: TenantId,
+        id: WebhookId,
+        owner: Uuid,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        sqlx::query(
+            "UPDATE webhooks SET lease_owner = NULL, lease_expire_time = NULL \
+             WHERE tenant_id = ?1 AND webhook_id = ?2 AND lease_owner = ?3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn webhook_events(
+        &self,
+        tenant: TenantId,
+        after: WebhookCursor,
+        limit: u32,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        // One read transaction: one snapshot for the watermark, the numbers
+        // and the rows. The audit-only actions are `WEBHOOK_AUDIT_ACTIONS`.
+        let mut tx = self.pool.begin().await?;
+        let watermark: i64 = sqlx::query_scalar("SELECT event_id FROM decision_numbering")
+            .fetch_one(&mut *tx)
+            .await?;
+        let numbered: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT sequence, event_id FROM decision_sequence \
+             WHERE tenant_id = ?1 AND sequence > ?2 ORDER BY sequence LIMIT ?3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(after.sequence)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let bound = match numbered.last() {
+            Some(&(_, last)) if numbered.len() == limit as usize => last.min(watermark),
+            _ => watermark,
+        };
+        let rows = sqlx::query(
+            "SELECT event_id, create_time, actor, action, subject_type, subject_id, from_state, \
+                to_state, detail, comment_id, author_id, queued, version \
+             FROM audit_events \
+             WHERE tenant_id = ?1 AND event_id > ?2 AND event_id <= ?3 \
+                AND (queued IS NOT NULL \
+                     OR action IN ('comment.reported', 'author.standing_changed')) \
+             ORDER BY event_id LIMIT ?4",
+        )
+        .bind(tenant.as_uuid())
+        .bind(after.event_id)
+        .bind(bound)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        crate::storage::logged_events(
+            &numbered,
+            rows.iter().map(|row| {
+                Ok((
+                    audit_record(row)?,
+                    row.try_get::<Option<bool>, _>("queued")?,
+                    row.try_get::<Option<i64>, _>("version")?,
+                ))
+            }),
+        )
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn open_webhook_deliveries(
+        &self,
+        tenant: TenantId,
+        id: WebhookId,
+    ) -> Result<Vec<WebhookDelivery>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries \
+             WHERE tenant_id = ?1 AND webhook_id = ?2 AND state IN ('pending', 'retrying') \
+             ORDER BY event_id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery).collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn settle_webhook(
+        &self,
+        tenant: TenantId,
+        id: WebhookId,
+        owner: Uuid,
+        s: &WebhookSettlement,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        // Disabling also gives the lease back.
+        let updated = sqlx::query(
+            "UPDATE webhooks SET \
+                cursor_event_id = COALESCE(?4, cursor_event_id), \
+                cursor_sequence = COALESCE(?5, cursor_sequence), \
+                failing_since = ?6, \
+                enabled = enabled AND ?7 IS NULL, \
+                disabled_reason = COALESCE(?7, disabled_reason), \
+                lease_owner = CASE WHEN ?7 IS NULL THEN lease_owner END, \
+                lease_expire_time = CASE WHEN ?7 IS NULL THEN lease_expire_time END, \
+                update_time = CASE WHEN ?7 IS NULL THEN update_time ELSE ?8 END \
+             WHERE tenant_id = ?1 AND webhook_id = ?2 AND lease_owner = ?3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(owner)
+        .bind(s.cursor.map(|c| c.event_id))
+        .bind(s.cursor.map(|c| c.sequence))
+        .bind(s.failing_since.map(to_micros))
+        .bind(&s.disable)
+        .bind(to_micros(s.now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        if let Some(d) = &s.delivery {
+            sqlx::query(concat!(
+                "INSERT INTO webhook_deliveries (tenant_id, webhook_id, ",
+                delivery_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                 ON CONFLICT (tenant_id, webhook_id, event_id) DO UPDATE SET \
+                    state = excluded.state, attempts = excluded.attempts, \
+                    last_status = excluded.last_status, last_error = excluded.last_error, \
+                    last_attempt_time = excluded.last_attempt_time, \
+                    next_attempt_time = excluded.next_attempt_time"
+            ))
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .bind(d.event_id)
+            .bind(d.sequence)
+            .bind(&d.message_id)
+            .bind(d.event_type.as_str())
+            .bind(d.state.as_str())
+            .bind(i64::from(d.attempts))
+            .bind(d.last_status.map(i64::from))
+            .bind(&d.last_error)
+            .bind(to_micros(d.event_time))
+            .bind(to_micros(d.first_attempt_time))
+            .bind(to_micros(d.last_attempt_time))
+            .bind(d.next_attempt_time.map(to_micros))
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(reason) = &s.disable {
+            audit(
+                &mut tx,
+                tenant,
+                s.now,
+                webhook_disabled_event(&Actor::system(), id, reason),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn list_webhook_deliveries(
+        &self,
+        tenant: TenantId,
+        id: WebhookId,
+        before_event: Option<i64>,
+        limit: u32,
+    ) -> Result<Option<Vec<WebhookDelivery>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM webhooks WHERE tenant_id = ?1 AND webhook_id = ?2")
+                .bind(tenant.as_uuid())
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries \
+             WHERE tenant_id = ?1 AND webhook_id = ?2 AND event_id < ?3 \
+             ORDER BY event_id DESC LIMIT ?4"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(before_event.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(delivery)
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    #[tracing::instrument(skip_all, fields(%tenant))]
+    async fn retry_webhook_delivery(
+        &self,
+        tenant: TenantId,
+        id: WebhookId,
+        message_id: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Option<WebhookDelivery>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let row = sqlx::query(concat!(
+            "UPDATE webhook_deliveries SET next_attempt_time = ?4, \
+                state = CASE WHEN state = 'pending' THEN 'pending' ELSE 'retrying' END \
+             WHERE tenant_id = ?1 AND webhook_id = ?2 AND message_id = ?3 RETURNING ",
+            delivery_columns!()
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(message_id)
+        .bind(to_micros(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let d = delivery(&row)?;
+        audit(&mut tx, tenant, now, delivery_retried_event(actor, id, &d)).await?;
+        tx.commit().await?;
+        Ok(Some(d))
     }
 }
