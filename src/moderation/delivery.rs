@@ -365,56 +365,18 @@ impl Worker {
             last_attempt_time: started,
             next_attempt_time: None,
         });
-        let manual = record.state == DeliveryState::Retrying;
-        record.attempts += 1;
-        record.last_attempt_time = at;
-        let mut failing_since = leased.failing_since;
-        let mut disable = None;
-        let label = match &outcome {
-            Outcome::Delivered(status) => {
-                record.state = DeliveryState::Delivered;
-                record.last_status = Some(*status);
-                record.last_error.clear();
-                record.next_attempt_time = None;
-                failing_since = None;
-                metrics::histogram!("moderato_webhook_delivery_lag_seconds")
-                    .record((at - record.event_time).as_seconds_f64().max(0.0));
-                "delivered"
-            }
-            Outcome::Gone => {
-                record.state = DeliveryState::Failed;
-                record.last_status = Some(410);
-                record.last_error = "the receiver answered 410 Gone".into();
-                record.next_attempt_time = None;
-                disable = Some(
-                    "the receiver answered 410 Gone: it asked to be sent nothing more".to_owned(),
-                );
-                "gone"
-            }
-            Outcome::Failed { status, error } => {
-                record.last_status = *status;
-                record.last_error = error.clone();
-                let since = *failing_since.get_or_insert(started);
-                record.next_attempt_time = if manual {
-                    None
-                } else {
-                    self.next_attempt(record.first_attempt_time, record.attempts, at)
-                };
-                record.state = if record.next_attempt_time.is_some() {
-                    DeliveryState::Pending
-                } else {
-                    DeliveryState::Failed
-                };
-                if schedule::to_disable(since, at) {
-                    disable = Some(format!(
-                        "every delivery attempt failed for {} days, since {}; the last: {error}",
-                        schedule::DISABLE_AFTER.num_days(),
-                        since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    ));
-                }
-                "failed"
-            }
-        };
+        let judged = judge(
+            &mut record,
+            &outcome,
+            leased.failing_since,
+            at,
+            |first, failed| self.next_attempt(first, failed, at),
+        );
+        if judged.label == "delivered" {
+            metrics::histogram!("moderato_webhook_delivery_lag_seconds")
+                .record((at - record.event_time).as_seconds_f64().max(0.0));
+        }
+        let (failing_since, disable, label) = (judged.failing_since, judged.disable, judged.label);
         metrics::counter!("moderato_webhook_deliveries_total", "outcome" => label).increment(1);
         let settlement = WebhookSettlement {
             delivery: Some(record),
@@ -458,6 +420,89 @@ impl Worker {
     }
 }
 
+/// What an attempt's outcome makes of a delivery and its endpoint.
+#[derive(Debug, PartialEq)]
+struct Judged {
+    /// The endpoint's run of failures after the attempt.
+    failing_since: Option<DateTime<Utc>>,
+    /// Why the endpoint is turned off, when it is.
+    disable: Option<String>,
+    /// The outcome's metric label.
+    label: &'static str,
+}
+
+/// Applies an attempt's `outcome`, ended at `at`, to `record` (its
+/// attempts, answer, state and next attempt, from `next_attempt(first
+/// attempt, failed attempts)`), and says what it does to the endpoint
+/// failing since `failing_since`: a 2xx ends the run of failures; 410
+/// gives the event up and disables the endpoint; another failure is
+/// retried on the schedule (a retry an admin asked for is tried once) and
+/// disables the endpoint once it has failed for `DISABLE_AFTER`.
+fn judge(
+    record: &mut WebhookDelivery,
+    outcome: &Outcome,
+    failing_since: Option<DateTime<Utc>>,
+    at: DateTime<Utc>,
+    next_attempt: impl FnOnce(DateTime<Utc>, u32) -> Option<DateTime<Utc>>,
+) -> Judged {
+    let manual = record.state == DeliveryState::Retrying;
+    record.attempts += 1;
+    record.last_attempt_time = at;
+    match outcome {
+        Outcome::Delivered(status) => {
+            record.state = DeliveryState::Delivered;
+            record.last_status = Some(*status);
+            record.last_error.clear();
+            record.next_attempt_time = None;
+            Judged {
+                failing_since: None,
+                disable: None,
+                label: "delivered",
+            }
+        }
+        Outcome::Gone => {
+            record.state = DeliveryState::Failed;
+            record.last_status = Some(410);
+            record.last_error = "the receiver answered 410 Gone".into();
+            record.next_attempt_time = None;
+            Judged {
+                failing_since,
+                disable: Some(
+                    "the receiver answered 410 Gone: it asked to be sent nothing more".into(),
+                ),
+                label: "gone",
+            }
+        }
+        Outcome::Failed { status, error } => {
+            record.last_status = *status;
+            record.last_error = error.clone();
+            let since = failing_since.unwrap_or(record.last_attempt_time);
+            record.next_attempt_time = if manual {
+                None
+            } else {
+                next_attempt(record.first_attempt_time, record.attempts)
+            };
+            record.state = if record.next_attempt_time.is_some() {
+                DeliveryState::Pending
+            } else {
+                DeliveryState::Failed
+            };
+            let disable = schedule::to_disable(since, at).then(|| {
+                format!(
+                    "every delivery attempt failed for {} days, since {}; the last: {error}",
+                    schedule::DISABLE_AFTER.num_days(),
+                    since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                )
+            });
+            Judged {
+                failing_since: Some(since),
+                disable,
+                label: "failed",
+            }
+        }
+    }
+}
+
 /// A cursor from which the log's next event is `delivery`'s: its number
 /// (stream events) and its place in the log, each one back; an audit-only
 /// event has no number and no stream event is read before it.
@@ -475,4 +520,119 @@ enum Step {
     /// Nothing to do before `due` (or before new events, when `None`).
     Idle(Option<DateTime<Utc>>),
     LeaseLost,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_796_000_000 + seconds, 0).unwrap()
+    }
+
+    fn pending() -> WebhookDelivery {
+        WebhookDelivery {
+            event_id: 7,
+            sequence: Some(3),
+            message_id: "msg_seq_3".into(),
+            event_type: WebhookEventType::CommentHeld,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            last_status: None,
+            last_error: String::new(),
+            event_time: at(0),
+            first_attempt_time: at(1),
+            last_attempt_time: at(1),
+            next_attempt_time: None,
+        }
+    }
+
+    fn failed(status: u16) -> Outcome {
+        Outcome::Failed {
+            status: Some(status),
+            error: format!("the receiver answered {status}"),
+        }
+    }
+
+    #[test]
+    fn a_failure_is_retried_on_the_schedule_and_a_success_ends_the_run() {
+        let mut d = pending();
+        let judged = judge(&mut d, &failed(500), None, at(2), |first, failed| {
+            assert_eq!((first, failed), (at(1), 1));
+            Some(at(7))
+        });
+        assert_eq!(judged.failing_since, Some(at(2)), "the run starts");
+        assert_eq!(judged.disable, None);
+        assert_eq!(
+            (d.state, d.attempts, d.last_status),
+            (DeliveryState::Pending, 1, Some(500))
+        );
+        assert_eq!(d.next_attempt_time, Some(at(7)));
+
+        let judged = judge(&mut d, &failed(503), judged.failing_since, at(8), |_, n| {
+            assert_eq!(n, 2);
+            None
+        });
+        assert_eq!(
+            d.state,
+            DeliveryState::Failed,
+            "the schedule ran out: given up"
+        );
+        assert_eq!(judged.failing_since, Some(at(2)), "the run goes on");
+
+        let mut next = pending();
+        let judged = judge(
+            &mut next,
+            &Outcome::Delivered(204),
+            judged.failing_since,
+            at(9),
+            |_, _| unreachable!("no retry after a success"),
+        );
+        assert_eq!(judged.failing_since, None);
+        assert_eq!(
+            (next.state, next.last_status),
+            (DeliveryState::Delivered, Some(204))
+        );
+        assert!(next.last_error.is_empty() && next.next_attempt_time.is_none());
+    }
+
+    #[test]
+    fn gone_and_five_days_of_failures_disable_the_endpoint_with_why() {
+        let mut d = pending();
+        let judged = judge(&mut d, &Outcome::Gone, None, at(2), |_, _| unreachable!());
+        assert_eq!(d.state, DeliveryState::Failed);
+        assert!(judged.disable.unwrap().contains("410"));
+
+        let since = at(0);
+        let almost = since + schedule::DISABLE_AFTER - TimeDelta::seconds(1);
+        let judged = judge(&mut pending(), &failed(500), Some(since), almost, |_, _| {
+            None
+        });
+        assert_eq!(judged.disable, None);
+        let judged = judge(
+            &mut pending(),
+            &failed(502),
+            Some(since),
+            since + schedule::DISABLE_AFTER,
+            |_, _| None,
+        );
+        let why = judged.disable.expect("disabled after 5 days");
+        assert!(why.contains("5 days") && why.contains("502"), "{why}");
+    }
+
+    #[test]
+    fn a_retry_asked_for_is_tried_once() {
+        let mut d = WebhookDelivery {
+            state: DeliveryState::Retrying,
+            attempts: 12,
+            ..pending()
+        };
+        judge(&mut d, &failed(500), None, at(5), |_, _| {
+            unreachable!("not rescheduled")
+        });
+        assert_eq!(
+            (d.state, d.attempts, d.next_attempt_time),
+            (DeliveryState::Failed, 13, None)
+        );
+    }
 }

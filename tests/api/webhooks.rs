@@ -16,6 +16,7 @@ backend_tests!(
     endpoint_input_is_validated_and_bounded,
     deliveries_carry_the_log_in_order_retried_and_signed,
     a_receiver_answering_410_disables_its_endpoint,
+    a_reference_receiver_gets_every_event_once_in_order_across_a_kill,
 );
 
 /// Runs the reference verifier on one delivery; its answer (the parsed
@@ -992,4 +993,422 @@ async fn a_receiver_answering_410_disables_its_endpoint(backend: Backend) {
     assert_eq!(audited.len(), 1);
     assert_eq!(audited[0].actor, "system");
     app.stop().await.unwrap();
+}
+
+/// A `moderato` server process (so it can be killed), delivering to
+/// loopback with a short lease and retry schedule.
+struct Server {
+    child: tokio::process::Child,
+    grpc_addr: String,
+    log: tokio::task::JoinHandle<String>,
+}
+
+impl Server {
+    async fn start(dir: &std::path::Path, database_url: &str) -> Server {
+        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_moderato"))
+            .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .env("DATABASE_URL", database_url)
+            .env("MODERATO_ADMIN_KEY_FILE", dir.join("admin.key"))
+            .env("MODERATO_WEBHOOK_ALLOW_PRIVATE", "true")
+            .env("MODERATO_WEBHOOK_LEASE_SECONDS", "3")
+            .env("MODERATO_WEBHOOK_BACKOFF_SCALE", "0.001")
+            .env("MODERATO_LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("moderato starts");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut seen = String::new();
+        let grpc_addr = loop {
+            let mut line = String::new();
+            let read = tokio::time::timeout(
+                std::time::Duration::from_secs(60),
+                stderr.read_line(&mut line),
+            )
+            .await
+            .expect("the server logs its address")
+            .unwrap();
+            assert!(read > 0, "the server exited: {seen}");
+            seen.push_str(&line);
+            if line.contains("moderato serving") {
+                let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+                break entry["fields"]["grpc_addr"].as_str().unwrap().to_owned();
+            }
+        };
+        // Drained while it runs: a full pipe would block the server.
+        let log = tokio::spawn(async move {
+            let mut rest = String::new();
+            let _ = stderr.read_to_string(&mut rest).await;
+            seen + &rest
+        });
+        Server {
+            child,
+            grpc_addr,
+            log,
+        }
+    }
+
+    async fn channel(&self, key: &str) -> crate::helpers::Authed {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{}", self.grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        tonic::service::interceptor::InterceptedService::new(
+            channel,
+            crate::helpers::Bearer::key(key),
+        )
+    }
+
+    /// SIGKILL: no graceful stop, the lease is left to lapse.
+    async fn kill(mut self) -> String {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+        self.log.await.unwrap()
+    }
+}
+
+/// One line of the reference receiver's log.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Receipt {
+    id: String,
+    attempt: u32,
+    valid: bool,
+    status: u16,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+fn read_receiver_log(path: &std::path::Path) -> Vec<Receipt> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// The ids the tenant's log holds, in log order, as webhooks name them.
+async fn logged_ids(database_url: &str) -> Vec<String> {
+    let store = moderato::storage::connect(database_url, &Default::default())
+        .await
+        .unwrap();
+    let tenant = store
+        .find_tenant(&moderato::domain::TenantName::parse("default").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let trail = store
+        .list_audit_events(tenant, &moderato::storage::AuditQuery::all())
+        .await
+        .unwrap();
+    let stream = store.list_decision_events(tenant, 0, 10_000).await.unwrap();
+    let mut sequences = stream.iter().map(|e| e.sequence);
+    let mut ids = Vec::new();
+    for event in trail {
+        match event.action.as_str() {
+            "comment.created" | "comment.reviewed" | "comment.reopened" | "comment.requeued" => {
+                ids.push(format!("msg_seq_{}", sequences.next().unwrap()));
+            }
+            "comment.reported" | "author.standing_changed" => {
+                ids.push(format!("msg_evt_{}", event.event_id));
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        sequences.next().is_none(),
+        "every stream event accounted for"
+    );
+    store.close().await;
+    ids
+}
+
+async fn a_reference_receiver_gets_every_event_once_in_order_across_a_kill(backend: Backend) {
+    use pb::admin_service_client::AdminServiceClient;
+    use pb::comment_service_client::CommentServiceClient;
+    use pb::review_service_client::ReviewServiceClient;
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = crate::helpers::database_url_for(backend, &dir).await;
+    let log_path = dir.path().join("received.jsonl");
+    let mut receiver = tokio::process::Command::new(tool("TEST_PYTHON", "python3"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/tools/webhook_receiver.py"
+        ))
+        .arg(&log_path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the receiver starts");
+    let mut port = String::new();
+    tokio::io::BufReader::new(receiver.stdout.take().unwrap())
+        .read_line(&mut port)
+        .await
+        .unwrap();
+    let port: u16 = port.trim().parse().expect("the receiver prints its port");
+
+    let server = Server::start(dir.path(), &database_url).await;
+    let key = std::fs::read_to_string(dir.path().join("admin.key"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut admin = AdminServiceClient::new(server.channel(&key).await);
+    let made = admin
+        .create_webhook(create(&format!("http://127.0.0.1:{port}/moderato"), &[]))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut stdin = receiver.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{}\n", made.secret).as_bytes())
+        .await
+        .unwrap();
+    stdin.flush().await.unwrap();
+
+    // The scripted session, first part: published comments, held ones
+    // decided, reports, a standing change, a reopening.
+    let mut comments = CommentServiceClient::new(server.channel(&key).await);
+    let mut reviews = ReviewServiceClient::new(server.channel(&key).await);
+    let mut published = Vec::new();
+    for i in 0..12 {
+        let c = comments
+            .submit_comment(crate::helpers::comment(
+                "article-1",
+                &format!("auteur-{}", i % 4),
+                &format!("Commentaire numéro {i} sur la réforme budgétaire."),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .comment
+            .unwrap();
+        published.push(c.comment_id);
+    }
+    admin
+        .update_tenant_settings(pb::UpdateTenantSettingsRequest {
+            moderation_mode: Some(pb::ModerationMode::Pre as i32),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for i in 0..6 {
+        comments
+            .submit_comment(crate::helpers::comment(
+                "article-2",
+                &format!("lecteur-{i}"),
+                &format!("Avis {i} : la coopération régionale avance."),
+            ))
+            .await
+            .unwrap();
+    }
+    let claim = |n: i32| pb::ClaimReviewsRequest {
+        max_items: n,
+        moderator_id: "mod-1".into(),
+        ..Default::default()
+    };
+    let items = reviews
+        .claim_reviews(claim(6))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(items.len(), 6);
+    let mut decided = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let decision = if i % 2 == 0 {
+            pb::ReviewDecision::Approve
+        } else {
+            pb::ReviewDecision::Reject
+        };
+        let c = reviews
+            .decide_review(pb::DecideReviewRequest {
+                review_id: item.review_id.clone(),
+                decision: decision as i32,
+                moderator_id: "mod-1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .comment
+            .unwrap();
+        decided.push(c.comment_id);
+    }
+    for id in &published[..2] {
+        comments
+            .report_comment(pb::ReportCommentRequest {
+                comment_id: id.clone(),
+                reporter_id: "lecteur-vigilant".into(),
+                reason: pb::ReportReason::Harassment as i32,
+                detail: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    reviews
+        .set_author_standing(pb::SetAuthorStandingRequest {
+            author_id: "auteur-1".into(),
+            standing: pb::AuthorStanding::Premoderated as i32,
+            reason: "à surveiller".into(),
+            moderator_id: "mod-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    reviews
+        .reopen_comment(pb::ReopenCommentRequest {
+            comment_id: decided[0].clone(),
+            moderator_id: "mod-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    // Killed mid-delivery: once some, not all, events have arrived.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while read_receiver_log(&log_path)
+        .iter()
+        .filter(|r| r.status == 204)
+        .count()
+        < 8
+    {
+        assert!(std::time::Instant::now() < deadline, "no deliveries");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let before_kill = read_receiver_log(&log_path).len();
+    let killed_log = server.kill().await;
+
+    // Restarted on the same database; the session goes on.
+    let server = Server::start(dir.path(), &database_url).await;
+    let mut comments = CommentServiceClient::new(server.channel(&key).await);
+    let mut reviews = ReviewServiceClient::new(server.channel(&key).await);
+    for i in 0..4 {
+        comments
+            .submit_comment(crate::helpers::comment(
+                "article-3",
+                &format!("lecteur-{i}"),
+                &format!("Après le redémarrage, avis {i}."),
+            ))
+            .await
+            .unwrap();
+    }
+    let items = reviews
+        .claim_reviews(claim(2))
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    for item in &items {
+        reviews
+            .decide_review(pb::DecideReviewRequest {
+                review_id: item.review_id.clone(),
+                decision: pb::ReviewDecision::Approve as i32,
+                moderator_id: "mod-1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+
+    let expected = logged_ids(&database_url).await;
+    assert_eq!(expected.len(), 12 + 6 + 6 + 2 + 1 + 1 + 4 + 2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let received = loop {
+        let received = read_receiver_log(&log_path);
+        let delivered: std::collections::HashSet<_> = received
+            .iter()
+            .filter(|r| r.status == 204)
+            .map(|r| r.id.clone())
+            .collect();
+        if expected.iter().all(|id| delivered.contains(id)) {
+            break received;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every event arrived: {} of {}; server log before the kill:\n{killed_log}",
+            delivered.len(),
+            expected.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    // Quiet for a moment: nothing more arrives.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let received_after = read_receiver_log(&log_path);
+    assert_eq!(
+        received_after.len(),
+        received.len(),
+        "nothing after the last event"
+    );
+    let log = server.kill().await;
+
+    assert!(
+        received.iter().all(|r| r.valid),
+        "every delivery verified with the reference library"
+    );
+    // Every event accepted once per id, in log order; the one in flight at
+    // the kill may have been accepted twice (at least once: same id).
+    let firsts: Vec<String> = {
+        let mut seen = std::collections::HashSet::new();
+        received
+            .iter()
+            .filter(|r| r.status == 204 && seen.insert(r.id.clone()))
+            .map(|r| r.id.clone())
+            .collect()
+    };
+    assert_eq!(firsts, expected, "each event accepted, in log order");
+    let twice: Vec<_> = expected
+        .iter()
+        .filter(|id| {
+            received
+                .iter()
+                .filter(|r| r.status == 204 && &r.id == *id)
+                .count()
+                > 1
+        })
+        .collect();
+    assert!(
+        twice.len() <= 1,
+        "only the delivery in flight at the kill may repeat: {twice:?}"
+    );
+    // The receiver refused the first two attempts of every third event;
+    // each was retried until it was accepted.
+    for id in &expected {
+        let number: u64 = id.rsplit('_').next().unwrap().parse().unwrap();
+        let attempts: Vec<_> = received.iter().filter(|r| &r.id == id).collect();
+        if number.is_multiple_of(3) {
+            assert!(
+                attempts.len() >= 3
+                    && attempts[0].status == 500
+                    && attempts[1].status == 500
+                    && attempts[2].status == 204,
+                "{id}: {attempts:?}"
+            );
+        }
+        assert!(
+            attempts
+                .iter()
+                .all(|r| r.attempt >= 1 && !r.kind.is_empty())
+        );
+    }
+    assert!(
+        before_kill < received.len(),
+        "deliveries went on after the restart"
+    );
+    eprintln!(
+        "{backend:?}: {} events, {} requests ({} before the kill, {} refused with 500), \
+         accepted twice: {}",
+        expected.len(),
+        received.len(),
+        before_kill,
+        received.iter().filter(|r| r.status == 500).count(),
+        twice.len()
+    );
+    assert!(!log.contains(&made.secret), "the secret is never logged");
+    assert!(!killed_log.contains(&made.secret));
+    receiver.start_kill().unwrap();
 }
