@@ -56,6 +56,8 @@ pub struct DeliveryOptions {
 
 /// The default lease.
 pub const LEASE: Duration = Duration::from_secs(30);
+/// The longest between two looks for endpoints nobody holds.
+const SCAN: Duration = Duration::from_secs(1);
 /// Events read from the log at once.
 const BATCH: u32 = 100;
 /// The longest an endpoint with nothing to send sleeps before looking at
@@ -147,8 +149,10 @@ fn lease_delta(lease: Duration) -> TimeDelta {
 impl Worker {
     async fn run(self) {
         let mut tasks = JoinSet::new();
-        // Looks for endpoints nobody holds a few times per lease.
-        let mut tick = tokio::time::interval(self.options.lease / 3);
+        // Looks for endpoints nobody holds (new, released by a stopping
+        // replica, or whose holder died) every second, or more often for
+        // short leases: a statement that writes nothing when there is none.
+        let mut tick = tokio::time::interval((self.options.lease / 3).min(SCAN));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

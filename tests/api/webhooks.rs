@@ -17,6 +17,9 @@ backend_tests!(
     deliveries_carry_the_log_in_order_retried_and_signed,
     a_receiver_answering_410_disables_its_endpoint,
     a_reference_receiver_gets_every_event_once_in_order_across_a_kill,
+    endpoint_leases_are_exclusive_and_lapse,
+    a_stopping_replica_hands_its_endpoints_over,
+    a_slow_receiver_delays_only_itself,
 );
 
 /// Runs the reference verifier on one delivery; its answer (the parsed
@@ -543,7 +546,8 @@ impl Delivery {
 type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<Delivery>>>;
 
 /// A receiver on loopback that answers 500 to the first two attempts of
-/// every `comment.held` event, 410 on `/gone`, and 204 otherwise.
+/// every `comment.held` event, 410 on `/gone`, and 204 otherwise (on
+/// `/slow`, after 2 s).
 async fn scripted_receiver() -> (std::net::SocketAddr, Deliveries) {
     use axum::http::StatusCode;
     let got: Deliveries = Default::default();
@@ -565,6 +569,9 @@ async fn scripted_receiver() -> (std::net::SocketAddr, Deliveries) {
                     signature: header("webhook-signature"),
                     body,
                 };
+                if delivery.path == "/slow" {
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
                 let mut got = record.lock().unwrap();
                 let earlier = got
                     .iter()
@@ -625,14 +632,17 @@ async fn spawn_delivering(backend: Backend) -> TestApp {
 }
 
 async fn spawn_delivering_on(dir: tempfile::TempDir, url: String) -> TestApp {
-    crate::helpers::spawn_app_configured(dir, url, |s| {
-        s.webhooks = moderato::config::WebhookSettings {
-            allow_private: true,
-            lease: std::time::Duration::from_secs(3),
-            backoff_scale: 0.001,
-        };
-    })
-    .await
+    crate::helpers::spawn_app_configured(dir, url, |s| s.webhooks = delivering(3)).await
+}
+
+/// Deliveries to loopback, a lease of `lease` seconds, retries 1,000 times
+/// sooner than in service.
+fn delivering(lease: u64) -> moderato::config::WebhookSettings {
+    moderato::config::WebhookSettings {
+        allow_private: true,
+        lease: std::time::Duration::from_secs(lease),
+        backoff_scale: 0.001,
+    }
 }
 
 async fn deliveries_carry_the_log_in_order_retried_and_signed(backend: Backend) {
@@ -1411,4 +1421,260 @@ async fn a_reference_receiver_gets_every_event_once_in_order_across_a_kill(backe
     assert!(!log.contains(&made.secret), "the secret is never logged");
     assert!(!killed_log.contains(&made.secret));
     receiver.start_kill().unwrap();
+}
+
+async fn endpoint_leases_are_exclusive_and_lapse(backend: Backend) {
+    use moderato::domain::{Webhook, WebhookCursor, WebhookId, WebhookSettlement};
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::helpers::database_url_for(backend, &dir).await;
+    // The store alone: no replica's deliveries lease anything meanwhile.
+    let store = moderato::storage::connect(&url, &Default::default())
+        .await
+        .unwrap();
+    let (tenant, _) = moderato::moderation::create_tenant(
+        store.as_ref(),
+        &moderato::domain::TenantName::parse("lease-test").unwrap(),
+    )
+    .await
+    .unwrap();
+    let actor = moderato::domain::Actor::system();
+    let now = chrono::Utc::now();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let webhook = Webhook {
+            webhook_id: WebhookId::generate(),
+            url: format!("https://h{i}.example/"),
+            event_types: Vec::new(),
+            description: String::new(),
+            enabled: true,
+            disabled_reason: String::new(),
+            previous_secret_expire_time: None,
+            create_time: now,
+            update_time: now,
+        };
+        ids.push(webhook.webhook_id);
+        store
+            .create_webhook(
+                tenant,
+                &moderato::storage::WebhookRecord {
+                    webhook,
+                    sealed_secret: "s1:sealed".into(),
+                    sealed_previous_secret: None,
+                },
+                20,
+                &actor,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let until = now + chrono::TimeDelta::seconds(30);
+    // Two replicas leasing at once share the endpoints without overlap.
+    let (to_a, to_b) = tokio::join!(
+        store.lease_webhooks(a, now, until, 10),
+        store.lease_webhooks(b, now, until, 10)
+    );
+    let (to_a, to_b) = (to_a.unwrap(), to_b.unwrap());
+    let mut all: Vec<_> = to_a
+        .iter()
+        .chain(&to_b)
+        .map(|l| l.record.webhook.webhook_id)
+        .collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 10, "each endpoint once");
+    assert_eq!(to_a.len() + to_b.len(), 10, "no endpoint twice");
+    assert!(
+        store
+            .lease_webhooks(b, now, until, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "all held"
+    );
+
+    // Only the holder renews and settles.
+    let held = to_a.first().or(to_b.first()).unwrap();
+    let (holder, other) = if to_a.is_empty() { (b, a) } else { (a, b) };
+    let id = held.record.webhook.webhook_id;
+    assert_eq!(held.cursor, WebhookCursor::default(), "an empty log's end");
+    assert!(
+        store
+            .renew_webhook_lease(tenant, id, other, until)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let moved = WebhookSettlement {
+        delivery: None,
+        cursor: Some(WebhookCursor {
+            event_id: 5,
+            sequence: 2,
+        }),
+        failing_since: None,
+        disable: None,
+        now,
+    };
+    assert!(
+        !store
+            .settle_webhook(tenant, id, other, &moved)
+            .await
+            .unwrap()
+    );
+    let renewed = store
+        .renew_webhook_lease(tenant, id, holder, until)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        renewed.cursor,
+        WebhookCursor::default(),
+        "the stranger wrote nothing"
+    );
+    assert!(
+        store
+            .settle_webhook(tenant, id, holder, &moved)
+            .await
+            .unwrap()
+    );
+
+    // A lapsed lease goes to whoever asks next, with the cursor as left.
+    let lapsed = now - chrono::TimeDelta::seconds(1);
+    assert!(
+        store
+            .renew_webhook_lease(tenant, id, holder, lapsed)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let taken = store.lease_webhooks(other, now, until, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].record.webhook.webhook_id, id);
+    assert_eq!(
+        taken[0].cursor,
+        WebhookCursor {
+            event_id: 5,
+            sequence: 2
+        }
+    );
+    assert!(
+        !store
+            .settle_webhook(tenant, id, holder, &moved)
+            .await
+            .unwrap(),
+        "no longer its own"
+    );
+
+    // Released: free at once. Disabled (by settling): nobody leases it.
+    store
+        .release_webhook_lease(tenant, id, other)
+        .await
+        .unwrap();
+    let again = store.lease_webhooks(holder, now, until, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    let off = WebhookSettlement {
+        disable: Some("test".into()),
+        ..moved.clone()
+    };
+    assert!(
+        store
+            .settle_webhook(tenant, id, holder, &off)
+            .await
+            .unwrap()
+    );
+    store
+        .release_webhook_lease(tenant, id, holder)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .lease_webhooks(holder, now, until, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let listed = store.list_webhooks(tenant).await.unwrap();
+    let stored = listed.iter().find(|r| r.webhook.webhook_id == id).unwrap();
+    assert!(!stored.webhook.enabled);
+    assert_eq!(stored.webhook.disabled_reason, "test");
+    store.close().await;
+}
+
+async fn a_stopping_replica_hands_its_endpoints_over(backend: Backend) {
+    // Leases far longer than the waits below: the second replica can only
+    // go on because the first gave its lease back.
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::helpers::database_url_for(backend, &dir).await;
+    let mut first =
+        crate::helpers::spawn_app_configured(dir, url, |s| s.webhooks = delivering(120)).await;
+    let secret = std::fs::read_to_string(first.dir.path().join("secret.key")).unwrap();
+    let (addr, got) = scripted_receiver().await;
+    first
+        .admin(&first.admin_key)
+        .await
+        .create_webhook(create(&format!("http://{addr}/all"), &[]))
+        .await
+        .unwrap();
+    submit_on(&first, &first.admin_key, "a1", "alice", "Premier avis.").await;
+    wait_for(&got, "the first event", |got| !got.is_empty()).await;
+    let second = crate::helpers::spawn_app_configured(
+        tempfile::tempdir().unwrap(),
+        first.database_url.clone(),
+        |s| {
+            s.secret_key = Some(secret.trim().to_owned());
+            s.webhooks = delivering(120);
+        },
+    )
+    .await;
+    let key = first.admin_key.clone();
+    // The SQLite file outlives the first replica.
+    let _database = std::mem::replace(&mut first.dir, tempfile::tempdir().unwrap());
+    first.stop().await.unwrap();
+    submit_on(&second, &key, "a1", "bob", "Deuxième avis.").await;
+    wait_for(&got, "the second event, from the second replica", |got| {
+        firsts(got, "/all").len() == 2
+    })
+    .await;
+    second.stop().await.unwrap();
+}
+
+async fn a_slow_receiver_delays_only_itself(backend: Backend) {
+    let app = spawn_delivering(backend).await;
+    let (addr, got) = scripted_receiver().await;
+    let mut admin = app.admin(&app.admin_key).await;
+    for path in ["/slow", "/all"] {
+        admin
+            .create_webhook(create(&format!("http://{addr}{path}"), &[]))
+            .await
+            .unwrap();
+    }
+    for i in 0..3 {
+        submit_on(&app, &app.admin_key, "a1", "alice", &format!("Avis {i}.")).await;
+    }
+    // Three answers from /slow take 6 s; /all does not wait for them.
+    wait_for(&got, "every event on /all", |got| {
+        firsts(got, "/all").len() == 3
+    })
+    .await;
+    let slow_done = firsts(&got.lock().unwrap(), "/slow").len();
+    assert!(slow_done < 3, "/all finished first ({slow_done} on /slow)");
+    wait_for(&got, "every event on /slow, in order", |got| {
+        firsts(got, "/slow").len() == 3
+    })
+    .await;
+    let order = |path: &str| -> Vec<String> {
+        firsts(&got.lock().unwrap(), path)
+            .iter()
+            .map(|d| d.id.clone())
+            .collect()
+    };
+    assert_eq!(order("/slow"), order("/all"));
+    let (_, metrics) = app.http_get("/metrics").await;
+    assert!(
+        metrics.contains("moderato_webhook_deliveries_total{outcome=\"delivered\"}"),
+        "deliveries are counted"
+    );
+    assert!(metrics.contains("moderato_webhook_delivery_lag_seconds"));
+    app.stop().await.unwrap();
 }
