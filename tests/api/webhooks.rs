@@ -20,6 +20,7 @@ backend_tests!(
     endpoint_leases_are_exclusive_and_lapse,
     a_stopping_replica_hands_its_endpoints_over,
     a_slow_receiver_delays_only_itself,
+    a_report_is_delivered_without_waiting_for_a_later_comment,
 );
 
 /// Runs the reference verifier on one delivery; its answer (the parsed
@@ -1676,5 +1677,37 @@ async fn a_slow_receiver_delays_only_itself(backend: Backend) {
         "deliveries are counted"
     );
     assert!(metrics.contains("moderato_webhook_delivery_lag_seconds"));
+    app.stop().await.unwrap();
+}
+
+async fn a_report_is_delivered_without_waiting_for_a_later_comment(backend: Backend) {
+    let app = spawn_delivering(backend).await;
+    let (addr, got) = scripted_receiver().await;
+    app.admin(&app.admin_key)
+        .await
+        .create_webhook(create(
+            &format!("http://{addr}/reports"),
+            &[pb::WebhookEventType::CommentReported],
+        ))
+        .await
+        .unwrap();
+    let c = submit_on(&app, &app.admin_key, "a1", "alice", "Un avis tranché.").await;
+    // The last event of the log is audit-only: numbering rounds move the
+    // watermark past it although they number nothing.
+    app.comments(&app.admin_key)
+        .await
+        .report_comment(pb::ReportCommentRequest {
+            comment_id: c.comment_id.clone(),
+            reporter_id: "reader-1".into(),
+            reason: pb::ReportReason::Other as i32,
+            detail: String::new(),
+        })
+        .await
+        .unwrap();
+    wait_for(&got, "the report", |got| !got.is_empty()).await;
+    let report = got.lock().unwrap()[0].clone();
+    assert_eq!(report.kind(), "comment.reported");
+    assert!(report.id.starts_with("msg_evt_"));
+    assert_eq!(report.json()["data"]["comment"]["comment_id"], c.comment_id);
     app.stop().await.unwrap();
 }
