@@ -1114,12 +1114,27 @@ async fn logged_ids(database_url: &str) -> Vec<String> {
         .list_audit_events(tenant, &moderato::storage::AuditQuery::all())
         .await
         .unwrap();
-    let stream = store.list_decision_events(tenant, 0, 10_000).await.unwrap();
+    let is_stream = |action: &str| {
+        matches!(
+            action,
+            "comment.created" | "comment.reviewed" | "comment.reopened" | "comment.requeued"
+        )
+    };
+    // Numbering follows the commits by a moment.
+    let in_trail = trail.iter().filter(|e| is_stream(&e.action)).count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let stream = loop {
+        let stream = store.list_decision_events(tenant, 0, 10_000).await.unwrap();
+        if stream.len() >= in_trail || std::time::Instant::now() > deadline {
+            break stream;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let mut sequences = stream.iter().map(|e| e.sequence);
     let mut ids = Vec::new();
     for event in trail {
         match event.action.as_str() {
-            "comment.created" | "comment.reviewed" | "comment.reopened" | "comment.requeued" => {
+            action if is_stream(action) => {
                 ids.push(format!("msg_seq_{}", sequences.next().unwrap()));
             }
             "comment.reported" | "author.standing_changed" => {
