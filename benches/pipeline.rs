@@ -82,6 +82,7 @@ fn bench(c: &mut Criterion) {
                     &features,
                     toxicity::model::seed_model(),
                     &settings.toxicity,
+                    None,
                     &mut findings,
                 );
                 black_box(findings)

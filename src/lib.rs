@@ -5,6 +5,7 @@
 //! [`pipeline`] and talks to [`storage`], and the answer goes back out through
 //! [`grpc`]. See `ARCHITECTURE.md` for the map and the invariants.
 
+pub mod classifiers;
 pub mod cli;
 pub mod config;
 pub mod console;

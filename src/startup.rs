@@ -62,6 +62,12 @@ impl Application {
         bootstrap(store.as_ref(), &settings.admin_key_file).await?;
         let secret = server_secret(&settings)?;
         hash_stored_addresses(store.as_ref(), &secret.ip_hasher()).await?;
+        // Webhook receivers and classifiers: URLs the tenants chose.
+        let outbound = if settings.webhooks.allow_private {
+            AddressPolicy::AllowPrivate
+        } else {
+            AddressPolicy::PublicOnly
+        };
         let grpc_listener = TcpListener::bind(settings.grpc_addr)
             .await
             .with_context(|| format!("binding gRPC on {}", settings.grpc_addr))?;
@@ -77,11 +83,7 @@ impl Application {
             deliveries: DeliveryOptions {
                 lease: settings.webhooks.lease,
                 backoff_scale: settings.webhooks.backoff_scale,
-                ..DeliveryOptions::new(if settings.webhooks.allow_private {
-                    AddressPolicy::AllowPrivate
-                } else {
-                    AddressPolicy::PublicOnly
-                })
+                ..DeliveryOptions::new(outbound)
             },
             moderation: Moderation::with_options(
                 store,
@@ -90,7 +92,8 @@ impl Application {
                     key_requests_per_second: settings.key_requests_per_second,
                 },
                 &secret,
-            ),
+            )
+            .with_outbound_policy(outbound),
         })
     }
 

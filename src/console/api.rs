@@ -499,7 +499,7 @@ pub async fn update_settings(
     };
     Ok(Json(
         moderation
-            .update_tenant_settings(&principal, patch)
+            .update_tenant_settings(&principal, patch, None)
             .await?
             .into(),
     ))

@@ -6,6 +6,7 @@
 
 mod auth;
 mod author;
+mod classifier;
 mod comment;
 mod error;
 mod ids;
@@ -21,6 +22,10 @@ mod webhook;
 
 pub use auth::{Actor, ApiKeyInfo, ApiKeySecret, KeyHash, KeySpec, Permission, Principal, Role};
 pub use author::{AuthorStanding, Standing, StandingTerm};
+pub use classifier::{
+    ClassifierChange, ClassifierKind, ClassifierSpec, ExternalClassifier, ExternalOpinion,
+    PERSPECTIVE_ATTRIBUTES, external_reason_code,
+};
 pub use comment::{
     ArticleId, AuthorId, ClientCommentId, Comment, CommentBody, CommentStatus, DisplayName,
     LanguageTag, NewComment, Reason, Span,

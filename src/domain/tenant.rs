@@ -74,6 +74,8 @@ pub struct TenantSettings {
     pub retain_rejected_bodies_days: u32,
     /// Days after which any comment's text is removed; 0: kept.
     pub retain_bodies_days: u32,
+    /// A hosted classifier asked for its opinion on every comment.
+    pub external_classifier: Option<super::ExternalClassifier>,
 }
 
 impl TenantSettings {
@@ -101,6 +103,7 @@ impl TenantSettings {
             max_comments_per_ip_per_minute: 0,
             retain_rejected_bodies_days: 0,
             retain_bodies_days: 0,
+            external_classifier: None,
         }
     }
 
@@ -183,6 +186,13 @@ impl TenantSettings {
                 *target = days;
             }
         }
+        match &patch.external_classifier {
+            None => {}
+            Some(None) => next.external_classifier = None,
+            Some(Some(change)) => {
+                next.external_classifier = Some(change.apply(self.external_classifier.as_ref()));
+            }
+        }
         let mut seen = Vec::new();
         for (i, t) in patch.toxicity.iter().enumerate() {
             let field = |name: &str| format!("toxicity_thresholds[{i}].{name}");
@@ -242,6 +252,8 @@ pub struct TenantSettingsPatch {
     pub retain_bodies_days: Option<u32>,
     /// Categories given new thresholds; the others keep theirs.
     pub toxicity: Vec<super::CategoryThresholds>,
+    /// `Some(None)` removes the classifier.
+    pub external_classifier: Option<Option<super::ClassifierChange>>,
 }
 
 #[cfg(test)]

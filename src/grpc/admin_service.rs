@@ -99,10 +99,10 @@ impl AdminService for AdminApi {
                 .moderation
                 .authorize(credentials(&request), Permission::Administer)
                 .await?;
-            let patch = convert::settings_patch(request.into_inner())?;
+            let (patch, classifier) = convert::settings_patch(request.into_inner())?;
             let settings = self
                 .moderation
-                .update_tenant_settings(&principal, patch)
+                .update_tenant_settings(&principal, patch, classifier)
                 .await?;
             Ok(pb::UpdateTenantSettingsResponse {
                 settings: Some(convert::settings(settings)),

@@ -4,12 +4,13 @@ use chrono::{DateTime, Utc};
 
 use super::pb;
 use crate::domain::{
-    Actor, ApiKeyInfo, ArticleId, AuthorId, AuthorStanding, CategoryThresholds, ClientCommentId,
-    Comment, CommentBody, CommentId, CommentStatus, DeliveryState, DisplayName, FieldViolation,
-    KeySpec, LanguageTag, ModerationMode, ModeratorId, NewComment, Reason, ReportReason,
-    ReviewDecision, ReviewId, ReviewItem, Role, SpamLabel, StandingTerm, TenantSettings,
-    TenantSettingsPatch, ToxicityCategory, Webhook, WebhookChange, WebhookDelivery,
-    WebhookEventType, WebhookId, WebhookSpec, WebhookUrl, webhook_description,
+    Actor, ApiKeyInfo, ArticleId, AuthorId, AuthorStanding, CategoryThresholds, ClassifierKind,
+    ClassifierSpec, ClientCommentId, Comment, CommentBody, CommentId, CommentStatus, DeliveryState,
+    DisplayName, ExternalClassifier, FieldViolation, KeySpec, LanguageTag, ModerationMode,
+    ModeratorId, NewComment, Reason, ReportReason, ReviewDecision, ReviewId, ReviewItem, Role,
+    SpamLabel, StandingTerm, TenantSettings, TenantSettingsPatch, ToxicityCategory, Webhook,
+    WebhookChange, WebhookDelivery, WebhookEventType, WebhookId, WebhookSpec, WebhookUrl,
+    webhook_description,
 };
 pub use crate::moderation::parse::{
     claim_limits, expected_version, note, optional_article_id, optional_filter, queue_filter,
@@ -356,9 +357,25 @@ pub fn review_ids(values: Vec<String>) -> Result<Vec<ReviewId>, FieldViolation> 
         .collect()
 }
 
+/// A settings update: the patch, and the classifier change (`Some(None)`
+/// removes it), whose key the use case seals.
 pub fn settings_patch(
     request: pb::UpdateTenantSettingsRequest,
-) -> Result<TenantSettingsPatch, FieldViolation> {
+) -> Result<(TenantSettingsPatch, Option<Option<ClassifierSpec>>), FieldViolation> {
+    let classifier = match (
+        request.external_classifier.clone(),
+        request.remove_external_classifier,
+    ) {
+        (Some(_), true) => {
+            return Err(FieldViolation::new(
+                "remove_external_classifier",
+                "cannot be set with external_classifier",
+            ));
+        }
+        (Some(c), false) => Some(Some(classifier_spec(c)?)),
+        (None, true) => Some(None),
+        (None, false) => None,
+    };
     let moderation_mode = match request.moderation_mode {
         None => None,
         Some(value) => match pb::ModerationMode::try_from(value) {
@@ -378,7 +395,7 @@ pub fn settings_patch(
             }
         },
     };
-    Ok(TenantSettingsPatch {
+    let patch = TenantSettingsPatch {
         moderation_mode,
         review_threshold: request.review_threshold,
         reject_threshold: request.reject_threshold,
@@ -404,6 +421,47 @@ pub fn settings_patch(
                 })
             })
             .collect::<Result<_, FieldViolation>>()?,
+        external_classifier: None,
+    };
+    Ok((patch, classifier))
+}
+
+fn classifier_spec(value: pb::ExternalClassifier) -> Result<ClassifierSpec, FieldViolation> {
+    let kind = match pb::ExternalClassifierKind::try_from(value.kind) {
+        Ok(pb::ExternalClassifierKind::Perspective) => ClassifierKind::Perspective,
+        Ok(pb::ExternalClassifierKind::OpenaiModeration) => ClassifierKind::OpenAiModeration,
+        Ok(pb::ExternalClassifierKind::Unspecified) => {
+            return Err(FieldViolation::new(
+                "external_classifier.kind",
+                "is required: PERSPECTIVE or OPENAI_MODERATION",
+            ));
+        }
+        Err(_) => {
+            return Err(FieldViolation::new(
+                "external_classifier.kind",
+                format!("unknown value {}", value.kind),
+            ));
+        }
+    };
+    if value.api_key.chars().count() > ExternalClassifier::MAX_API_KEY_CHARS
+        || value.api_key.chars().any(|c| c.is_control())
+    {
+        return Err(FieldViolation::new(
+            "external_classifier.api_key",
+            format!(
+                "must be at most {} characters, without control characters",
+                ExternalClassifier::MAX_API_KEY_CHARS
+            ),
+        ));
+    }
+    Ok(ClassifierSpec {
+        kind,
+        url: WebhookUrl::parse("external_classifier.url", value.url)?,
+        timeout_ms: ClassifierSpec::parse_timeout(
+            "external_classifier.timeout_ms",
+            value.timeout_ms,
+        )?,
+        api_key: (!value.api_key.is_empty()).then_some(value.api_key),
     })
 }
 
@@ -515,6 +573,16 @@ pub fn settings(value: TenantSettings) -> pb::TenantSettings {
         max_comments_per_ip_per_minute: value.max_comments_per_ip_per_minute,
         retain_rejected_bodies_days: value.retain_rejected_bodies_days,
         retain_bodies_days: value.retain_bodies_days,
+        external_classifier: value.external_classifier.map(|c| pb::ExternalClassifier {
+            kind: match c.kind {
+                ClassifierKind::Perspective => pb::ExternalClassifierKind::Perspective,
+                ClassifierKind::OpenAiModeration => pb::ExternalClassifierKind::OpenaiModeration,
+            } as i32,
+            url: c.url,
+            api_key: String::new(),
+            timeout_ms: c.timeout_ms,
+            api_key_set: !c.sealed_api_key.is_empty(),
+        }),
         toxicity_thresholds: ToxicityCategory::ALL
             .into_iter()
             .map(|c| {

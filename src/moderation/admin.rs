@@ -79,12 +79,27 @@ impl Moderation {
     }
 
     #[tracing::instrument(skip_all, fields(tenant = %principal.tenant_id))]
+    /// Applies `patch`, and `classifier` (`Some(None)` removes it; a new
+    /// API key is sealed here, bound to the tenant).
     pub async fn update_tenant_settings(
         &self,
         principal: &Principal,
-        patch: TenantSettingsPatch,
+        mut patch: TenantSettingsPatch,
+        classifier: Option<Option<crate::domain::ClassifierSpec>>,
     ) -> Result<TenantSettings, AdminError> {
         let tenant = principal.tenant_id;
+        patch.external_classifier = classifier.map(|spec| {
+            spec.map(|spec| crate::domain::ClassifierChange {
+                kind: spec.kind,
+                url: spec.url.as_str().to_owned(),
+                timeout_ms: spec.timeout_ms,
+                sealed_api_key: spec.api_key.map(|key| {
+                    self.inner
+                        .sealer
+                        .seal(&key, &super::classify::key_context(tenant))
+                }),
+            })
+        });
         let updated = self
             .store()
             .update_tenant_settings(tenant, &patch, &principal.actor(), now())

@@ -122,16 +122,23 @@ impl Moderation {
         let at = now();
         // The one extra round trip the spam score and the author's standing
         // cost, shared with the submissions arriving at the same time.
-        let facts = self
-            .inner
-            .history
-            .read(HistoryLookup {
+        // The external classifier's opinion, if the tenant has one, is
+        // asked for meanwhile, within its own deadline.
+        let (facts, external) = tokio::join!(
+            self.inner.history.read(HistoryLookup {
                 tenant: principal.tenant_id,
                 author: comment.author_id.as_str().to_owned(),
                 exact: features.fingerprint.exact,
                 since: at - history::DUPLICATE_WINDOW,
-            })
-            .await?;
+            }),
+            self.external_opinion(
+                principal.tenant_id,
+                settings.external_classifier.as_ref(),
+                comment.body.as_str(),
+                comment.language.as_ref().map(|l| l.as_str()),
+            )
+        );
+        let facts = facts?;
         if let Some(refusal) = self.over_submission_rate(principal, &comment, &settings, &facts, at)
         {
             // A retry of a comment stored before the limit was reached is
@@ -151,7 +158,7 @@ impl Moderation {
             }
             return Err(refusal);
         }
-        let verdict = self.inner.pipeline.evaluate(
+        let verdict = self.inner.pipeline.evaluate_with(
             &comment,
             &settings,
             &rules.compiled,
@@ -163,6 +170,7 @@ impl Moderation {
             },
             &toxicity.model,
             facts.standing,
+            external.as_ref(),
         );
         let outcome = self
             .inner

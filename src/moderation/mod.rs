@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod authors;
 mod batch;
+mod classify;
 mod comments;
 mod decisions;
 pub mod delivery;
@@ -89,6 +90,7 @@ struct Inner {
     writer: batch::CommentWriter,
     history: batch::HistoryReader,
     sequencer: sequencer::Sequencer,
+    classifiers: classify::Classifiers,
 }
 
 impl Moderation {
@@ -126,6 +128,7 @@ impl Moderation {
                 settings: TtlCache::new(CACHE_TTL),
                 rules: rules::RuleRegistry::default(),
                 models: models::ModelRegistry::default(),
+                classifiers: classify::Classifiers::new(crate::webhooks::AddressPolicy::PublicOnly),
             }),
         }
     }

@@ -175,6 +175,22 @@ impl Pipeline {
         toxicity_model: &spam::Model,
         author: StandingTerm,
     ) -> Verdict {
+        self.evaluate_with(comment, settings, rules, spam, toxicity_model, author, None)
+    }
+
+    /// [`Pipeline::evaluate`] with a hosted classifier's opinion (or the
+    /// news that there is none), fetched before: the pipeline does no I/O.
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate_with(
+        &self,
+        comment: &NewComment,
+        settings: &TenantSettings,
+        rules: &CompiledRules,
+        spam: spam::SpamInput<'_>,
+        toxicity_model: &spam::Model,
+        author: StandingTerm,
+        external: Option<&crate::domain::ExternalOpinion>,
+    ) -> Verdict {
         let mut findings = Findings::default();
         let standing = author.at(spam.now);
         match standing {
@@ -226,6 +242,7 @@ impl Pipeline {
             spam.features,
             toxicity_model,
             &settings.toxicity,
+            external,
             &mut findings,
         );
         for filter in &self.filters {

@@ -439,6 +439,12 @@ pub(crate) fn settings_change_detail(
             "max_comments_per_ip_per_minute": s.max_comments_per_ip_per_minute,
             "retain_rejected_bodies_days": s.retain_rejected_bodies_days,
             "retain_bodies_days": s.retain_bodies_days,
+            // Never the key.
+            "external_classifier": s.external_classifier.as_ref().map(|c| serde_json::json!({
+                "kind": c.kind.as_str(),
+                "url": c.url,
+                "timeout_ms": c.timeout_ms,
+            })),
             "toxicity_thresholds": ToxicityCategory::ALL
                 .into_iter()
                 .map(|c| (c.name().to_owned(), serde_json::json!(s.toxicity.get(c))))

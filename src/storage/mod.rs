@@ -69,7 +69,10 @@ pub use sqlite::SqliteStore;
 pub use tenants::{NewApiKey, TenantStore};
 // Rule changes are decided in the domain; storage applies them.
 pub use crate::domain::{RuleChange, RuleRejection};
-pub(crate) use tenants::{toxicity_thresholds_from_json, toxicity_thresholds_to_json};
+pub(crate) use tenants::{
+    classifier_from_json, classifier_to_json, toxicity_thresholds_from_json,
+    toxicity_thresholds_to_json,
+};
 pub use webhooks::{
     LeasedWebhook, LoggedEvent, WEBHOOK_AUDIT_ACTIONS, WebhookRecord, WebhookStore,
 };

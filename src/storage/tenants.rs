@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use crate::domain::{
-    Actor, ApiKeyInfo, FieldViolation, KeyHash, KeyId, KeySpec, Principal, TenantId, TenantName,
-    TenantSettings, TenantSettingsPatch, ToxicityCategory, ToxicityThresholds,
+    Actor, ApiKeyInfo, ClassifierKind, ExternalClassifier, FieldViolation, KeyHash, KeyId, KeySpec,
+    Principal, TenantId, TenantName, TenantSettings, TenantSettingsPatch, ToxicityCategory,
+    ToxicityThresholds,
 };
 
 #[async_trait]
@@ -116,4 +117,43 @@ pub(crate) fn toxicity_thresholds_from_json(
         thresholds.reject[category.index()] = reject;
     }
     Ok(thresholds)
+}
+
+/// A tenant's external classifier as stored (JSON text; the key stays
+/// sealed).
+pub(crate) fn classifier_to_json(c: Option<&ExternalClassifier>) -> Option<String> {
+    c.map(|c| {
+        serde_json::json!({
+            "kind": c.kind.as_str(),
+            "url": c.url,
+            "timeout_ms": c.timeout_ms,
+            "api_key": c.sealed_api_key,
+        })
+        .to_string()
+    })
+}
+
+pub(crate) fn classifier_from_json(
+    value: Option<String>,
+) -> Result<Option<ExternalClassifier>, StoreError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str| StoreError::Corrupt(format!("external_classifier: {what}"));
+    let json: serde_json::Value = serde_json::from_str(&value).map_err(|_| corrupt("not JSON"))?;
+    let text = |key: &str| {
+        json.get(key)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| corrupt(key))
+    };
+    Ok(Some(ExternalClassifier {
+        kind: ClassifierKind::from_db(text("kind")?).ok_or_else(|| corrupt("kind"))?,
+        url: text("url")?.to_owned(),
+        timeout_ms: json
+            .get("timeout_ms")
+            .and_then(|v| v.as_u64())
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| corrupt("timeout_ms"))?,
+        sealed_api_key: text("api_key")?.to_owned(),
+    }))
 }

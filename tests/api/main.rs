@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod authors;
 mod bench;
+mod classifiers;
 mod comments;
 mod console;
 mod decisions;

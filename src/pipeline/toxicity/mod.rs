@@ -23,7 +23,7 @@ use lexicon::{Abuse, AbuseCategory, Class, LEXICON, Strength, Tagged};
 
 use super::spam::{Features, Model, sigmoid};
 use super::{Action, Findings};
-use crate::domain::{Reason, Span};
+use crate::domain::{ExternalOpinion, Reason, Span, external_reason_code};
 pub use crate::domain::{
     ToxicityCategory as Category, ToxicityScores as Scores, ToxicityThresholds as Thresholds,
 };
@@ -292,9 +292,10 @@ pub fn inspect(
     features: &Features,
     model: &Model,
     thresholds: &Thresholds,
+    external: Option<&ExternalOpinion>,
     findings: &mut Findings,
 ) {
-    let assessment = assess(body, features, model);
+    let mut assessment = assess(body, features, model);
     let (probability, category) = assessment.classifier;
     findings.note(Reason {
         score: Some(probability),
@@ -370,7 +371,49 @@ pub fn inspect(
             )
         });
     }
+    if let Some(opinion) = external {
+        external_opinion(opinion, &mut assessment.scores, findings);
+    }
     findings.record_toxicity(assessment.scores, thresholds);
+}
+
+/// A hosted classifier's opinion: each attribute's score explained as
+/// `external.<attribute>`, and counted in the category it maps to (the
+/// larger of the two scores), which the tenant's thresholds then judge;
+/// an opinion that could not be had is said so, and changes nothing.
+fn external_opinion(opinion: &ExternalOpinion, scores: &mut Scores, findings: &mut Findings) {
+    match opinion {
+        ExternalOpinion::Scores {
+            kind,
+            scores: given,
+        } => {
+            let mut given: Vec<&(String, f64)> = given.iter().collect();
+            given.sort_by(|a, b| a.0.cmp(&b.0));
+            for (attribute, score) in given {
+                let category = kind.category(attribute);
+                if let Some(category) = category {
+                    scores.raise(category, *score);
+                }
+                findings.note(Reason {
+                    score: Some(*score),
+                    ..Reason::new(
+                        external_reason_code(attribute),
+                        match category {
+                            Some(category) => format!(
+                                "the external classifier scores {attribute} {score:.2}, counted as {}",
+                                category.name()
+                            ),
+                            None => format!("the external classifier scores {attribute} {score:.2}"),
+                        },
+                    )
+                });
+            }
+        }
+        ExternalOpinion::Unavailable { why } => findings.note(Reason::new(
+            "external.unavailable",
+            format!("no opinion from the external classifier ({why}): decided without it"),
+        )),
+    }
 }
 
 #[cfg(test)]

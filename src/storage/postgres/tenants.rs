@@ -41,6 +41,9 @@ fn settings_from_row(row: &PgRow) -> Result<TenantSettings, StoreError> {
         max_comments_per_ip_per_minute: count_column(row, "max_comments_per_ip_per_minute")?,
         retain_rejected_bodies_days: count_column(row, "retain_rejected_bodies_days")?,
         retain_bodies_days: count_column(row, "retain_bodies_days")?,
+        external_classifier: crate::storage::classifier_from_json(
+            row.try_get("external_classifier")?,
+        )?,
     })
 }
 
@@ -160,7 +163,7 @@ impl TenantStore for PostgresStore {
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
              report_threshold, hide_reported, toxicity_thresholds, \
              max_comments_per_author_per_minute, max_comments_per_ip_per_minute, \
-             retain_rejected_bodies_days, retain_bodies_days \
+             retain_rejected_bodies_days, retain_bodies_days, external_classifier \
              FROM tenants WHERE tenant_id = $1",
         )
         .bind(tenant.as_uuid())
@@ -182,7 +185,7 @@ impl TenantStore for PostgresStore {
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
              report_threshold, hide_reported, toxicity_thresholds, \
              max_comments_per_author_per_minute, max_comments_per_ip_per_minute, \
-             retain_rejected_bodies_days, retain_bodies_days \
+             retain_rejected_bodies_days, retain_bodies_days, external_classifier \
              FROM tenants WHERE tenant_id = $1 FOR UPDATE",
         )
         .bind(tenant.as_uuid())
@@ -198,7 +201,7 @@ impl TenantStore for PostgresStore {
              max_body_chars = $5, update_time = $6, report_threshold = $7, hide_reported = $8, \
              toxicity_thresholds = $9, max_comments_per_author_per_minute = $10, \
              max_comments_per_ip_per_minute = $11, retain_rejected_bodies_days = $12, \
-             retain_bodies_days = $13 \
+             retain_bodies_days = $13, external_classifier = $14 \
              WHERE tenant_id = $1",
         )
         .bind(tenant.as_uuid())
@@ -214,6 +217,7 @@ impl TenantStore for PostgresStore {
         .bind(next.max_comments_per_ip_per_minute as i32)
         .bind(next.retain_rejected_bodies_days as i32)
         .bind(next.retain_bodies_days as i32)
+        .bind(crate::storage::classifier_to_json(next.external_classifier.as_ref()))
         .execute(&mut *tx)
         .await?;
         audit(

@@ -42,6 +42,9 @@ fn settings_from_row(row: &SqliteRow) -> Result<TenantSettings, StoreError> {
         max_comments_per_ip_per_minute: count_column(row, "max_comments_per_ip_per_minute")?,
         retain_rejected_bodies_days: count_column(row, "retain_rejected_bodies_days")?,
         retain_bodies_days: count_column(row, "retain_bodies_days")?,
+        external_classifier: crate::storage::classifier_from_json(
+            row.try_get("external_classifier")?,
+        )?,
     })
 }
 
@@ -161,7 +164,7 @@ impl TenantStore for SqliteStore {
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
              report_threshold, hide_reported, toxicity_thresholds, \
              max_comments_per_author_per_minute, max_comments_per_ip_per_minute, \
-             retain_rejected_bodies_days, retain_bodies_days \
+             retain_rejected_bodies_days, retain_bodies_days, external_classifier \
              FROM tenants WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -183,7 +186,7 @@ impl TenantStore for SqliteStore {
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
              report_threshold, hide_reported, toxicity_thresholds, \
              max_comments_per_author_per_minute, max_comments_per_ip_per_minute, \
-             retain_rejected_bodies_days, retain_bodies_days \
+             retain_rejected_bodies_days, retain_bodies_days, external_classifier \
              FROM tenants WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -199,7 +202,7 @@ impl TenantStore for SqliteStore {
              max_body_chars = ?5, report_threshold = ?6, hide_reported = ?7, update_time = ?8, \
              toxicity_thresholds = ?9, max_comments_per_author_per_minute = ?10, \
              max_comments_per_ip_per_minute = ?11, retain_rejected_bodies_days = ?12, \
-             retain_bodies_days = ?13 \
+             retain_bodies_days = ?13, external_classifier = ?14 \
              WHERE tenant_id = ?1",
         )
         .bind(tenant.as_uuid())
@@ -215,6 +218,7 @@ impl TenantStore for SqliteStore {
         .bind(i64::from(next.max_comments_per_ip_per_minute))
         .bind(i64::from(next.retain_rejected_bodies_days))
         .bind(i64::from(next.retain_bodies_days))
+        .bind(crate::storage::classifier_to_json(next.external_classifier.as_ref()))
         .execute(&mut *tx)
         .await?;
         audit(
