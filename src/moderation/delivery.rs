@@ -136,12 +136,6 @@ struct Worker {
     held: Held,
 }
 
-/// How an endpoint's task ended.
-enum Ended {
-    /// The lease is no longer ours, or the endpoint is gone or off.
-    LeaseLost,
-}
-
 fn lease_delta(lease: Duration) -> TimeDelta {
     TimeDelta::from_std(lease).expect("a lease of sane length")
 }
@@ -186,15 +180,16 @@ impl Worker {
                 self.held.lock().expect("not poisoned").insert(key);
                 let worker = self.clone();
                 tasks.spawn(async move {
-                    let Ended::LeaseLost = worker.endpoint(endpoint).await;
+                    worker.endpoint(endpoint).await;
                     worker.held.lock().expect("not poisoned").remove(&key);
                 });
             }
         }
     }
 
-    /// Works on one endpoint for as long as this replica holds it.
-    async fn endpoint(&self, mut leased: LeasedWebhook) -> Ended {
+    /// Works on one endpoint for as long as this replica holds it (returns
+    /// when the lease is no longer ours, or the endpoint is gone or off).
+    async fn endpoint(&self, mut leased: LeasedWebhook) {
         let (tenant, id) = (leased.tenant_id, leased.record.webhook.webhook_id);
         let mut wake = self.m.inner.sequencer.subscribe();
         let renew_every = self.options.lease / 3;
@@ -212,7 +207,7 @@ impl Worker {
                         leased = fresh;
                         renewed = tokio::time::Instant::now();
                     }
-                    Ok(None) => return Ended::LeaseLost,
+                    Ok(None) => return,
                     Err(err) => {
                         tracing::warn!(error = %err, %id, "renewing a webhook lease failed");
                         tokio::time::sleep(POLL).await;
@@ -222,7 +217,7 @@ impl Worker {
             }
             let wait = match self.step(&mut leased).await {
                 Ok(Step::More) => continue,
-                Ok(Step::LeaseLost) => return Ended::LeaseLost,
+                Ok(Step::LeaseLost) => return,
                 Ok(Step::Idle(due)) => {
                     let until_due = due
                         .map(|d| (d - now()).to_std().unwrap_or(Duration::ZERO))
@@ -266,7 +261,10 @@ impl Worker {
                     delivery.event_id
                 )));
             };
-            return self.attempt(leased, &event, Some(delivery), None).await;
+            let kind = delivery.event_type;
+            return self
+                .attempt(leased, &event, kind, Some(delivery), None)
+                .await;
         }
         if due.is_some() {
             // The head waits for its retry; later events wait behind it.
@@ -282,16 +280,16 @@ impl Worker {
                 event_id: event.audit.event_id,
                 sequence: event.sequence.unwrap_or(cursor.sequence),
             };
-            let kind =
+            let Some(kind) =
                 WebhookEventType::of_logged(&event.audit.action, event.audit.to_state.as_deref())
-                    .filter(|kind| leased.record.webhook.wants(*kind));
-            if kind.is_none() {
+                    .filter(|kind| leased.record.webhook.wants(*kind))
+            else {
                 cursor = passed;
                 continue;
-            }
+            };
             // Sends it; the settlement moves the cursor past it and the
             // skipped events before it.
-            return self.attempt(leased, event, None, Some(passed)).await;
+            return self.attempt(leased, event, kind, None, Some(passed)).await;
         }
         // Nothing subscribed to in this batch: move past it.
         let settled = WebhookSettlement {
@@ -311,24 +309,18 @@ impl Worker {
         Ok(Step::More)
     }
 
-    /// One attempt of `event`: a new event (`passed`: where the cursor
-    /// goes) or an open delivery (`delivery`).
+    /// One attempt of `event`, of type `kind`: a new event (`passed`:
+    /// where the cursor goes) or an open delivery (`delivery`).
     async fn attempt(
         &self,
         leased: &mut LeasedWebhook,
         event: &LoggedEvent,
+        kind: WebhookEventType,
         delivery: Option<WebhookDelivery>,
         passed: Option<WebhookCursor>,
     ) -> Result<Step, StoreError> {
         let (tenant, id) = (leased.tenant_id, leased.record.webhook.webhook_id);
         let store = self.m.store();
-        let kind = match &delivery {
-            Some(d) => d.event_type,
-            None => {
-                WebhookEventType::of_logged(&event.audit.action, event.audit.to_state.as_deref())
-                    .expect("only events of a type are attempted")
-            }
-        };
         let comment = match event.audit.comment_id {
             Some(comment_id) => store.get_comment(tenant, comment_id).await?,
             None => None,
