@@ -54,7 +54,9 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 
 /// Connection-level failures, and the database codes that mean "not now":
 /// Postgres class 08 (connection exception), 57P01–57P03 (shutting down,
-/// starting up), 53300 (too many connections); SQLite BUSY and LOCKED.
+/// starting up), 53300 (too many connections), 53100 (disk full); SQLite
+/// BUSY, LOCKED and FULL. A full disk is the operator's to fix and the
+/// client's to retry, as an outage is: nothing was written.
 fn is_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
@@ -65,9 +67,9 @@ fn is_unavailable(err: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or(Cow::Borrowed(""));
             code.starts_with("08")
-                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300" | "53100")
                 // SQLite primary result codes (extended codes keep them in the low byte).
-                || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+                || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 13))
         }
         _ => false,
     }

@@ -98,9 +98,7 @@ impl SqliteStore {
             Some(path) => Some(lock_file(path.with_extension("migrate-lock")).await?),
             None => None,
         };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(options.acquire_timeout)
+        let pool = pool_options(options)
             .connect_with(connect)
             .await
             .context("opening the SQLite database")?;
@@ -110,6 +108,32 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// The pool, with a check that no connection is handed out still inside
+/// a transaction. When a commit fails with the disk full, SQLite rolls the
+/// transaction back by itself; sqlx's rollback on drop then finds none and
+/// leaves the connection counting one open, so every later `BEGIN
+/// IMMEDIATE` on it fails and the service never recovers (found by
+/// `moderato-chaos`, issue #16). Such a connection is closed instead.
+fn pool_options(options: &DbOptions) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .before_acquire(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Connection as _;
+                if conn.is_in_transaction() {
+                    // A rollback queued by a dropped transaction runs first.
+                    conn.ping().await?;
+                }
+                if conn.is_in_transaction() {
+                    tracing::warn!("closing a database connection left inside a transaction");
+                    return Ok(false);
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Opens `path` and waits for an exclusive lock on it; unlocked when dropped.
@@ -245,5 +269,58 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transaction SQLite rolled back by itself (the database full) does
+    /// not poison its connection: the next write transaction begins.
+    #[tokio::test]
+    async fn a_full_database_does_not_poison_the_pool() {
+        let dir = std::env::temp_dir().join(format!("moderato-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // max_page_count: the database is full at 40 pages, as on a full disk.
+        let connect = SqliteConnectOptions::new()
+            .filename(dir.join("full.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma("max_page_count", "40");
+        let options = DbOptions {
+            max_connections: 1,
+            ..DbOptions::default()
+        };
+        let pool = pool_options(&options).connect_with(connect).await.unwrap();
+        sqlx::query("CREATE TABLE t (b BLOB)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut full = None;
+        for _ in 0..100 {
+            let mut tx = pool.begin_with(BEGIN_WRITE).await.unwrap();
+            let insert = sqlx::query("INSERT INTO t VALUES (zeroblob(8192))")
+                .execute(&mut *tx)
+                .await;
+            match insert {
+                Ok(_) => tx.commit().await.unwrap(),
+                Err(err) => {
+                    full = Some(err);
+                    break;
+                }
+            }
+        }
+        let full = full.expect("the database filled up");
+        assert!(matches!(StoreError::from(full), StoreError::Unavailable(_)));
+        // The one connection (or its replacement) begins a write again.
+        let mut tx = pool.begin_with(BEGIN_WRITE).await.unwrap();
+        sqlx::query("DELETE FROM t")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        pool.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
