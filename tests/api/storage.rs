@@ -52,6 +52,7 @@ backend_tests!(
     the_stream_and_the_trail_carry_over_to_one_event_log,
     author_facts_follow_every_change_and_keep_the_latest,
     author_facts_are_carried_over_from_comments_written_before_them,
+    a_cancelled_call_leaves_no_transaction_open,
 );
 
 struct Fixture {
@@ -3074,4 +3075,57 @@ mod postgres_only {
             ]
         );
     }
+}
+
+/// A call dropped at any point (a client's deadline passing mid-call) leaves
+/// no transaction open on its connection. With one connection in the pool,
+/// claims are cut off after 0 to 2 ms, each followed by an insert (one
+/// autocommit statement on Postgres), which a second store must then see.
+/// Before the fix, a claim cut between sqlx's `BEGIN` and its answer left
+/// the connection inside that transaction, and the insert "succeeded"
+/// uncommitted: `moderato-chaos` lost an acknowledged comment so (issue #16).
+async fn a_cancelled_call_leaves_no_transaction_open(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url_for(backend, &dir).await;
+    let one = DbOptions {
+        max_connections: 1,
+        ..DbOptions::default()
+    };
+    let store = moderato::storage::connect(&url, &one).await.unwrap();
+    let reader = moderato::storage::connect(&url, &DbOptions::default())
+        .await
+        .unwrap();
+    let (tenant, _) = store
+        .ensure_tenant(&TenantName::parse("t1").unwrap(), now())
+        .await
+        .unwrap();
+    let actor = Actor::system();
+    let approved = verdict(CommentStatus::Approved, 0);
+    let mut cut_short = 0;
+    for i in 0..300u64 {
+        let at = now();
+        let cut = std::time::Duration::from_micros(i % 3 * 1000);
+        let claim = claim("m-1", 1, at, 60);
+        if tokio::time::timeout(cut, store.claim_reviews(tenant, &claim))
+            .await
+            .is_err()
+        {
+            cut_short += 1;
+        }
+        let comment = new_comment("a1", "Un avis sur le budget", Some(&format!("k-{i}")));
+        let record = record_of(&comment, &approved, &actor, at);
+        let InsertOutcome::Created(created) = store.insert_comment(tenant, &record).await.unwrap()
+        else {
+            panic!("k-{i} not created");
+        };
+        assert!(
+            reader
+                .get_comment(tenant, created.comment_id)
+                .await
+                .unwrap()
+                .is_some(),
+            "k-{i}: inserted after a claim cut short, not committed"
+        );
+    }
+    assert!(cut_short > 0, "no claim was cut short");
 }

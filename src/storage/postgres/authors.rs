@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 
-use super::{PostgresStore, audit, comment_from_row};
+use super::{PostgresStore, audit, begin, comment_from_row};
 use crate::domain::{Standing, TenantId};
 use crate::pipeline::spam::history;
 use crate::storage::{
@@ -76,7 +76,7 @@ impl AuthorStore for PostgresStore {
         author: &str,
         change: &StandingChange<'_>,
     ) -> Result<Standing, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         // The row lock orders concurrent changes of one author.
         let before: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
             "SELECT standing, until FROM author_standings \
@@ -127,7 +127,7 @@ impl AuthorStore for PostgresStore {
         recent: u32,
     ) -> Result<Option<AuthorRecord>, StoreError> {
         // One snapshot for the three reads.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
@@ -182,7 +182,7 @@ impl AuthorStore for PostgresStore {
         author: &str,
         erasure: &Erasure<'_>,
     ) -> Result<Option<Erased>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         // The row locks order this erasure after any decision in flight on
         // these comments (and a second erasure after this one).
         let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
@@ -281,7 +281,7 @@ impl AuthorStore for PostgresStore {
         actor: &crate::domain::Actor,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         audit(
             &mut tx,
             tenant,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use chrono::{DateTime, Utc};
 
-use super::{PostgresStore, audit, comment_from_row, micros};
+use super::{PostgresStore, audit, begin, comment_from_row, micros};
 use crate::domain::{Actor, Comment, CommentId, TenantId};
 use crate::storage::purge_event;
 use crate::storage::{
@@ -285,7 +285,7 @@ impl CommentStore for PostgresStore {
         &self,
         hashed: &[(TenantId, CommentId, String)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         for (tenant, comment, hash) in hashed {
             sqlx::query(
                 "UPDATE comments SET author_ip = $3 WHERE tenant_id = $1 AND comment_id = $2",
@@ -306,7 +306,7 @@ impl CommentStore for PostgresStore {
         marker: &str,
         limit: u32,
     ) -> Result<Vec<(TenantId, u64)>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         // One replica purges at a time; the others skip this round.
         let ours: bool =
             sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('moderato.retention'))")

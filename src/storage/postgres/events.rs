@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row as _};
 use uuid::Uuid;
 
-use super::{PostgresStore, listen};
+use super::{PostgresStore, begin, listen};
 use crate::domain::{CommentId, TenantId};
 use crate::storage::{AuditQuery, AuditRecord, DecisionEvent, EventStore, StoreError};
 
@@ -32,7 +32,7 @@ macro_rules! ROUND_LOCK_WAIT_MS {
 #[async_trait]
 impl EventStore for PostgresStore {
     async fn sequence_decision_events(&self) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         // Exclusive: waits for every transaction that appends events (they
         // hold it shared) and keeps new ones out until this round commits,
         // so no event id after the watermark can still commit later; and

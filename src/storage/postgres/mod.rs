@@ -141,13 +141,30 @@ fn micros(t: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_micros(t).ok_or_else(|| StoreError::Corrupt(format!("timestamp {t}")))
 }
 
+/// Begins a transaction, also when the caller goes away meanwhile. sqlx
+/// sends `BEGIN` and counts the transaction only when the answer comes: a
+/// future dropped in between (a client's deadline passing, a cancelled call)
+/// hands the connection back to the pool inside a transaction nobody will
+/// end, and the next autocommit statement on it, such as a group commit's
+/// insert, succeeds without committing. `moderato-chaos` found an
+/// acknowledged comment lost that way after a database restart (issue #16).
+/// In its own task the begin runs to its end; a transaction nobody takes is
+/// dropped there, which rolls it back.
+async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
+    let pool = pool.clone();
+    let tx = tokio::spawn(async move { pool.begin().await })
+        .await
+        .map_err(|err| StoreError::Unexpected(anyhow::Error::new(err)))??;
+    Ok(tx)
+}
+
 /// Begins a transaction that may append decision-stream events (audit
 /// rows with stream facts). It first takes
 /// the numbering lock shared, before any row lock: a writer that waited for
 /// it while holding a row another writer needs could deadlock with a round
 /// (the migration's trigger would take it at the insert otherwise).
 async fn begin_appending(pool: &PgPool) -> Result<Transaction<'static, Postgres>, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin(pool).await?;
     sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
         .bind(events::NUMBERING_LOCK)
         .execute(&mut *tx)

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::{PostgresStore, audit};
+use super::{PostgresStore, audit, begin};
 use crate::domain::{ModelKind, TenantId};
 use crate::storage::{LearnOutcome, Lesson, ModelStore, StoreError, StoredModel};
 
@@ -65,7 +65,7 @@ impl ModelStore for PostgresStore {
         tenant: TenantId,
         lesson: &Lesson<'_>,
     ) -> Result<LearnOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         if let Some((comment_id, label)) = lesson.comment {
             // Inserting or changing the label row locks it: two replicas
             // teaching the same label for one comment teach it once. A new

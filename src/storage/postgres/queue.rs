@@ -10,7 +10,7 @@ use sqlx::{Postgres, QueryBuilder, Row as _, Transaction};
 use uuid::Uuid;
 
 use super::comments::comment_for_update;
-use super::{PostgresStore, audit, comment_from_row, micros};
+use super::{PostgresStore, audit, begin, comment_from_row, micros};
 use crate::domain::{
     Actor, Comment, CommentId, CommentStatus, Requeue, ReviewId, ReviewItem, TenantId,
 };
@@ -153,7 +153,7 @@ impl QueueStore for PostgresStore {
         tenant: TenantId,
         claim: &Claim,
     ) -> Result<Vec<ReviewItem>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         // SKIP LOCKED: rows another transaction is claiming right now are passed
         // over, not waited for and never double-claimed.
         let mut sql = QueryBuilder::new(
@@ -324,7 +324,7 @@ impl QueueStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<Result<Vec<ReviewId>, ReleaseRejection>, StoreError> {
         let uuids: Vec<Uuid> = ids.iter().map(ReviewId::as_uuid).collect();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         let rows = sqlx::query(
             "SELECT review_id, state, claimed_by FROM review_items \
              WHERE tenant_id = $1 AND review_id = ANY($2) FOR UPDATE",

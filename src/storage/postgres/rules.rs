@@ -11,7 +11,7 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{PostgresStore, audit, listen, versions};
+use super::{PostgresStore, audit, begin, listen, versions};
 use crate::domain::{Actor, Rule, TenantId};
 use crate::domain::{RuleChange, RuleRejection};
 use crate::storage::{RuleRecord, RuleStore, StoreError};
@@ -30,7 +30,7 @@ fn rule_from_row(row: &PgRow) -> Result<RuleRecord, StoreError> {
 impl RuleStore for PostgresStore {
     #[tracing::instrument(skip_all, fields(%tenant))]
     async fn load_rules(&self, tenant: TenantId) -> Result<(i64, Vec<RuleRecord>), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         let version: i64 =
             sqlx::query_scalar("SELECT rules_version FROM tenants WHERE tenant_id = $1")
                 .bind(tenant.as_uuid())
@@ -60,7 +60,7 @@ impl RuleStore for PostgresStore {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Result<Vec<RuleRecord>, RuleRejection>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         // One writer per tenant's rules at a time: revisions stay gap-free.
         sqlx::query("SELECT 1 FROM tenants WHERE tenant_id = $1 FOR UPDATE")
             .bind(tenant.as_uuid())

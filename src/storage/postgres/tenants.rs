@@ -9,7 +9,7 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{PostgresStore, audit};
+use super::{PostgresStore, audit, begin};
 use crate::domain::{
     Actor, ApiKeyInfo, FieldViolation, KeyHash, KeyId, ModerationMode, Principal, Role, TenantId,
     TenantName, TenantSettings, TenantSettingsPatch,
@@ -86,7 +86,7 @@ impl TenantStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<(TenantId, bool), StoreError> {
         let defaults = TenantSettings::defaults(name);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         let created: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO tenants (tenant_id, name, moderation_mode, review_threshold, \
              reject_threshold, max_body_chars, report_threshold, hide_reported, create_time, \
@@ -180,7 +180,7 @@ impl TenantStore for PostgresStore {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Result<TenantSettings, FieldViolation>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         let row = sqlx::query(
             "SELECT name, moderation_mode, review_threshold, reject_threshold, max_body_chars, \
              report_threshold, hide_reported, toxicity_thresholds, \
@@ -250,7 +250,7 @@ impl TenantStore for PostgresStore {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<ApiKeyInfo, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         sqlx::query(
             "INSERT INTO api_keys (tenant_id, key_id, key_hash, key_prefix, role, create_time, \
              name, expire_time, requests_per_second) \
@@ -345,7 +345,7 @@ impl TenantStore for PostgresStore {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Option<ApiKeyInfo>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         let revoked = sqlx::query(
             "UPDATE api_keys SET revoke_time = $3 \
              WHERE tenant_id = $1 AND key_id = $2 AND revoke_time IS NULL",

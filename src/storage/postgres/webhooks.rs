@@ -9,7 +9,7 @@ use sqlx::query::Query;
 
 use uuid::Uuid;
 
-use super::{PostgresStore, audit, events::audit_record};
+use super::{PostgresStore, audit, begin, events::audit_record};
 use crate::domain::{
     Actor, TenantId, Webhook, WebhookCursor, WebhookDelivery, WebhookId, WebhookSettlement,
 };
@@ -125,7 +125,7 @@ impl WebhookStore for PostgresStore {
         max: usize,
         actor: &Actor,
     ) -> Result<Option<()>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         // The tenant's row lock orders concurrent creations, so the count holds.
         sqlx::query("SELECT 1 FROM tenants WHERE tenant_id = $1 FOR UPDATE")
             .bind(tenant.as_uuid())
@@ -194,7 +194,7 @@ impl WebhookStore for PostgresStore {
         action: &'static str,
         actor: &Actor,
     ) -> Result<Option<()>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         let w = &r.webhook;
         let updated = bind_fields(
             sqlx::query(
@@ -231,7 +231,7 @@ impl WebhookStore for PostgresStore {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         let row = sqlx::query(concat!(
             "DELETE FROM webhooks WHERE tenant_id = $1 AND webhook_id = $2 RETURNING ",
             columns!()
@@ -405,7 +405,7 @@ impl WebhookStore for PostgresStore {
         owner: Uuid,
         s: &WebhookSettlement,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         // Disabling also gives the lease back.
         let updated = sqlx::query(
             "UPDATE webhooks SET \
@@ -519,7 +519,7 @@ impl WebhookStore for PostgresStore {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Option<WebhookDelivery>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin(&self.pool).await?;
         let row = sqlx::query(concat!(
             "UPDATE webhook_deliveries SET next_attempt_time = $4, \
                 state = CASE WHEN state = 'pending' THEN 'pending' ELSE 'retrying' END \
