@@ -38,53 +38,72 @@ fn status_code(status: &str) -> i32 {
     }
 }
 
+/// The three reads, alike on both backends but for how an id becomes text
+/// (the expressions given, as literals).
+macro_rules! read_stored {
+    ($pool:expr, $comment_id:literal, $review_id:literal, $review_comment_id:literal) => {{
+        let comments: Vec<(String, String, i32)> = sqlx::query(concat!(
+            "SELECT client_comment_id, ",
+            $comment_id,
+            ", status FROM comments WHERE client_comment_id IS NOT NULL"
+        ))
+        .fetch_all($pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            (
+                r.get::<String, _>(0),
+                norm(&r.get::<String, _>(1)),
+                status_code(&r.get::<String, _>(2)),
+            )
+        })
+        .collect();
+        let events: Vec<(i64, String, i32, i64)> = sqlx::query(
+            "SELECT s.sequence, a.subject_id, a.to_state, a.version FROM decision_sequence s \
+             JOIN audit_events a ON a.event_id = s.event_id ORDER BY s.sequence",
+        )
+        .fetch_all($pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            (
+                r.get::<i64, _>(0),
+                norm(&r.get::<String, _>(1)),
+                status_code(&r.get::<Option<String>, _>(2).unwrap_or_default()),
+                r.get::<Option<i64>, _>(3).unwrap_or(0),
+            )
+        })
+        .collect();
+        let reviews: Vec<ReviewRow> = sqlx::query(concat!(
+            "SELECT ",
+            $review_id,
+            ", ",
+            $review_comment_id,
+            ", state, decision, decided_by FROM review_items"
+        ))
+        .fetch_all($pool)
+        .await?
+        .into_iter()
+        .map(|r| ReviewRow {
+            review_id: norm(&r.get::<String, _>(0)),
+            comment_id: norm(&r.get::<String, _>(1)),
+            state: r.get(2),
+            decision: r.get(3),
+            decided_by: r.get(4),
+        })
+        .collect();
+        (comments, events, reviews)
+    }};
+}
+
 pub async fn read_postgres(url: &str) -> anyhow::Result<Stored> {
     let pool = sqlx::PgPool::connect(url).await?;
-    let comments = sqlx::query(
-        "SELECT client_comment_id, comment_id::text AS id, status FROM comments \
-         WHERE client_comment_id IS NOT NULL",
-    )
-    .fetch_all(&pool)
-    .await?
-    .into_iter()
-    .map(|r| {
-        (
-            r.get::<String, _>(0),
-            norm(&r.get::<String, _>(1)),
-            status_code(&r.get::<String, _>(2)),
-        )
-    })
-    .collect();
-    let events = sqlx::query(
-        "SELECT s.sequence, a.subject_id, a.to_state, a.version FROM decision_sequence s \
-         JOIN audit_events a ON a.event_id = s.event_id ORDER BY s.sequence",
-    )
-    .fetch_all(&pool)
-    .await?
-    .into_iter()
-    .map(|r| {
-        (
-            r.get::<i64, _>(0),
-            norm(&r.get::<String, _>(1)),
-            status_code(&r.get::<Option<String>, _>(2).unwrap_or_default()),
-            r.get::<Option<i64>, _>(3).unwrap_or(0),
-        )
-    })
-    .collect();
-    let reviews = sqlx::query(
-        "SELECT review_id::text, comment_id::text, state, decision, decided_by FROM review_items",
-    )
-    .fetch_all(&pool)
-    .await?
-    .into_iter()
-    .map(|r| ReviewRow {
-        review_id: norm(&r.get::<String, _>(0)),
-        comment_id: norm(&r.get::<String, _>(1)),
-        state: r.get(2),
-        decision: r.get(3),
-        decided_by: r.get(4),
-    })
-    .collect();
+    let (comments, events, reviews) = read_stored!(
+        &pool,
+        "comment_id::text",
+        "review_id::text",
+        "comment_id::text"
+    );
     pool.close().await;
     Ok(Stored {
         comments,
@@ -101,52 +120,12 @@ pub async fn read_sqlite(path: &std::path::Path) -> anyhow::Result<Stored> {
     let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
         .fetch_one(&pool)
         .await?;
-    let comments = sqlx::query(
-        "SELECT client_comment_id, lower(hex(comment_id)), status FROM comments \
-         WHERE client_comment_id IS NOT NULL",
-    )
-    .fetch_all(&pool)
-    .await?
-    .into_iter()
-    .map(|r| {
-        (
-            r.get::<String, _>(0),
-            r.get::<String, _>(1),
-            status_code(&r.get::<String, _>(2)),
-        )
-    })
-    .collect();
-    let events = sqlx::query(
-        "SELECT s.sequence, a.subject_id, a.to_state, a.version FROM decision_sequence s \
-         JOIN audit_events a ON a.event_id = s.event_id ORDER BY s.sequence",
-    )
-    .fetch_all(&pool)
-    .await?
-    .into_iter()
-    .map(|r| {
-        (
-            r.get::<i64, _>(0),
-            norm(&r.get::<String, _>(1)),
-            status_code(&r.get::<Option<String>, _>(2).unwrap_or_default()),
-            r.get::<Option<i64>, _>(3).unwrap_or(0),
-        )
-    })
-    .collect();
-    let reviews = sqlx::query(
-        "SELECT lower(hex(review_id)), lower(hex(comment_id)), state, decision, decided_by \
-         FROM review_items",
-    )
-    .fetch_all(&pool)
-    .await?
-    .into_iter()
-    .map(|r| ReviewRow {
-        review_id: r.get(0),
-        comment_id: r.get(1),
-        state: r.get(2),
-        decision: r.get(3),
-        decided_by: r.get(4),
-    })
-    .collect();
+    let (comments, events, reviews) = read_stored!(
+        &pool,
+        "lower(hex(comment_id))",
+        "lower(hex(review_id))",
+        "lower(hex(comment_id))"
+    );
     pool.close().await;
     Ok(Stored {
         comments,
