@@ -450,3 +450,189 @@ pub fn check(ledger: &Ledger, stored: &Stored, acknowledged_before_settling: usi
     }
     f
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each counter fires on the fault it names, and a consistent history
+    //! passes: the harness can fail.
+
+    use super::*;
+    use crate::ledger::{Ack, Claim, DecisionAck, Event, Submission};
+
+    const C1: &str = "01a2-0001";
+    const R1: &str = "0f00-0001";
+
+    /// One comment acknowledged as held, claimed, approved, streamed.
+    fn consistent() -> (Ledger, Stored) {
+        let mut ledger = Ledger::default();
+        ledger.submissions.insert(
+            "k-1".into(),
+            Submission {
+                request: None,
+                attempts: 2,
+                acks: vec![Ack {
+                    comment_id: C1.into(),
+                    status: 2,
+                    version: 1,
+                }],
+            },
+        );
+        ledger.claims.push(Claim {
+            review_id: R1.into(),
+            moderator: "m-1".into(),
+            lease_seconds: 4,
+            lease_expire_ms: 10_000,
+        });
+        ledger.decisions.push(DecisionAck {
+            review_id: R1.into(),
+            comment_id: C1.into(),
+            moderator: "m-1".into(),
+            approve: true,
+            status: 1,
+            version: 2,
+            at_ms: 7_000,
+        });
+        ledger.events = vec![
+            Event {
+                sequence: 1,
+                comment_id: C1.into(),
+                status: 2,
+                version: 1,
+            },
+            Event {
+                sequence: 2,
+                comment_id: C1.into(),
+                status: 1,
+                version: 2,
+            },
+        ];
+        let stored = Stored {
+            comments: vec![("k-1".into(), norm(C1), 1)],
+            events: vec![(1, norm(C1), 2, 1), (2, norm(C1), 1, 2)],
+            reviews: vec![ReviewRow {
+                review_id: norm(R1),
+                comment_id: norm(C1),
+                state: "decided".into(),
+                decision: Some("approve".into()),
+                decided_by: Some("m-1".into()),
+            }],
+            integrity: Some("ok".into()),
+        };
+        (ledger, stored)
+    }
+
+    #[test]
+    fn a_consistent_history_passes() {
+        let (ledger, stored) = consistent();
+        let f = check(&ledger, &stored, 1);
+        assert!(f.clean(), "{f:?}");
+        assert_eq!((f.retried, f.decisions_acknowledged), (1, 1));
+    }
+
+    #[test]
+    fn an_acknowledged_comment_missing_is_lost() {
+        let (ledger, mut stored) = consistent();
+        stored.comments.clear();
+        let f = check(&ledger, &stored, 1);
+        assert_eq!(f.lost, 1);
+        assert!(!f.clean());
+    }
+
+    #[test]
+    fn a_comment_stored_twice_or_unsent_is_duplicated() {
+        let (ledger, mut stored) = consistent();
+        stored.comments.push(("k-1".into(), "other".into(), 1));
+        stored
+            .comments
+            .push(("k-never-sent".into(), "third".into(), 1));
+        assert_eq!(check(&ledger, &stored, 1).duplicated, 2);
+    }
+
+    #[test]
+    fn an_acknowledgement_the_log_never_had_is_a_mismatch() {
+        let (mut ledger, stored) = consistent();
+        ledger.submissions.get_mut("k-1").unwrap().acks[0].status = 3;
+        assert_eq!(check(&ledger, &stored, 1).verdict_mismatch, 1);
+    }
+
+    #[test]
+    fn a_decision_the_item_does_not_show_is_not_applied() {
+        let (ledger, mut stored) = consistent();
+        stored.reviews[0].decided_by = Some("m-2".into());
+        assert_eq!(check(&ledger, &stored, 1).decisions_not_applied, 1);
+    }
+
+    #[test]
+    fn two_decided_items_or_two_events_at_one_version_are_decided_twice() {
+        let (ledger, mut stored) = consistent();
+        stored.reviews.push(ReviewRow {
+            review_id: "second".into(),
+            comment_id: norm(C1),
+            state: "decided".into(),
+            decision: Some("reject".into()),
+            decided_by: Some("m-2".into()),
+        });
+        stored.events.push((3, norm(C1), 3, 2));
+        let f = check(&ledger, &stored, 1);
+        assert_eq!(f.decided_twice, 2);
+    }
+
+    #[test]
+    fn a_held_comment_without_an_open_item_is_a_lost_item() {
+        let (ledger, mut stored) = consistent();
+        stored.comments[0].2 = 2;
+        assert_eq!(check(&ledger, &stored, 1).review_items_lost, 1);
+    }
+
+    #[test]
+    fn overlapping_leases_and_claims_after_a_decision_are_violations() {
+        let (mut ledger, stored) = consistent();
+        // Granted at 8,000 (12,000 − 4 s) while m-1's lease ran to 10,000,
+        // and after the decision acknowledged at 7,000.
+        ledger.claims.push(Claim {
+            review_id: R1.into(),
+            moderator: "m-2".into(),
+            lease_seconds: 4,
+            lease_expire_ms: 12_000,
+        });
+        assert_eq!(check(&ledger, &stored, 1).lease_violations, 2);
+        // Granted once m-1's lease had ended, before any decision: fine.
+        let (mut ledger, stored) = consistent();
+        ledger.decisions.clear();
+        ledger.claims.push(Claim {
+            review_id: R1.into(),
+            moderator: "m-2".into(),
+            lease_seconds: 4,
+            lease_expire_ms: 14_000,
+        });
+        assert_eq!(check(&ledger, &stored, 1).lease_violations, 0);
+    }
+
+    #[test]
+    fn the_stream_must_show_each_event_once_in_order_as_logged() {
+        let (mut ledger, stored) = consistent();
+        ledger.events.remove(0);
+        let f = check(&ledger, &stored, 1);
+        assert_eq!((f.stream_gaps, f.clean()), (1, false));
+
+        let (mut ledger, stored) = consistent();
+        let again = ledger.events[1].clone();
+        ledger.events.push(again);
+        assert_eq!(check(&ledger, &stored, 1).stream_duplicates, 1);
+
+        let (mut ledger, stored) = consistent();
+        ledger.events.swap(0, 1);
+        assert_eq!(check(&ledger, &stored, 1).stream_out_of_order, 1);
+
+        let (mut ledger, stored) = consistent();
+        ledger.events[1].status = 3;
+        assert_eq!(check(&ledger, &stored, 1).stream_mismatch, 1);
+    }
+
+    #[test]
+    fn a_damaged_sqlite_file_fails_the_run() {
+        let (ledger, mut stored) = consistent();
+        stored.integrity = Some("*** in database main ***".into());
+        assert!(!check(&ledger, &stored, 1).clean());
+    }
+}
