@@ -78,7 +78,7 @@ impl Postgres {
             run(Command::new("chown").arg("postgres").arg(&data).arg(&log))?;
         }
         let port = free_addr()?.port();
-        let pg = Postgres {
+        let mut pg = Postgres {
             bin,
             data,
             log,
@@ -90,7 +90,6 @@ impl Postgres {
         initdb.arg("-D").arg(&pg.data);
         initdb.args(["-U", "postgres", "--auth=trust", "--no-sync"]);
         run(&mut initdb)?;
-        let mut pg = pg;
         pg.start()?;
         Ok(pg)
     }

@@ -117,6 +117,31 @@ pub struct Ledger {
     pub unexpected: Vec<String>,
 }
 
+impl Ledger {
+    /// `client_id` was acknowledged as `comment`: its request is no longer needed.
+    pub fn acknowledge(&mut self, client_id: &str, comment: pb::Comment) {
+        let submission = self.submissions.get_mut(client_id).unwrap();
+        submission.request = None;
+        submission.acks.push(Ack {
+            comment_id: comment.comment_id,
+            status: comment.status,
+            version: comment.version,
+        });
+    }
+
+    /// The claims a `ClaimReviews` answer granted to `moderator`.
+    pub fn record_claims(&mut self, items: &[pb::ReviewItem], moderator: &str, lease_seconds: i64) {
+        for item in items {
+            self.claims.push(Claim {
+                review_id: item.review_id.clone(),
+                moderator: moderator.to_owned(),
+                lease_seconds,
+                lease_expire_ms: ts_ms(item.lease_expire_time.as_ref()).unwrap_or(0),
+            });
+        }
+    }
+}
+
 pub struct Shared {
     ledger: Mutex<Ledger>,
     phase: Mutex<String>,

@@ -15,9 +15,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request};
 
-use crate::ledger::{
-    Ack, Claim, DecisionAck, DecisionUnconfirmed, Event, Probe, Ready, Shared, now_ms, ts_ms,
-};
+use crate::ledger::{DecisionAck, DecisionUnconfirmed, Event, Probe, Ready, Shared, now_ms, ts_ms};
 
 /// What every client task shares.
 pub struct Ctx {
@@ -88,15 +86,7 @@ impl Ctx {
                 Ok(response) => {
                     let comment = response.into_inner().comment.unwrap_or_default();
                     self.shared.code("SubmitComment", Code::Ok);
-                    self.shared.with(|l| {
-                        let submission = l.submissions.get_mut(client_id).unwrap();
-                        submission.request = None;
-                        submission.acks.push(Ack {
-                            comment_id: comment.comment_id,
-                            status: comment.status,
-                            version: comment.version,
-                        });
-                    });
+                    self.shared.with(|l| l.acknowledge(client_id, comment));
                     return true;
                 }
                 Err(status) => {
@@ -149,16 +139,8 @@ impl Ctx {
             .await?
             .into_inner()
             .items;
-        self.shared.with(|l| {
-            for item in &items {
-                l.claims.push(Claim {
-                    review_id: item.review_id.clone(),
-                    moderator: "moderator-final".to_owned(),
-                    lease_seconds: 60,
-                    lease_expire_ms: ts_ms(item.lease_expire_time.as_ref()).unwrap_or(0),
-                });
-            }
-        });
+        self.shared
+            .with(|l| l.record_claims(&items, "moderator-final", 60));
         Ok(items.into_iter().map(|item| item.review_id).collect())
     }
 }
@@ -278,16 +260,8 @@ pub async fn moderator(ctx: Arc<Ctx>, k: usize) {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         }
-        ctx.shared.with(|l| {
-            for item in &items {
-                l.claims.push(Claim {
-                    review_id: item.review_id.clone(),
-                    moderator: name.clone(),
-                    lease_seconds: i64::from(ctx.lease_seconds),
-                    lease_expire_ms: ts_ms(item.lease_expire_time.as_ref()).unwrap_or(0),
-                });
-            }
-        });
+        ctx.shared
+            .with(|l| l.record_claims(&items, &name, i64::from(ctx.lease_seconds)));
         for item in items {
             round += 1;
             if round.is_multiple_of(10) {
@@ -415,14 +389,10 @@ pub async fn prober(ctx: Arc<Ctx>, replica: usize) {
         let ok = answer.is_ok();
         ctx.shared.with(|l| {
             if let Ok(response) = answer {
-                let comment = response.into_inner().comment.unwrap_or_default();
-                let s = l.submissions.get_mut(&client_id).unwrap();
-                s.request = None;
-                s.acks.push(Ack {
-                    comment_id: comment.comment_id,
-                    status: comment.status,
-                    version: comment.version,
-                });
+                l.acknowledge(
+                    &client_id,
+                    response.into_inner().comment.unwrap_or_default(),
+                );
             }
             l.probes.push(Probe {
                 replica,

@@ -125,6 +125,8 @@ impl Fault {
 #[derive(Debug, Serialize)]
 struct FaultRun {
     fault: &'static str,
+    #[serde(skip)]
+    kind: Fault,
     round: u32,
     /// From the fault's start to its end (the database back, the replica
     /// restarted, the lock or the disk freed).
@@ -507,18 +509,18 @@ async fn run_in(args: &Args, binary: &Path, work: &Path, started: Instant) -> an
     }
 
     for run in &mut runs {
-        measure(run, &ledger);
+        measure(run, &ledger, replica_count);
     }
     for run in &runs {
         let name = format!("{} round {}", run.fault, run.round);
         match run.recovery_ms {
-            Some(ms) if Fault::by_name(run.fault).of_the_database() && ms > 5000 => {
+            Some(ms) if run.kind.of_the_database() && ms > 5000 => {
                 failures.push(format!("{name}: calls succeeded again only after {ms} ms"))
             }
             None => failures.push(format!("{name}: no successful call after the fault")),
             _ => {}
         }
-        if Fault::by_name(run.fault).of_the_database() {
+        if run.kind.of_the_database() {
             if !run.readyz_tracked {
                 failures.push(format!("{name}: /readyz answered 200 during the outage"));
             }
@@ -563,22 +565,6 @@ async fn run_in(args: &Args, binary: &Path, work: &Path, started: Instant) -> an
     }
     drop(setup);
     Ok(report.failures.is_empty())
-}
-
-impl Fault {
-    fn by_name(name: &str) -> Fault {
-        [
-            Fault::DbRestartFast,
-            Fault::DbRestartImmediate,
-            Fault::DbPause,
-            Fault::ReplicaKill,
-            Fault::PoolExhaustion,
-            Fault::DiskFull,
-        ]
-        .into_iter()
-        .find(|f| f.name() == name)
-        .unwrap()
-    }
 }
 
 async fn inject(
@@ -661,6 +647,7 @@ async fn inject(
     let end_ms = now_ms();
     Ok(FaultRun {
         fault: fault.name(),
+        kind: fault,
         round,
         outage_ms: end_ms - start_ms,
         recovery_ms: None,
@@ -694,7 +681,7 @@ async fn wait_recovered(ctx: &Ctx, run: &FaultRun, within: Duration) -> bool {
 }
 
 /// Recovery and readiness of one fault, from the probes and samples.
-fn measure(run: &mut FaultRun, ledger: &ledger::Ledger) {
+fn measure(run: &mut FaultRun, ledger: &ledger::Ledger, replicas: usize) {
     let mut recovery = Some(0i64);
     let mut ready_after = Some(0i64);
     let mut tracked = true;
@@ -724,9 +711,7 @@ fn measure(run: &mut FaultRun, ledger: &ledger::Ledger) {
     run.recovery_ms = recovery;
     run.readyz_ready_after_ms = ready_after;
     run.readyz_tracked = tracked;
-    if run.fault == Fault::ReplicaKill.name()
-        && ledger.ready.iter().any(|s| s.replica != run.affected[0])
-    {
+    if run.kind == Fault::ReplicaKill && replicas > 1 {
         let until = run.end_ms + run.recovery_ms.unwrap_or(0);
         run.survivor_successes = Some(
             ledger
@@ -762,13 +747,13 @@ fn summarize(faults: &[Fault], runs: &[FaultRun], ledger: &ledger::Ledger) -> Ve
         .map(|fault| {
             let mut recoveries: Vec<i64> = runs
                 .iter()
-                .filter(|r| r.fault == fault.name())
+                .filter(|r| r.kind == *fault)
                 .filter_map(|r| r.recovery_ms)
                 .collect();
             recoveries.sort_unstable();
             Summary {
                 fault: fault.name(),
-                injected: runs.iter().filter(|r| r.fault == fault.name()).count(),
+                injected: runs.iter().filter(|r| r.kind == *fault).count(),
                 recovery_median_ms: recoveries.get(recoveries.len() / 2).copied(),
                 recovery_max_ms: recoveries.last().copied(),
                 codes: codes_of(ledger, fault.name()),
